@@ -1,0 +1,16 @@
+# Sourced by the project's scripts: one place for paths and the local AWS settings.
+# shellcheck shell=bash
+CLINIC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CLINIC_ROOT
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/clinic/target}"
+export CLINIC_VENV="${CLINIC_VENV:-$CLINIC_ROOT/.venv}"
+export CLINIC_STATE_DIR="${CLINIC_STATE_DIR:-$CLINIC_ROOT/.local-state}"
+
+# Every process that builds an AWS client here talks to the emulator only: dummy credentials, a
+# fixed region, and no instance-metadata look-up (that address is not loopback).
+export AWS_REGION="${AWS_REGION:-us-east-1}"
+export AWS_DEFAULT_REGION="$AWS_REGION"
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}"
+export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
+export AWS_EC2_METADATA_DISABLED=true
+unset AWS_PROFILE AWS_SESSION_TOKEN

@@ -1,0 +1,80 @@
+//! AWS client construction shared by every function and test.
+//!
+//! The SDK honours `AWS_ENDPOINT_URL` itself; this module adds what the emulator needs on top:
+//! path-style S3 when an endpoint is set, and short timeouts and few retries so that a call the
+//! emulator does not implement fails fast instead of being retried for a minute.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// The endpoint override in force (`AWS_ENDPOINT_URL`), if any.
+pub fn endpoint_override() -> Option<String> {
+    crate::config::optional("AWS_ENDPOINT_URL")
+}
+
+/// Whether S3 must use path-style addressing (any custom endpoint: the emulator has no
+/// virtual-host buckets).
+pub fn s3_force_path_style() -> bool {
+    endpoint_override().is_some()
+}
+
+/// Loads the shared SDK configuration from the environment (region, credentials, endpoint).
+pub async fn sdk_config() -> SdkConfig {
+    loader().load().await
+}
+
+/// Like [`sdk_config`], but against an explicit endpoint (tests pointing at an emulator).
+pub async fn sdk_config_for_endpoint(endpoint: &str) -> SdkConfig {
+    loader().endpoint_url(endpoint).load().await
+}
+
+fn loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .build(),
+        )
+}
+
+/// DynamoDB client.
+pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(config)
+}
+
+/// SNS client.
+pub fn sns(config: &SdkConfig) -> aws_sdk_sns::Client {
+    aws_sdk_sns::Client::new(config)
+}
+
+/// SQS client.
+pub fn sqs(config: &SdkConfig) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(config)
+}
+
+/// Short text of an SDK error for logs: the error code and message, never request payloads.
+pub fn error_text<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> String
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err {
+        aws_sdk_dynamodb::error::SdkError::ServiceError(service) => {
+            let e = service.err();
+            format!(
+                "{}: {}",
+                e.code().unwrap_or("ServiceError"),
+                e.message().unwrap_or("")
+            )
+        }
+        other => format!(
+            "{}",
+            aws_smithy_types::error::display::DisplayErrorContext(other)
+        ),
+    }
+}
