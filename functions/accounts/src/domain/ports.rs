@@ -1,0 +1,207 @@
+//! Ports: what the accounts use cases need from the identity provider and the store. Adapters in
+//! `outbound` implement them with the AWS SDK; unit tests use in-memory fakes.
+
+use std::future::Future;
+
+use clinic_shared::envelope::Envelope;
+
+use super::error::{IdentityError, StoreError};
+use super::model::{
+    Claim, DoctorSummary, Hospital, IdentityUser, MachineClient, Page, Profile, SignIn, Tokens,
+};
+use super::values::{Email, Password};
+
+/// The user directory (Cognito in production).
+pub trait IdentityProvider: Send + Sync {
+    /// Self sign-up; returns the new user's id. The user must confirm before signing in.
+    ///
+    /// # Errors
+    /// `UsernameExists`, `InvalidPassword`, `InvalidParameter`, `Unavailable`.
+    fn sign_up(
+        &self,
+        email: &Email,
+        password: &Password,
+    ) -> impl Future<Output = Result<String, IdentityError>> + Send;
+
+    /// Creates a user on someone else's behalf (staff registering a doctor); without a temporary
+    /// password the provider generates one and e-mails it. Returns the user id.
+    ///
+    /// # Errors
+    /// `UsernameExists`, `InvalidPassword`, `Unavailable`.
+    fn create_user(
+        &self,
+        email: &Email,
+        temporary_password: Option<&Password>,
+    ) -> impl Future<Output = Result<String, IdentityError>> + Send;
+
+    /// Looks a user up by username (e-mail) or id.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    fn find_user(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = Result<Option<IdentityUser>, IdentityError>> + Send;
+
+    /// # Errors
+    /// `UserNotFound`, `Unavailable`.
+    fn add_to_group(
+        &self,
+        username: &str,
+        group: &str,
+    ) -> impl Future<Output = Result<(), IdentityError>> + Send;
+
+    /// Deletes the user; deleting one that does not exist succeeds.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    fn delete_user(&self, username: &str)
+    -> impl Future<Output = Result<(), IdentityError>> + Send;
+
+    /// # Errors
+    /// `CodeMismatch`, `ExpiredCode`, `UserNotFound`, `NotAuthorized` (already confirmed), `Unavailable`.
+    fn confirm_sign_up(
+        &self,
+        email: &Email,
+        code: &str,
+    ) -> impl Future<Output = Result<(), IdentityError>> + Send;
+
+    /// # Errors
+    /// `NotAuthorized`, `UserNotFound`, `UserNotConfirmed`, `TooManyRequests`, `Unavailable`.
+    fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> impl Future<Output = Result<SignIn, IdentityError>> + Send;
+
+    /// Answers the new-password challenge of a user created by staff.
+    ///
+    /// # Errors
+    /// `NotAuthorized` (bad or expired session), `InvalidPassword`, `Unavailable`.
+    fn complete_new_password(
+        &self,
+        username: &str,
+        session: &str,
+        new_password: &Password,
+    ) -> impl Future<Output = Result<Tokens, IdentityError>> + Send;
+
+    /// # Errors
+    /// `NotAuthorized`, `Unavailable`.
+    fn refresh(
+        &self,
+        refresh_token: &str,
+    ) -> impl Future<Output = Result<Tokens, IdentityError>> + Send;
+
+    /// Creates a client-credentials app client for a hospital.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    fn create_machine_client(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<MachineClient, IdentityError>> + Send;
+
+    /// # Errors
+    /// `Unavailable`.
+    fn delete_machine_client(
+        &self,
+        client_id: &str,
+    ) -> impl Future<Output = Result<(), IdentityError>> + Send;
+}
+
+/// The accounts table. Every write that changes an account also appends its events to the outbox
+/// in the same transaction, so an event is never lost and never sent for a write that failed.
+pub trait AccountStore: Send + Sync {
+    /// Reserves unique values for an account being created (a stale reservation of a crashed
+    /// attempt is taken over).
+    ///
+    /// # Errors
+    /// `Taken(field)` when another account holds one of them.
+    fn reserve(
+        &self,
+        claims: &[Claim],
+        reservation: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Releases a reservation that will not be committed.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    fn release(
+        &self,
+        claims: &[Claim],
+        reservation: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Writes a new profile, binds its reserved claims and appends its events, atomically.
+    ///
+    /// # Errors
+    /// `Conflict` when the reservation was lost; `Unavailable`.
+    fn create_profile(
+        &self,
+        profile: &Profile,
+        claims: &[Claim],
+        reservation: &str,
+        events: &[Envelope],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// # Errors
+    /// `Unavailable`.
+    fn get_profile(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
+
+    /// The account holding this e-mail, if any.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    fn account_for_email(
+        &self,
+        email: &Email,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Replaces a live profile (conditional on it not being erased) and appends events.
+    ///
+    /// # Errors
+    /// `Conflict` when the profile is gone or erased; `Unavailable`.
+    fn update_profile(
+        &self,
+        profile: &Profile,
+        events: &[Envelope],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Replaces the profile with its anonymised form, drops its claims and appends events.
+    ///
+    /// # Errors
+    /// `Conflict` when already erased; `Unavailable`.
+    fn erase_profile(
+        &self,
+        anonymised: &Profile,
+        claims: &[Claim],
+        events: &[Envelope],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Doctors ordered by specialty and name, optionally of one specialty (folded key).
+    ///
+    /// # Errors
+    /// `InvalidCursor`, `Unavailable`.
+    fn list_doctors(
+        &self,
+        specialty_key: Option<&str>,
+        limit: u16,
+        cursor: Option<&str>,
+    ) -> impl Future<Output = Result<Page<DoctorSummary>, StoreError>> + Send;
+
+    /// Writes a new hospital, binds its reserved claim and appends its events, atomically.
+    ///
+    /// # Errors
+    /// `Conflict` when the reservation was lost; `Unavailable`.
+    fn create_hospital(
+        &self,
+        hospital: &Hospital,
+        claims: &[Claim],
+        reservation: &str,
+        events: &[Envelope],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

@@ -1,0 +1,367 @@
+//! The accounts HTTP API: axum routes behind API Gateway, documented with OpenAPI from the same
+//! code that routes, so the spec cannot drift from the handlers.
+
+pub mod dto;
+pub mod error;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use clinic_shared::auth::{Caller, IngestScope};
+use clinic_shared::http::{ApiJson, RequestMeta, request_meta};
+use clinic_shared::pagination::parse_limit;
+use clinic_shared::problem::Problem;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use self::dto::*;
+use crate::app::Accounts;
+use crate::outbound::cognito::CognitoIdentity;
+use crate::outbound::dynamodb::DynamoAccountStore;
+
+/// The production service: Cognito and DynamoDB adapters.
+pub type AccountsService = Accounts<CognitoIdentity, DynamoAccountStore>;
+
+/// Shared state of the handlers, built once per function instance.
+#[derive(Clone)]
+pub struct AppState {
+    pub accounts: Arc<AccountsService>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Clinic accounts API", version = "1.0.0"),
+    modifiers(&BearerAuth),
+    tags((name = "accounts", description = "Sign-up, sign-in, profiles, doctors and hospitals"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(sign_up_patient))
+        .routes(routes!(confirm_sign_up))
+        .routes(routes!(issue_token))
+        .routes(routes!(complete_new_password))
+        .routes(routes!(refresh_token))
+        .routes(routes!(get_me, update_me, delete_me))
+        .routes(routes!(register_doctor, list_doctors))
+        .routes(routes!(register_hospital))
+}
+
+/// The router the Lambda function serves.
+pub fn router(state: AppState, ingest_scope: IngestScope) -> Router {
+    let (router, _) = api().split_for_parts();
+    router
+        .fallback(not_found)
+        .layer(axum::Extension(ingest_scope))
+        .layer(axum::middleware::from_fn(request_meta))
+        .with_state(state)
+}
+
+/// The OpenAPI document of every route this service serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+async fn not_found() -> Problem {
+    Problem::not_found("Route")
+}
+
+fn today() -> jiff::civil::Date {
+    jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+}
+
+fn created<T: serde::Serialize>(location: &str, body: &T) -> Response {
+    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// Token answers must not be cached by browsers or proxies.
+fn no_store(response: impl IntoResponse) -> Response {
+    let mut response = response.into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Sign up as a patient.
+#[utoipa::path(
+    post, path = "/v1/accounts/patients", tag = "accounts", security(()),
+    request_body = SignUpRequest,
+    responses(
+        (status = 201, body = SignUpResponse, description = "Account created; confirm the e-mail next"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "CPF or e-mail already used"),
+    )
+)]
+async fn sign_up_patient(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<SignUpRequest>,
+) -> Result<Response, Problem> {
+    let patient = body.parse(today())?;
+    let profile = state
+        .accounts
+        .sign_up_patient(patient, &meta.trace.traceparent())
+        .await?;
+    Ok(created(
+        "/v1/me",
+        &SignUpResponse {
+            id: profile.id,
+            status: profile.status,
+        },
+    ))
+}
+
+/// Confirm a sign-up with the code sent by e-mail.
+#[utoipa::path(
+    post, path = "/v1/accounts/confirm", tag = "accounts", security(()),
+    request_body = ConfirmRequest,
+    responses(
+        (status = 204, description = "Confirmed"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Invalid or expired code"),
+    )
+)]
+async fn confirm_sign_up(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ConfirmRequest>,
+) -> Result<StatusCode, Problem> {
+    let (email, code) = body.parse()?;
+    state.accounts.confirm(&email, &code).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sign in with e-mail and password.
+#[utoipa::path(
+    post, path = "/v1/auth/token", tag = "accounts", security(()),
+    request_body = TokenRequest,
+    responses(
+        (status = 200, body = SignInResponse, description = "Tokens, or the NEW_PASSWORD_REQUIRED challenge"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Wrong credentials"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "E-mail not confirmed"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many attempts"),
+    )
+)]
+async fn issue_token(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<TokenRequest>,
+) -> Result<Response, Problem> {
+    let (username, password) = body.parse()?;
+    let outcome = state.accounts.sign_in(&username, &password).await?;
+    Ok(no_store(axum::Json(SignInResponse::from(outcome))))
+}
+
+/// Choose the first password of an account created by staff.
+#[utoipa::path(
+    post, path = "/v1/auth/new-password", tag = "accounts", security(()),
+    request_body = NewPasswordRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Session invalid or expired"),
+    )
+)]
+async fn complete_new_password(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NewPasswordRequest>,
+) -> Result<Response, Problem> {
+    let (username, session, password) = body.parse()?;
+    let tokens = state
+        .accounts
+        .complete_new_password(&username, &session, &password)
+        .await?;
+    Ok(no_store(axum::Json(TokenResponse::from(tokens))))
+}
+
+/// Fresh id and access tokens from a refresh token.
+#[utoipa::path(
+    post, path = "/v1/auth/refresh", tag = "accounts", security(()),
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn refresh_token(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> Result<Response, Problem> {
+    let token = body.parse()?;
+    let tokens = state.accounts.refresh(&token).await?;
+    Ok(no_store(axum::Json(TokenResponse::from(tokens))))
+}
+
+/// One's own profile.
+#[utoipa::path(
+    get, path = "/v1/me", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 200, body = ProfileResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_me(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<ProfileResponse>, Problem> {
+    Ok(axum::Json(state.accounts.me(&caller).await?.into()))
+}
+
+/// Change one's name, phone or preferences.
+#[utoipa::path(
+    patch, path = "/v1/me", tag = "accounts", security(("bearer" = [])),
+    request_body = UpdateMeRequest,
+    responses(
+        (status = 200, body = ProfileResponse),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn update_me(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<UpdateMeRequest>,
+) -> Result<axum::Json<ProfileResponse>, Problem> {
+    let changes = body.parse()?;
+    let profile = state
+        .accounts
+        .update_me(&caller, changes, &meta.trace.traceparent())
+        .await?;
+    Ok(axum::Json(profile.into()))
+}
+
+/// Erase one's account (LGPD).
+#[utoipa::path(
+    delete, path = "/v1/me", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Erased"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn delete_me(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+) -> Result<StatusCode, Problem> {
+    state
+        .accounts
+        .delete_me(&caller, &meta.trace.traceparent())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Register a doctor (staff).
+#[utoipa::path(
+    post, path = "/v1/doctors", tag = "accounts", security(("bearer" = [])),
+    request_body = RegisterDoctorRequest,
+    responses(
+        (status = 201, body = CreatedResponse),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "E-mail or CRM already used"),
+    )
+)]
+async fn register_doctor(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<RegisterDoctorRequest>,
+) -> Result<Response, Problem> {
+    caller.require(&[clinic_shared::envelope::Role::Staff])?;
+    let doctor = body.parse()?;
+    let profile = state
+        .accounts
+        .register_doctor(&caller, doctor, &meta.trace.traceparent())
+        .await?;
+    Ok(created(
+        &format!("/v1/doctors/{}", profile.id),
+        &CreatedResponse { id: profile.id },
+    ))
+}
+
+/// Doctors, optionally of one specialty.
+#[utoipa::path(
+    get, path = "/v1/doctors", tag = "accounts", security(("bearer" = [])),
+    params(DoctorsQuery),
+    responses(
+        (status = 200, body = DoctorsPage),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_doctors(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Query(query): Query<DoctorsQuery>,
+) -> Result<axum::Json<DoctorsPage>, Problem> {
+    let limit = parse_limit(query.limit.as_deref())?;
+    let page = state
+        .accounts
+        .list_doctors(query.specialty.as_deref(), limit, query.cursor.as_deref())
+        .await?;
+    Ok(axum::Json(DoctorsPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Register a hospital and its machine client (staff). The secret is shown once.
+#[utoipa::path(
+    post, path = "/v1/hospitals", tag = "accounts", security(("bearer" = [])),
+    request_body = RegisterHospitalRequest,
+    responses(
+        (status = 201, body = HospitalCreatedResponse),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "CNES already registered"),
+    )
+)]
+async fn register_hospital(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<RegisterHospitalRequest>,
+) -> Result<Response, Problem> {
+    caller.require(&[clinic_shared::envelope::Role::Staff])?;
+    let hospital = body.parse()?;
+    let (record, client) = state
+        .accounts
+        .register_hospital(&caller, hospital, &meta.trace.traceparent())
+        .await?;
+    Ok(no_store(created(
+        &format!("/v1/hospitals/{}", record.id),
+        &HospitalCreatedResponse {
+            id: record.id,
+            client_id: client.client_id,
+            client_secret: client.client_secret,
+        },
+    )))
+}

@@ -1,0 +1,3 @@
+//! Entry points: the HTTP API (API Gateway → axum) and the outbox relay.
+
+pub mod http;

@@ -1,0 +1,446 @@
+//! [`AccountStore`] on the service's DynamoDB table (single-table design).
+//!
+//! Items: `ACCOUNT#<id>/PROFILE` (people), `HOSPITAL#<id>/PROFILE`, `CLAIM#<KIND>#<value>/CLAIM`
+//! (unique values: CPF, e-mail, CRM, CNES) and `OUTBOX#<eventId>/OUTBOX` (events not yet
+//! published). Doctors are listed through `gsi1` (`DOCTOR` / `<specialty>#<name>#<id>`).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use clinic_shared::envelope::{Envelope, Role};
+use clinic_shared::outbox::outbox_put;
+use clinic_shared::pagination::{decode_cursor, encode_cursor};
+use jiff::Timestamp;
+
+use crate::domain::error::StoreError;
+use crate::domain::values::fold;
+use crate::domain::{AccountStore, Claim, DoctorSummary, Hospital, Page, Profile};
+
+/// A reservation older than this belongs to an attempt that crashed and may be taken over.
+const STALE_RESERVATION_MS: i64 = 15 * 60 * 1000;
+const RESERVED: &str = "RESERVED";
+const BOUND: &str = "BOUND";
+const DOCTOR_INDEX_PK: &str = "DOCTOR";
+
+/// The accounts table.
+#[derive(Clone)]
+pub struct DynamoAccountStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoAccountStore {
+    pub fn new(client: Client, table: String) -> Self {
+        Self { client, table }
+    }
+
+    fn profile_item(
+        &self,
+        profile: &Profile,
+    ) -> Result<HashMap<String, AttributeValue>, StoreError> {
+        let mut item: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(profile).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
+        item.insert("pk".into(), s(&account_pk(&profile.id)));
+        item.insert("sk".into(), s("PROFILE"));
+        if profile.role == Role::Doctor
+            && !profile.is_deleted()
+            && let (Some(name), Some(specialty)) = (&profile.name, &profile.specialty)
+        {
+            item.insert("gsi1pk".into(), s(DOCTOR_INDEX_PK));
+            item.insert(
+                "gsi1sk".into(),
+                s(&format!(
+                    "{}#{}#{}",
+                    fold(specialty),
+                    fold(name),
+                    profile.id
+                )),
+            );
+        }
+        Ok(item)
+    }
+
+    fn put(
+        &self,
+        item: HashMap<String, AttributeValue>,
+        condition: &str,
+    ) -> Result<Put, StoreError> {
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    fn outbox(&self, events: &[Envelope]) -> Result<Vec<TransactWriteItem>, StoreError> {
+        events
+            .iter()
+            .map(|e| {
+                outbox_put(&self.table, e).map_err(|err| StoreError::Unavailable(err.to_string()))
+            })
+            .collect()
+    }
+
+    fn bind_claims(
+        &self,
+        claims: &[Claim],
+        reservation: &str,
+        account_id: &str,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        claims
+            .iter()
+            .map(|claim| {
+                let update = Update::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(&claim_pk(claim)))
+                    .key("sk", s("CLAIM"))
+                    .update_expression("SET #state = :bound, accountId = :id REMOVE reservedAt")
+                    .condition_expression("#state = :reserved AND reservation = :r")
+                    .expression_attribute_names("#state", "state")
+                    .expression_attribute_values(":bound", s(BOUND))
+                    .expression_attribute_values(":reserved", s(RESERVED))
+                    .expression_attribute_values(":id", s(account_id))
+                    .expression_attribute_values(":r", s(reservation))
+                    .build()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                Ok(TransactWriteItem::builder().update(update).build())
+            })
+            .collect()
+    }
+
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<(), SdkError<TransactWriteItemsError>> {
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map(|_| ())
+    }
+
+    async fn get(&self, pk: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sort_key_of(pk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(clinic_shared::aws::error_text(&e)))?;
+        Ok(out.item)
+    }
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_string())
+}
+
+fn account_pk(id: &str) -> String {
+    format!("ACCOUNT#{id}")
+}
+
+fn sort_key_of(pk: &str) -> &'static str {
+    if pk.starts_with("CLAIM#") {
+        "CLAIM"
+    } else {
+        "PROFILE"
+    }
+}
+
+fn claim_pk(claim: &Claim) -> String {
+    match claim {
+        Claim::Cpf(cpf) => format!("CLAIM#CPF#{cpf}"),
+        Claim::Email(email) => format!("CLAIM#EMAIL#{email}"),
+        Claim::Crm { uf, number } => format!("CLAIM#CRM#{uf}#{number}"),
+        Claim::Cnes(cnes) => format!("CLAIM#CNES#{cnes}"),
+    }
+}
+
+/// Indices of the transaction items whose condition failed, when the error says so.
+fn failed_conditions(err: &SdkError<TransactWriteItemsError>) -> Option<Vec<usize>> {
+    let TransactWriteItemsError::TransactionCanceledException(cancelled) =
+        err.as_service_error()?
+    else {
+        return None;
+    };
+    Some(
+        cancelled
+            .cancellation_reasons()
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+            .map(|(i, _)| i)
+            .collect(),
+    )
+}
+
+fn unavailable(err: &SdkError<TransactWriteItemsError>) -> StoreError {
+    StoreError::Unavailable(clinic_shared::aws::error_text(err))
+}
+
+impl AccountStore for DynamoAccountStore {
+    async fn reserve(&self, claims: &[Claim], reservation: &str) -> Result<(), StoreError> {
+        let now_ms = Timestamp::now().as_millisecond();
+        let mut items = Vec::with_capacity(claims.len());
+        for claim in claims {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .item("pk", s(&claim_pk(claim)))
+                .item("sk", s("CLAIM"))
+                .item("state", s(RESERVED))
+                .item("reservation", s(reservation))
+                .item("reservedAt", AttributeValue::N(now_ms.to_string()))
+                .condition_expression(
+                    "attribute_not_exists(pk) OR (#state = :reserved AND reservedAt < :stale)",
+                )
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":reserved", s(RESERVED))
+                .expression_attribute_values(
+                    ":stale",
+                    AttributeValue::N((now_ms - STALE_RESERVATION_MS).to_string()),
+                )
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(err) => match failed_conditions(&err) {
+                Some(failed) => {
+                    let field = failed
+                        .first()
+                        .and_then(|i| claims.get(*i))
+                        .or_else(|| claims.first())
+                        .map_or("email", Claim::field);
+                    Err(StoreError::Taken(field))
+                }
+                None => Err(unavailable(&err)),
+            },
+        }
+    }
+
+    async fn release(&self, claims: &[Claim], reservation: &str) -> Result<(), StoreError> {
+        for claim in claims {
+            let result = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(&claim_pk(claim)))
+                .key("sk", s("CLAIM"))
+                .condition_expression("#state = :reserved AND reservation = :r")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":reserved", s(RESERVED))
+                .expression_attribute_values(":r", s(reservation))
+                .send()
+                .await;
+            if let Err(err) = result
+                && !err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception())
+            {
+                return Err(StoreError::Unavailable(clinic_shared::aws::error_text(
+                    &err,
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn create_profile(
+        &self,
+        profile: &Profile,
+        claims: &[Claim],
+        reservation: &str,
+        events: &[Envelope],
+    ) -> Result<(), StoreError> {
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(self.put(self.profile_item(profile)?, "attribute_not_exists(pk)")?)
+                .build(),
+        ];
+        items.extend(self.bind_claims(claims, reservation, &profile.id)?);
+        items.extend(self.outbox(events)?);
+        self.transact(items)
+            .await
+            .map_err(|err| match failed_conditions(&err) {
+                Some(_) => StoreError::Conflict("reservation lost or profile exists".into()),
+                None => unavailable(&err),
+            })
+    }
+
+    async fn get_profile(&self, id: &str) -> Result<Option<Profile>, StoreError> {
+        match self.get(&account_pk(id)).await? {
+            None => Ok(None),
+            Some(item) => serde_dynamo::from_item(item)
+                .map(Some)
+                .map_err(|e| StoreError::Unavailable(format!("unreadable profile: {e}"))),
+        }
+    }
+
+    async fn account_for_email(
+        &self,
+        email: &crate::domain::values::Email,
+    ) -> Result<Option<String>, StoreError> {
+        let item = self
+            .get(&claim_pk(&Claim::Email(email.as_str().to_string())))
+            .await?;
+        Ok(item.and_then(|item| {
+            let bound = item
+                .get("state")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|v| v == BOUND);
+            item.get("accountId")
+                .and_then(|v| v.as_s().ok())
+                .filter(|_| bound)
+                .cloned()
+        }))
+    }
+
+    async fn update_profile(
+        &self,
+        profile: &Profile,
+        events: &[Envelope],
+    ) -> Result<(), StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.profile_item(profile)?))
+            .condition_expression("attribute_exists(pk) AND #status <> :deleted")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":deleted", s("DELETED"))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        items.extend(self.outbox(events)?);
+        self.transact(items)
+            .await
+            .map_err(|err| match failed_conditions(&err) {
+                Some(_) => StoreError::Conflict("profile missing or erased".into()),
+                None => unavailable(&err),
+            })
+    }
+
+    async fn erase_profile(
+        &self,
+        anonymised: &Profile,
+        claims: &[Claim],
+        events: &[Envelope],
+    ) -> Result<(), StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.profile_item(anonymised)?))
+            .condition_expression("attribute_exists(pk) AND #status <> :deleted")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":deleted", s("DELETED"))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        for claim in claims {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(&claim_pk(claim)))
+                .key("sk", s("CLAIM"))
+                .condition_expression("attribute_not_exists(pk) OR accountId = :id")
+                .expression_attribute_values(":id", s(&anonymised.id))
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        items.extend(self.outbox(events)?);
+        self.transact(items)
+            .await
+            .map_err(|err| match failed_conditions(&err) {
+                Some(_) => StoreError::Conflict("profile missing or already erased".into()),
+                None => unavailable(&err),
+            })
+    }
+
+    async fn list_doctors(
+        &self,
+        specialty_key: Option<&str>,
+        limit: u16,
+        cursor: Option<&str>,
+    ) -> Result<Page<DoctorSummary>, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .limit(i32::from(limit))
+            .expression_attribute_values(":pk", s(DOCTOR_INDEX_PK));
+        query = match specialty_key {
+            Some(key) => query
+                .key_condition_expression("gsi1pk = :pk AND begins_with(gsi1sk, :prefix)")
+                .expression_attribute_values(":prefix", s(&format!("{key}#"))),
+            None => query.key_condition_expression("gsi1pk = :pk"),
+        };
+        if let Some(cursor) = cursor {
+            let start = decode_cursor(cursor, &["pk", "sk", "gsi1pk", "gsi1sk"])
+                .map_err(|_| StoreError::InvalidCursor)?;
+            query = query.set_exclusive_start_key(Some(start));
+        }
+        let out = query
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(clinic_shared::aws::error_text(&e)))?;
+        let mut items = Vec::new();
+        for item in out.items() {
+            let profile: Profile = serde_dynamo::from_item(item.clone())
+                .map_err(|e| StoreError::Unavailable(format!("unreadable profile: {e}")))?;
+            if let (Some(name), Some(crm), Some(uf), Some(specialty)) =
+                (profile.name, profile.crm, profile.uf, profile.specialty)
+            {
+                items.push(DoctorSummary {
+                    id: profile.id,
+                    name,
+                    crm,
+                    uf,
+                    specialty,
+                });
+            }
+        }
+        Ok(Page {
+            items,
+            next_cursor: out.last_evaluated_key().and_then(encode_cursor),
+        })
+    }
+
+    async fn create_hospital(
+        &self,
+        hospital: &Hospital,
+        claims: &[Claim],
+        reservation: &str,
+        events: &[Envelope],
+    ) -> Result<(), StoreError> {
+        let mut item: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(hospital).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        item.insert("pk".into(), s(&format!("HOSPITAL#{}", hospital.id)));
+        item.insert("sk".into(), s("PROFILE"));
+        item.insert("gsi1pk".into(), s("HOSPITAL"));
+        item.insert(
+            "gsi1sk".into(),
+            s(&format!("{}#{}", fold(&hospital.name), hospital.id)),
+        );
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(self.put(item, "attribute_not_exists(pk)")?)
+                .build(),
+        ];
+        items.extend(self.bind_claims(claims, reservation, &hospital.id)?);
+        items.extend(self.outbox(events)?);
+        self.transact(items)
+            .await
+            .map_err(|err| match failed_conditions(&err) {
+                Some(_) => StoreError::Conflict("reservation lost".into()),
+                None => unavailable(&err),
+            })
+    }
+}

@@ -1,0 +1,4 @@
+//! Adapters implementing the accounts ports with the AWS SDK.
+
+pub mod cognito;
+pub mod dynamodb;

@@ -1,0 +1,464 @@
+//! Transactional outbox: how a service announces a change without ever losing the event.
+//!
+//! A service writes its events as outbox items in the *same* DynamoDB transaction as the change
+//! itself ([`outbox_put`]), so an event exists if and only if the change happened. A relay
+//! function then publishes them to the service's SNS topic: first from the table's stream (within
+//! a second of the write), and, for anything the stream path could not deliver (topic down,
+//! retries exhausted), from a periodic sweep over the sparse `outbox` index of items still
+//! pending. An item leaves the index only after SNS accepted it. Delivery is at least once;
+//! consumers deduplicate on the envelope id.
+
+use std::future::Future;
+
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use crate::envelope::Envelope;
+
+/// Value of the `outboxPending` attribute (the sparse index's partition key) while unpublished.
+pub const PENDING: &str = "PENDING";
+/// Name of the sparse index over pending items.
+pub const PENDING_INDEX: &str = "outbox";
+/// How long a published item is kept (for audits of what was sent), via the table's TTL.
+const PUBLISHED_RETENTION_SECONDS: i64 = 7 * 24 * 3600;
+
+/// The outbox item for an event, to add to the transaction that makes the change.
+///
+/// # Errors
+/// Only if the SDK builder rejects the item (a bug).
+pub fn outbox_put(table: &str, envelope: &Envelope) -> Result<TransactWriteItem, OutboxError> {
+    let put = Put::builder()
+        .table_name(table)
+        .item("pk", AttributeValue::S(format!("OUTBOX#{}", envelope.id)))
+        .item("sk", AttributeValue::S("OUTBOX".into()))
+        .item("envelope", AttributeValue::S(envelope.to_json()))
+        .item(
+            "eventType",
+            AttributeValue::S(envelope.event_type.as_str().into()),
+        )
+        .item("createdAt", AttributeValue::S(envelope.time.to_string()))
+        .item("outboxPending", AttributeValue::S(PENDING.into()))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .map_err(|e| OutboxError::Store(e.to_string()))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// Failures of the outbox machinery.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum OutboxError {
+    #[error("publishing failed: {0}")]
+    Publish(String),
+    #[error("outbox store failed: {0}")]
+    Store(String),
+    #[error("outbox item is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// Where events go (an SNS topic in production).
+pub trait EventPublisher: Send + Sync {
+    /// Publishes one envelope; `Ok` only once the broker accepted it.
+    ///
+    /// # Errors
+    /// [`OutboxError::Publish`].
+    fn publish(&self, envelope: &Envelope) -> impl Future<Output = Result<(), OutboxError>> + Send;
+}
+
+/// A pending outbox entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    pub envelope: Envelope,
+}
+
+/// The outbox items of a service's table.
+pub trait OutboxStore: Send + Sync {
+    /// Pending entries created before `cutoff`, oldest first.
+    ///
+    /// # Errors
+    /// [`OutboxError::Store`].
+    fn pending(
+        &self,
+        cutoff: Timestamp,
+        limit: i32,
+    ) -> impl Future<Output = Result<Vec<OutboxEntry>, OutboxError>> + Send;
+
+    /// Marks an entry published (it leaves the pending index); already published is fine.
+    ///
+    /// # Errors
+    /// [`OutboxError::Store`].
+    fn mark_published(
+        &self,
+        event_id: &str,
+    ) -> impl Future<Output = Result<(), OutboxError>> + Send;
+}
+
+/// SNS adapter: message = the envelope JSON, attribute `type` for subscription filter policies.
+#[derive(Clone)]
+pub struct SnsPublisher {
+    client: aws_sdk_sns::Client,
+    topic_arn: String,
+}
+
+impl SnsPublisher {
+    pub fn new(client: aws_sdk_sns::Client, topic_arn: String) -> Self {
+        Self { client, topic_arn }
+    }
+}
+
+impl EventPublisher for SnsPublisher {
+    async fn publish(&self, envelope: &Envelope) -> Result<(), OutboxError> {
+        let attribute = |value: &str| {
+            aws_sdk_sns::types::MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| OutboxError::Publish(e.to_string()))
+        };
+        self.client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .message(envelope.to_json())
+            .message_attributes("type", attribute(envelope.event_type.as_str())?)
+            .message_attributes("source", attribute(&envelope.source)?)
+            .send()
+            .await
+            .map_err(|e| OutboxError::Publish(crate::aws::error_text(&e)))?;
+        Ok(())
+    }
+}
+
+/// DynamoDB adapter over the service's own table.
+#[derive(Clone)]
+pub struct DynamoOutbox {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoOutbox {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: String) -> Self {
+        Self { client, table }
+    }
+}
+
+#[derive(Deserialize)]
+struct OutboxRow {
+    envelope: String,
+}
+
+fn parse_row(row: OutboxRow) -> Result<OutboxEntry, OutboxError> {
+    Envelope::parse(&row.envelope)
+        .map(|envelope| OutboxEntry { envelope })
+        .map_err(|e| OutboxError::Corrupt(e.to_string()))
+}
+
+impl OutboxStore for DynamoOutbox {
+    async fn pending(
+        &self,
+        cutoff: Timestamp,
+        limit: i32,
+    ) -> Result<Vec<OutboxEntry>, OutboxError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(PENDING_INDEX)
+            .key_condition_expression("outboxPending = :p AND createdAt < :cutoff")
+            .expression_attribute_values(":p", AttributeValue::S(PENDING.into()))
+            .expression_attribute_values(":cutoff", AttributeValue::S(cutoff.to_string()))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| OutboxError::Store(crate::aws::error_text(&e)))?;
+        let mut entries = Vec::new();
+        for item in out.items() {
+            let row: OutboxRow = serde_dynamo::from_item(item.clone())
+                .map_err(|e| OutboxError::Corrupt(e.to_string()))?;
+            entries.push(parse_row(row)?);
+        }
+        Ok(entries)
+    }
+
+    async fn mark_published(&self, event_id: &str) -> Result<(), OutboxError> {
+        let now = Timestamp::now();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("OUTBOX#{event_id}")))
+            .key("sk", AttributeValue::S("OUTBOX".into()))
+            .update_expression("REMOVE outboxPending SET publishedAt = :now, expiresAt = :exp")
+            .condition_expression("attribute_exists(outboxPending)")
+            .expression_attribute_values(":now", AttributeValue::S(now.to_string()))
+            .expression_attribute_values(
+                ":exp",
+                AttributeValue::N((now.as_second() + PUBLISHED_RETENTION_SECONDS).to_string()),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(OutboxError::Store(crate::aws::error_text(&err))),
+        }
+    }
+}
+
+/// What a sweep did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SweepReport {
+    pub published: usize,
+    pub failed: usize,
+}
+
+/// Publishes outbox entries and marks them published.
+pub struct OutboxRelay<P, S> {
+    publisher: P,
+    store: S,
+    /// Entries younger than this are left to the stream path by the sweep.
+    grace: jiff::SignedDuration,
+}
+
+impl<P: EventPublisher, S: OutboxStore> OutboxRelay<P, S> {
+    pub fn new(publisher: P, store: S, grace: jiff::SignedDuration) -> Self {
+        Self {
+            publisher,
+            store,
+            grace,
+        }
+    }
+
+    async fn relay(&self, envelope: &Envelope) -> Result<(), OutboxError> {
+        self.publisher.publish(envelope).await?;
+        self.store.mark_published(&envelope.id).await
+    }
+
+    /// Publishes the outbox items of a stream batch; failed records are reported by sequence
+    /// number so the stream retries from there, and stay pending for the sweep either way.
+    pub async fn relay_stream(&self, event: StreamEvent) -> DynamoDbEventResponse {
+        let mut response = DynamoDbEventResponse::default();
+        for record in event.records {
+            if record.event_name == "REMOVE" {
+                continue;
+            }
+            let row: Result<OutboxRow, _> =
+                serde_dynamo::from_item(record.change.new_image.clone());
+            let pending = record.change.new_image.get("outboxPending").is_some();
+            let Ok(row) = row else { continue };
+            if !pending {
+                continue;
+            }
+            let outcome = match parse_row(row) {
+                Ok(entry) => self
+                    .relay(&entry.envelope)
+                    .await
+                    .map(|()| entry.envelope.id),
+                Err(err) => Err(err),
+            };
+            match outcome {
+                Ok(event_id) => tracing::info!(event_id = %event_id, "outbox event published"),
+                Err(OutboxError::Corrupt(reason)) => {
+                    // Retrying cannot fix it; it stays in the pending index for an operator.
+                    tracing::error!(reason = %reason, "unreadable outbox item skipped");
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "outbox event not published; will retry");
+                    let mut failure = DynamoDbBatchItemFailure::default();
+                    failure.item_identifier = record.change.sequence_number.clone();
+                    response.batch_item_failures.push(failure);
+                    // Later records of the same batch are retried from this one on anyway.
+                    break;
+                }
+            }
+        }
+        response
+    }
+
+    /// Publishes every entry still pending after the grace period.
+    ///
+    /// # Errors
+    /// When the pending entries cannot be listed.
+    pub async fn sweep(&self) -> Result<SweepReport, OutboxError> {
+        let cutoff = Timestamp::now() - self.grace;
+        let mut report = SweepReport::default();
+        for entry in self.store.pending(cutoff, 100).await? {
+            match self.relay(&entry.envelope).await {
+                Ok(()) => report.published += 1,
+                Err(err) => {
+                    report.failed += 1;
+                    tracing::warn!(event_id = %entry.envelope.id, error = %err, "sweep could not publish");
+                }
+            }
+        }
+        tracing::info!(
+            published = report.published,
+            failed = report.failed,
+            "outbox sweep done"
+        );
+        Ok(report)
+    }
+
+    /// Lambda entry: a DynamoDB stream batch is relayed; anything else (the schedule's event)
+    /// triggers a sweep.
+    ///
+    /// # Errors
+    /// When a sweep cannot list pending entries (the invocation fails and is retried).
+    pub async fn handle(
+        &self,
+        payload: serde_json::Value,
+    ) -> Result<serde_json::Value, OutboxError> {
+        if payload.get("Records").is_some() {
+            let event: StreamEvent =
+                serde_json::from_value(payload).map_err(|e| OutboxError::Corrupt(e.to_string()))?;
+            let response = self.relay_stream(event).await;
+            return serde_json::to_value(response).map_err(|e| OutboxError::Corrupt(e.to_string()));
+        }
+        let report = self.sweep().await?;
+        Ok(serde_json::json!({"published": report.published, "failed": report.failed}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::envelope::PatientRegistered;
+
+    #[derive(Default)]
+    struct FakeBroker {
+        down: Mutex<bool>,
+        sent: Mutex<Vec<String>>,
+    }
+
+    impl EventPublisher for &FakeBroker {
+        async fn publish(&self, envelope: &Envelope) -> Result<(), OutboxError> {
+            if *self.down.lock().unwrap() {
+                return Err(OutboxError::Publish("broker down".into()));
+            }
+            self.sent.lock().unwrap().push(envelope.id.clone());
+            Ok(())
+        }
+    }
+
+    #[derive(Default)]
+    struct FakeOutbox {
+        pending: Mutex<Vec<Envelope>>,
+    }
+
+    impl OutboxStore for &FakeOutbox {
+        async fn pending(
+            &self,
+            _cutoff: Timestamp,
+            _limit: i32,
+        ) -> Result<Vec<OutboxEntry>, OutboxError> {
+            Ok(self
+                .pending
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|e| OutboxEntry {
+                    envelope: e.clone(),
+                })
+                .collect())
+        }
+
+        async fn mark_published(&self, event_id: &str) -> Result<(), OutboxError> {
+            self.pending.lock().unwrap().retain(|e| e.id != event_id);
+            Ok(())
+        }
+    }
+
+    fn envelope() -> Envelope {
+        Envelope::new(
+            "clinic.test",
+            "a1",
+            PatientRegistered {
+                account_id: "a1".into(),
+                cpf: "52998224725".into(),
+            },
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
+        .into_raw()
+    }
+
+    fn stream_event(envelopes: &[Envelope]) -> serde_json::Value {
+        let records: Vec<_> = envelopes
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                serde_json::json!({
+                    "eventID": format!("e{i}"), "eventName": "INSERT", "eventVersion": "1.1",
+                    "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+                    "dynamodb": {
+                        "ApproximateCreationDateTime": 1.7e9,
+                        "Keys": {"pk": {"S": format!("OUTBOX#{}", e.id)}, "sk": {"S": "OUTBOX"}},
+                        "NewImage": {
+                            "pk": {"S": format!("OUTBOX#{}", e.id)}, "sk": {"S": "OUTBOX"},
+                            "envelope": {"S": e.to_json()}, "outboxPending": {"S": "PENDING"}
+                        },
+                        "SequenceNumber": format!("{}", 100 + i), "SizeBytes": 10, "StreamViewType": "NEW_IMAGE"
+                    }
+                })
+            })
+            .collect();
+        serde_json::json!({ "Records": records })
+    }
+
+    #[tokio::test]
+    async fn failed_publish_stays_pending_and_the_sweep_sends_it_later() {
+        let broker = FakeBroker::default();
+        let outbox = FakeOutbox::default();
+        let first = envelope();
+        let second = envelope();
+        outbox
+            .pending
+            .lock()
+            .unwrap()
+            .extend([first.clone(), second.clone()]);
+        let relay = OutboxRelay::new(&broker, &outbox, jiff::SignedDuration::ZERO);
+
+        *broker.down.lock().unwrap() = true;
+        let response = relay
+            .handle(stream_event(&[first.clone(), second.clone()]))
+            .await
+            .unwrap();
+        assert_eq!(response["batchItemFailures"][0]["itemIdentifier"], "100");
+        assert_eq!(outbox.pending.lock().unwrap().len(), 2);
+
+        *broker.down.lock().unwrap() = false;
+        let report = relay.sweep().await.unwrap();
+        assert_eq!(
+            report,
+            SweepReport {
+                published: 2,
+                failed: 0
+            }
+        );
+        assert_eq!(*broker.sent.lock().unwrap(), vec![first.id, second.id]);
+        assert!(outbox.pending.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn stream_records_without_pending_flag_are_ignored() {
+        let broker = FakeBroker::default();
+        let outbox = FakeOutbox::default();
+        let relay = OutboxRelay::new(&broker, &outbox, jiff::SignedDuration::ZERO);
+        let mut event = stream_event(&[envelope()]);
+        event["Records"][0]["dynamodb"]["NewImage"]
+            .as_object_mut()
+            .unwrap()
+            .remove("outboxPending");
+        let response = relay.handle(event).await.unwrap();
+        assert_eq!(response["batchItemFailures"], serde_json::json!([]));
+        assert!(broker.sent.lock().unwrap().is_empty());
+    }
+}
