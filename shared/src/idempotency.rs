@@ -393,35 +393,49 @@ fn write_canonical_json(value: &serde_json::Value, out: &mut Vec<u8>) {
     }
 }
 
+/// Why an `Idempotency-Key` value was refused; answered 400 `INVALID_IDEMPOTENCY_KEY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidKey {
+    /// Not visible ASCII.
+    #[error("The Idempotency-Key header must be visible ASCII.")]
+    NotAscii,
+    /// Empty (or an empty quoted string).
+    #[error("The Idempotency-Key header must not be empty.")]
+    Empty,
+    /// Longer than [`MAX_KEY_CHARS`].
+    #[error(
+        "The Idempotency-Key header must be at most {} characters long.",
+        MAX_KEY_CHARS
+    )]
+    TooLong,
+}
+
+impl From<InvalidKey> for Problem {
+    fn from(err: InvalidKey) -> Self {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_IDEMPOTENCY_KEY",
+            err.to_string(),
+        )
+    }
+}
+
 /// Checks a raw `Idempotency-Key` value and returns the key. A value sent as a structured-field
 /// string (`"abc"`, as the draft writes it) is the same key as the bare `abc`.
 ///
 /// # Errors
-/// 400 `INVALID_IDEMPOTENCY_KEY` when the key is empty, longer than [`MAX_KEY_CHARS`] or not
-/// visible ASCII.
-pub fn parse_key(raw: &HeaderValue) -> Result<&str, Problem> {
-    let invalid = |why: &str| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_IDEMPOTENCY_KEY",
-            format!("The Idempotency-Key header {why}."),
-        )
-    };
-    let text = raw
-        .to_str()
-        .map_err(|_| invalid("must be visible ASCII"))?
-        .trim();
+/// [`InvalidKey`] when the key is empty, longer than [`MAX_KEY_CHARS`] or not visible ASCII.
+pub fn parse_key(raw: &HeaderValue) -> Result<&str, InvalidKey> {
+    let text = raw.to_str().map_err(|_| InvalidKey::NotAscii)?.trim();
     let key = text
         .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
         .unwrap_or(text);
     if key.is_empty() {
-        return Err(invalid("must not be empty"));
+        return Err(InvalidKey::Empty);
     }
     if key.chars().count() > MAX_KEY_CHARS {
-        return Err(invalid(&format!(
-            "must be at most {MAX_KEY_CHARS} characters long"
-        )));
+        return Err(InvalidKey::TooLong);
     }
     Ok(key)
 }
@@ -552,9 +566,10 @@ pub fn system_now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// The idempotency layer: a store, its configuration and a clock. Cheap to clone when the store is.
+/// The idempotency layer: a store (DynamoDB unless said otherwise), its configuration and a clock.
+/// Cheap to clone when the store is; keep one in the service's state.
 #[derive(Clone)]
-pub struct Idempotency<S> {
+pub struct Idempotency<S = DynamoIdempotencyStore> {
     store: S,
     config: IdempotencyConfig,
     clock: Clock,
@@ -624,7 +639,7 @@ impl<S: IdempotencyStore> Idempotency<S> {
         };
         let key = match parse_key(raw_key) {
             Ok(key) => key,
-            Err(problem) => return problem.into_response(),
+            Err(invalid) => return Problem::from(invalid).into_response(),
         };
         let id = RecordId::new(request.scope, request.route, key);
         let attempt = self.attempt(&request);
@@ -1575,6 +1590,12 @@ mod tests {
     fn quoted_and_bare_keys_are_the_same() {
         assert_eq!(parse_key(&hv("\"abc-1\"")).unwrap(), "abc-1");
         assert_eq!(parse_key(&hv("abc-1")).unwrap(), "abc-1");
+        assert_eq!(parse_key(&hv("\"\"")), Err(InvalidKey::Empty));
+        assert_eq!(parse_key(&hv(&"k".repeat(256))), Err(InvalidKey::TooLong));
+        assert_eq!(
+            Problem::from(InvalidKey::TooLong).detail,
+            "The Idempotency-Key header must be at most 255 characters long."
+        );
     }
 
     #[tokio::test]
@@ -1673,6 +1694,71 @@ mod tests {
         assert_eq!(req.path, Some("/v1/exams/E1/files"));
         assert_eq!(req.deadline_ms, Some(1_234));
         assert!(extracted.required("c", ROUTE, b"{}").required);
+    }
+
+    #[derive(Clone)]
+    struct App {
+        idempotency: Idempotency<MemoryIdempotencyStore>,
+        runs: Arc<AtomicUsize>,
+    }
+
+    async fn create_thing(
+        axum::extract::State(app): axum::extract::State<App>,
+        idem: IdempotencyKey,
+        body: axum::body::Bytes,
+    ) -> Response {
+        app.idempotency
+            .run(idem.required("caller-1", ROUTE, &body), || async {
+                app.runs.fetch_add(1, Ordering::SeqCst);
+                (StatusCode::CREATED, "made")
+            })
+            .await
+    }
+
+    #[tokio::test]
+    async fn works_as_an_axum_handler() {
+        use tower::ServiceExt;
+        let h = Harness::new();
+        let router = axum::Router::new()
+            .route("/v1/things", axum::routing::post(create_thing))
+            .with_state(App {
+                idempotency: h.idem.clone(),
+                runs: Arc::clone(&h.runs),
+            });
+        let send = |key: Option<&'static str>| {
+            let mut request = http::Request::post("/v1/things");
+            if let Some(key) = key {
+                request = request.header("Idempotency-Key", key);
+            }
+            let request = request.body(Body::from("{}")).unwrap();
+            let router = router.clone();
+            async move { Reply::read(router.oneshot(request).await.unwrap()).await }
+        };
+        let first = send(Some("abc")).await;
+        let second = send(Some("abc")).await;
+        let missing = send(None).await;
+        assert_eq!(first.status, StatusCode::CREATED);
+        assert!(!first.replayed());
+        assert_eq!(second.status, StatusCode::CREATED);
+        assert!(second.replayed());
+        assert_eq!(second.body, b"made");
+        assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+        assert_eq!(h.runs(), 1);
+    }
+
+    #[test]
+    fn the_dynamo_backed_run_future_is_send() {
+        fn assert_send<T: Send>(_: &T) {}
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .build();
+        let store =
+            DynamoIdempotencyStore::new(aws_sdk_dynamodb::Client::from_conf(config), "table");
+        let idem: Idempotency = Idempotency::new(store, IdempotencyConfig::default());
+        let key = hv("k");
+        let future = idem.run(request(Some(&key), b"{}"), || async { StatusCode::OK });
+        assert_send(&future);
     }
 
     #[test]

@@ -13,3 +13,5 @@ pub mod pagination;
 pub mod problem;
 pub mod sqs_batch;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;

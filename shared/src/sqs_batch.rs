@@ -12,7 +12,9 @@
 //!   parked, then marked done with the reason;
 //! - parking fails → retried later (a message is never dropped);
 //! - "retried later" = `ChangeMessageVisibility(1 s × 2^(receiveCount−1))`, then listed in
-//!   `batchItemFailures`.
+//!   `batchItemFailures`;
+//! - a parked message an operator moves back from the DLQ (it still carries `failureReason` and
+//!   `sourceQueue`) may take its failed event again, so a fix can be replayed.
 //!
 //! The decisions live in [`BatchProcessor`]; the AWS calls sit behind two narrow ports,
 //! [`DedupStore`] (DynamoDB: [`DynamoDedupStore`]) and [`QueueOps`] (SQS: [`SqsQueueOps`]).

@@ -611,6 +611,10 @@ async fn the_entry_helper_runs_under_service_fn() {
     let messages = stack.receive(2).await;
     assert_eq!(messages.len(), 2);
 
+    // Services may also spawn the processing: the future is `Send` with the AWS adapters.
+    fn assert_send<T: Send>(_: &T) {}
+    assert_send(&handle_batch(&processor, &handler, SqsEvent::default()));
+
     let service = service_fn(|event: LambdaEvent<SqsEvent>| async {
         Ok::<_, lambda_runtime::Error>(handle_batch(&processor, &handler, event.payload).await)
     });

@@ -396,9 +396,6 @@ impl<D: DedupStore, Q: QueueOps> BatchProcessor<D, Q> {
     /// the record is reported failed regardless and comes back after the queue's visibility
     /// timeout instead.
     async fn back_off(&self, record: &SqsMessage) {
-        if receive_count(record) > 0 {
-            return;
-        }
         let count = receive_count(record);
         let delay = backoff_delay(count);
         let Some(receipt_handle) = record.receipt_handle.as_deref() else {

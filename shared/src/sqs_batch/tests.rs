@@ -454,8 +454,8 @@ async fn unknown_types_and_garbage_are_parked() {
     assert!(parked[1].failure_reason.contains("not a JSON envelope"));
     assert_eq!(parked[1].event_id, None);
     assert!(handler.handled().is_empty());
-    // The body-less one cannot be sent (SQS refuses empty bodies in reality; here it is
-    // accepted), so only the response shape matters: nothing is retried.
+    // A record without a body is unreadable like the others (the fake DLQ accepts the empty
+    // body; real SQS would refuse it, and the record would then be retried, never dropped).
     assert!(failed_ids(&response).is_empty());
 }
 

@@ -1,0 +1,328 @@
+//! A private accounts stack in the emulator per test: table, user pool, groups, app client,
+//! resource server, events topic and a probe queue. Requests are the sample API Gateway events
+//! from `events/accounts/`, adjusted per test and run through the function's real router.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_sdk_cognitoidentityprovider::types::{
+    PasswordPolicyType, ResourceServerScopeType, UserPoolPolicyType, UsernameAttributeType, VerifiedAttributeType,
+};
+use aws_sdk_cognitoidentityprovider::types::ExplicitAuthFlowsType;
+use base64::Engine;
+use clinic_accounts::config::ApiConfig;
+use clinic_shared::envelope::Envelope;
+use clinic_shared::outbox::{DynamoOutbox, OutboxRelay, SnsPublisher, SweepReport};
+use clinic_shared::testing::{Gsi, TopicProbe, create_table, emulator_config, unique};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+pub const PASSWORD: &str = "Passw0rdOk";
+
+pub struct Stack {
+    pub sdk: aws_config::SdkConfig,
+    pub cognito: aws_sdk_cognitoidentityprovider::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub config: ApiConfig,
+    pub topic_arn: String,
+    pub probe: TopicProbe,
+    pub router: axum::Router,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Value,
+}
+
+impl Stack {
+    pub async fn new() -> Stack {
+        Self::with_groups(&["patients", "doctors", "staff"]).await
+    }
+
+    /// A stack whose user pool has only these groups (to make a step of account creation fail).
+    pub async fn with_groups(groups: &[&str]) -> Stack {
+        let sdk = emulator_config().await;
+        let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let sns = aws_sdk_sns::Client::new(&sdk);
+        let table = unique("accounts");
+        create_table(
+            &dynamodb,
+            &table,
+            &[
+                Gsi { name: "gsi1", pk: "gsi1pk", sk: "gsi1sk" },
+                Gsi { name: "outbox", pk: "outboxPending", sk: "createdAt" },
+            ],
+        )
+        .await;
+        let pool = cognito
+            .create_user_pool()
+            .pool_name(unique("clinic"))
+            .username_attributes(UsernameAttributeType::Email)
+            .auto_verified_attributes(VerifiedAttributeType::Email)
+            .policies(
+                UserPoolPolicyType::builder()
+                    .password_policy(
+                        PasswordPolicyType::builder()
+                            .minimum_length(8)
+                            .require_lowercase(true)
+                            .require_uppercase(true)
+                            .require_numbers(true)
+                            .require_symbols(false)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("user pool")
+            .user_pool
+            .and_then(|p| p.id)
+            .expect("pool id");
+        for group in groups {
+            cognito
+                .create_group()
+                .user_pool_id(&pool)
+                .group_name(*group)
+                .send()
+                .await
+                .expect("group");
+        }
+        let client_id = cognito
+            .create_user_pool_client()
+            .user_pool_id(&pool)
+            .client_name("web")
+            .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserPasswordAuth)
+            .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
+            .send()
+            .await
+            .expect("client")
+            .user_pool_client
+            .and_then(|c| c.client_id)
+            .expect("client id");
+        cognito
+            .create_resource_server()
+            .user_pool_id(&pool)
+            .identifier("clinic")
+            .name("clinic")
+            .scopes(
+                ResourceServerScopeType::builder()
+                    .scope_name("ingest")
+                    .scope_description("push exams")
+                    .build()
+                    .expect("scope"),
+            )
+            .send()
+            .await
+            .expect("resource server");
+        let topic_arn = sns
+            .create_topic()
+            .name(unique("accounts-events"))
+            .send()
+            .await
+            .expect("topic")
+            .topic_arn
+            .expect("topic arn");
+        let probe = TopicProbe::subscribe(&sdk, &topic_arn).await;
+        let config = ApiConfig {
+            table_name: table,
+            user_pool_id: pool,
+            user_pool_client_id: client_id,
+            ingest_scope: "clinic/ingest".into(),
+        };
+        let router = clinic_accounts::build_api(&config, &sdk);
+        Stack {
+            sdk,
+            cognito,
+            dynamodb,
+            sns,
+            config,
+            topic_arn,
+            probe,
+            router,
+        }
+    }
+
+    /// Runs an API Gateway v2 event through the function's router.
+    pub async fn call(&self, event: Value) -> Reply {
+        let request = lambda_http::request::from_str(&event.to_string()).expect("event parses as API Gateway v2");
+        let response = self.router.clone().oneshot(request).await.expect("router answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Reply { status, headers, body }
+    }
+
+    /// Publishes whatever the outbox holds (what the relay function does on its schedule).
+    pub async fn relay(&self) -> SweepReport {
+        self.relay_to(&self.topic_arn).await
+    }
+
+    pub async fn relay_to(&self, topic_arn: &str) -> SweepReport {
+        let relay = OutboxRelay::new(
+            SnsPublisher::new(self.sns.clone(), topic_arn.to_string()),
+            DynamoOutbox::new(self.dynamodb.clone(), self.config.table_name.clone()),
+            jiff::SignedDuration::ZERO,
+        );
+        relay.sweep().await.expect("sweep")
+    }
+
+    /// Relays the outbox and returns the events that reached the topic.
+    pub async fn published(&self, expected: usize) -> Vec<Envelope> {
+        self.relay().await;
+        self.probe.receive(expected, Duration::from_secs(5)).await
+    }
+
+    /// Signs a patient up with a fresh e-mail and CPF; returns (id, email, cpf).
+    pub async fn sign_up(&self) -> (String, String, String) {
+        let email = format!("{}@example.com", unique("patient"));
+        let cpf = random_cpf();
+        let reply = self.call(sign_up_event(&email, &cpf)).await;
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+        (reply.body["id"].as_str().expect("id").to_string(), email, cpf)
+    }
+
+    /// Signs up, confirms and signs in; returns (id, email, access-token claims).
+    pub async fn patient(&self) -> (String, String, HashMap<String, String>) {
+        let (id, email, _) = self.sign_up().await;
+        let confirm = self
+            .call(public_event("confirm.json", json!({"email": email, "code": "123456"})))
+            .await;
+        assert_eq!(confirm.status, 204, "{:?}", confirm.body);
+        let tokens = self
+            .call(public_event("auth-token.json", json!({"username": email, "password": PASSWORD})))
+            .await;
+        assert_eq!(tokens.status, 200, "{:?}", tokens.body);
+        let claims = claims_of(tokens.body["accessToken"].as_str().expect("access token"));
+        (id, email, claims)
+    }
+}
+
+/// A sample event from `events/accounts/`.
+pub fn sample(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/accounts").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("sample event is JSON")
+}
+
+/// A public route's sample event with this body.
+pub fn public_event(name: &str, body: Value) -> Value {
+    let mut event = sample(name);
+    event["body"] = Value::String(body.to_string());
+    event["headers"]["content-type"] = json!("application/json");
+    event
+}
+
+/// An authenticated route's sample event with these verified claims (and body, if any).
+pub fn authed_event(name: &str, claims: &HashMap<String, String>, body: Option<Value>) -> Value {
+    let mut event = sample(name);
+    event["requestContext"]["authorizer"]["jwt"]["claims"] = json!(claims);
+    if let Some(body) = body {
+        event["body"] = Value::String(body.to_string());
+        event["headers"]["content-type"] = json!("application/json");
+    }
+    event
+}
+
+/// The same event as it arrives when no authorizer ran.
+pub fn without_auth(mut event: Value) -> Value {
+    if let Some(ctx) = event["requestContext"].as_object_mut() {
+        ctx.remove("authorizer");
+    }
+    event
+}
+
+pub fn sign_up_event(email: &str, cpf: &str) -> Value {
+    public_event(
+        "signup-patient.json",
+        json!({
+            "email": email, "password": PASSWORD, "name": "Ana Souza", "cpf": cpf,
+            "birthDate": "1990-04-12", "phone": "+5511987654321",
+            "preferences": {"email": true, "sms": false, "language": "en"}
+        }),
+    )
+}
+
+/// Claims as API Gateway's JWT authorizer hands them over: every value a string, arrays as
+/// `[a b]`.
+pub fn claims_of(token: &str) -> HashMap<String, String> {
+    let payload = token.split('.').nth(1).expect("JWT payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .expect("base64 payload");
+    let value: serde_json::Map<String, Value> = serde_json::from_slice(&bytes).expect("JSON payload");
+    value
+        .into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s,
+                Value::Array(items) => format!(
+                    "[{}]",
+                    items
+                        .iter()
+                        .map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string()))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                other => other.to_string(),
+            };
+            (k, text)
+        })
+        .collect()
+}
+
+/// Claims of a staff member (the authorizer already verified the token).
+pub fn staff_claims() -> HashMap<String, String> {
+    let id = ulid::Ulid::new().to_string();
+    [
+        ("sub", id.as_str()),
+        ("username", id.as_str()),
+        ("cognito:groups", "[staff]"),
+        ("token_use", "access"),
+        ("scope", "aws.cognito.signin.user.admin"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// Claims of a hospital's client-credentials token.
+pub fn hospital_claims() -> HashMap<String, String> {
+    let id = ulid::Ulid::new().to_string().to_lowercase();
+    [("sub", id.as_str()), ("client_id", id.as_str()), ("token_use", "access"), ("scope", "clinic/ingest")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A valid CPF no other test uses (random base digits, computed check digits).
+pub fn random_cpf() -> String {
+    let seed = ulid::Ulid::new().random();
+    let mut digits: Vec<u32> = (0..9).map(|i| ((seed >> (i * 7)) % 10) as u32).collect();
+    if digits.iter().all(|d| *d == digits[0]) {
+        digits[0] = (digits[0] + 1) % 10;
+    }
+    for len in [9usize, 10] {
+        let sum: u32 = digits.iter().zip((2..=len as u32 + 1).rev()).map(|(d, w)| d * w).sum();
+        let rest = (sum * 10) % 11;
+        digits.push(if rest == 10 { 0 } else { rest });
+    }
+    digits.iter().map(|d| char::from_digit(*d, 10).unwrap_or('0')).collect()
+}
+
+pub fn field_names(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|errors| errors.iter().filter_map(|e| e["field"].as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}

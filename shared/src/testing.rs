@@ -1,0 +1,177 @@
+//! Test support against the local AWS emulator (feature `testing`, dev-only): SDK configuration
+//! pointing at it, unique resource names so tests run in parallel in any order, and the table,
+//! topic and queue set-ups the services' integration tests share.
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, StreamSpecification, StreamViewType,
+};
+
+use crate::envelope::Envelope;
+
+/// The emulator's URL (`CLINIC_EMULATOR_URL`, default `http://127.0.0.1:4566`).
+pub fn emulator_url() -> String {
+    std::env::var("CLINIC_EMULATOR_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".to_string())
+}
+
+/// SDK configuration for the emulator: fixed region, dummy static credentials, explicit endpoint,
+/// so nothing is looked up from the environment or the instance-metadata address.
+pub async fn emulator_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "static",
+        ))
+        .endpoint_url(emulator_url())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+        .load()
+        .await
+}
+
+/// A name no other test uses: `<prefix>-<ulid>` in lower case.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+/// A global secondary index on two string attributes.
+pub struct Gsi<'a> {
+    pub name: &'a str,
+    pub pk: &'a str,
+    pub sk: &'a str,
+}
+
+/// Creates a service table (`pk`/`sk` strings) with the given indexes and a NEW_IMAGE stream.
+///
+/// # Panics
+/// When the emulator refuses (a test set-up failure).
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, indexes: &[Gsi<'_>]) {
+    let key = |attr: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(attr)
+            .key_type(kind)
+            .build()
+            .expect("key schema")
+    };
+    let attr = |attr: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(attr)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute")
+    };
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewImage)
+                .build()
+                .expect("stream"),
+        );
+    let mut defined = vec!["pk".to_string(), "sk".to_string()];
+    for index in indexes {
+        for a in [index.pk, index.sk] {
+            if !defined.iter().any(|d| d == a) {
+                request = request.attribute_definitions(attr(a));
+                defined.push(a.to_string());
+            }
+        }
+        request = request.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(index.name)
+                .key_schema(key(index.pk, KeyType::Hash))
+                .key_schema(key(index.sk, KeyType::Range))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .expect("gsi"),
+        );
+    }
+    request.send().await.expect("create table in the emulator");
+}
+
+/// A queue subscribed (raw delivery) to a topic, to read what a service published.
+pub struct TopicProbe {
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+}
+
+impl TopicProbe {
+    /// Creates the queue and subscribes it to `topic_arn`.
+    ///
+    /// # Panics
+    /// When the emulator refuses (a test set-up failure).
+    pub async fn subscribe(config: &SdkConfig, topic_arn: &str) -> TopicProbe {
+        let sqs = aws_sdk_sqs::Client::new(config);
+        let sns = aws_sdk_sns::Client::new(config);
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(unique("probe"))
+            .send()
+            .await
+            .expect("create probe queue")
+            .queue_url
+            .expect("queue url");
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+            .expect("queue arn");
+        sns.subscribe()
+            .topic_arn(topic_arn)
+            .protocol("sqs")
+            .endpoint(arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .expect("subscribe probe");
+        TopicProbe { sqs, queue_url }
+    }
+
+    /// Receives envelopes until `count` arrived or `timeout` passed; returns what arrived.
+    pub async fn receive(&self, count: usize, timeout: Duration) -> Vec<Envelope> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut received = Vec::new();
+        while received.len() < count && tokio::time::Instant::now() < deadline {
+            let Ok(out) = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+            else {
+                continue;
+            };
+            for message in out.messages() {
+                if let Some(envelope) = message.body().and_then(|b| Envelope::parse(b).ok()) {
+                    received.push(envelope);
+                }
+                if let Some(handle) = message.receipt_handle() {
+                    let _ = self
+                        .sqs
+                        .delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await;
+                }
+            }
+        }
+        received
+    }
+}
