@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, StreamSpecification, StreamViewType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 
 use crate::envelope::Envelope;
@@ -90,7 +90,11 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, indexes
                 .index_name(index.name)
                 .key_schema(key(index.pk, KeyType::Hash))
                 .key_schema(key(index.sk, KeyType::Range))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
                 .expect("gsi"),
         );
@@ -128,7 +132,10 @@ impl TopicProbe {
             .await
             .expect("queue attributes")
             .attributes
-            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .cloned()
+            })
             .expect("queue arn");
         sns.subscribe()
             .topic_arn(topic_arn)

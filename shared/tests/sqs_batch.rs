@@ -351,7 +351,7 @@ async fn a_retryable_record_is_delayed_by_backoff_and_reported_alone() {
 
     let processor = stack.processor();
     let response = handle_batch(&processor, &handler, event).await;
-    assert_eq!(failed_ids(&response), [retry_id.clone()]);
+    assert_eq!(failed_ids(&response), vec![retry_id.clone()]);
     stack.settle(&messages, &response).await;
     let after_first = Instant::now();
 
@@ -374,7 +374,7 @@ async fn a_retryable_record_is_delayed_by_backoff_and_reported_alone() {
 
     // Second failure: 2 s this time, and still not receivable at once.
     let response = handle_batch(&processor, &handler, stack.event(&again)).await;
-    assert_eq!(failed_ids(&response), [retry_id.clone()]);
+    assert_eq!(failed_ids(&response), vec![retry_id.clone()]);
     let after_second = Instant::now();
     assert!(stack.peek().await.is_empty());
     let third = stack.receive(1).await;
@@ -401,7 +401,7 @@ async fn non_retryable_and_unreadable_records_are_parked_in_the_dlq() {
     let response = handle_batch(&stack.processor(), &handler, stack.event(&messages)).await;
     assert!(failed_ids(&response).is_empty(), "{response:?}");
     stack.settle(&messages, &response).await;
-    assert_eq!(handler.handled(), [rejected.id.clone()]);
+    assert_eq!(handler.handled(), vec![rejected.id.clone()]);
 
     let parked = stack
         .receive_from(&stack.dlq_url, 2, Duration::from_secs(10))
@@ -469,7 +469,7 @@ async fn dedup_across_two_deliveries_uses_dynamodb() {
         assert!(failed_ids(&response).is_empty(), "{response:?}");
         stack.settle(batch, &response).await;
     }
-    assert_eq!(handler.handled(), [event.id.clone()]);
+    assert_eq!(handler.handled(), vec![event.id.clone()]);
 
     let item = stack.dedup_item(&event.id).await.expect("dedup item");
     assert_eq!(text(&item, "state").as_deref(), Some("DONE"));

@@ -5,7 +5,9 @@ mod support;
 
 use std::time::Duration;
 
-use clinic_shared::envelope::{AccountCreated, AccountDeleted, AccountUpdated, EventType, PatientRegistered};
+use clinic_shared::envelope::{
+    AccountCreated, AccountDeleted, AccountUpdated, EventType, PatientRegistered,
+};
 use serde_json::json;
 use support::*;
 
@@ -22,17 +24,27 @@ async fn sign_up_creates_identity_in_group_profile_and_events() {
         .send()
         .await
         .unwrap();
-    let names: Vec<_> = groups.groups().iter().filter_map(|g| g.group_name()).collect();
+    let names: Vec<_> = groups
+        .groups()
+        .iter()
+        .filter_map(|g| g.group_name())
+        .collect();
     assert_eq!(names, vec!["patients"]);
 
     let events = stack.published(2).await;
     assert_eq!(events.len(), 2, "{events:?}");
-    let created = events.iter().find(|e| e.event_type == EventType::AccountCreated).unwrap();
+    let created = events
+        .iter()
+        .find(|e| e.event_type == EventType::AccountCreated)
+        .unwrap();
     let created: AccountCreated = created.data_as().unwrap();
     assert_eq!(created.account_id, id);
     assert_eq!(created.email, email);
     assert!(!created.preferences.sms);
-    let registered = events.iter().find(|e| e.event_type == EventType::PatientRegistered).unwrap();
+    let registered = events
+        .iter()
+        .find(|e| e.event_type == EventType::PatientRegistered)
+        .unwrap();
     assert_eq!(registered.subject, id);
     assert_eq!(registered.source, "clinic.accounts");
     let registered: PatientRegistered = registered.data_as().unwrap();
@@ -52,19 +64,36 @@ async fn full_sign_in_journey_and_profile() {
     assert_eq!(me.body["role"], "patient");
     assert_eq!(me.body["status"], "ACTIVE");
     assert_eq!(me.body["birthDate"], "1990-04-12");
-    assert_eq!(me.body["preferences"], json!({"email": true, "sms": false, "language": "en"}));
+    assert_eq!(
+        me.body["preferences"],
+        json!({"email": true, "sms": false, "language": "en"})
+    );
     assert!(me.headers.contains_key("x-request-id"));
 
     let tokens = stack
-        .call(public_event("auth-token.json", json!({"username": email, "password": PASSWORD})))
+        .call(public_event(
+            "auth-token.json",
+            json!({"username": email, "password": PASSWORD}),
+        ))
         .await;
     assert_eq!(tokens.headers["cache-control"], "no-store");
     let refreshed = stack
-        .call(public_event("auth-refresh.json", json!({"refreshToken": tokens.body["refreshToken"]})))
+        .call(public_event(
+            "auth-refresh.json",
+            json!({"refreshToken": tokens.body["refreshToken"]}),
+        ))
         .await;
     assert_eq!(refreshed.status, 200, "{:?}", refreshed.body);
-    assert!(refreshed.body["accessToken"].as_str().is_some_and(|t| !t.is_empty()));
-    assert!(refreshed.body["idToken"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(
+        refreshed.body["accessToken"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
+    assert!(
+        refreshed.body["idToken"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
 }
 
 #[tokio::test]
@@ -73,23 +102,35 @@ async fn sign_in_failures() {
     let (_, email, _) = stack.sign_up().await;
 
     let unconfirmed = stack
-        .call(public_event("auth-token.json", json!({"username": email, "password": PASSWORD})))
+        .call(public_event(
+            "auth-token.json",
+            json!({"username": email, "password": PASSWORD}),
+        ))
         .await;
     assert_eq!(unconfirmed.status, 403);
     assert_eq!(unconfirmed.body["code"], "ACCOUNT_NOT_CONFIRMED");
 
     stack
-        .call(public_event("confirm.json", json!({"email": email, "code": "123456"})))
+        .call(public_event(
+            "confirm.json",
+            json!({"email": email, "code": "123456"}),
+        ))
         .await;
     let wrong = stack
-        .call(public_event("auth-token.json", json!({"username": email, "password": "Wrong0Password"})))
+        .call(public_event(
+            "auth-token.json",
+            json!({"username": email, "password": "Wrong0Password"}),
+        ))
         .await;
     assert_eq!(wrong.status, 401);
     assert_eq!(wrong.body["code"], "INVALID_CREDENTIALS");
     assert_eq!(wrong.headers["content-type"], "application/problem+json");
 
     let unknown = stack
-        .call(public_event("auth-token.json", json!({"username": "nobody@example.com", "password": PASSWORD})))
+        .call(public_event(
+            "auth-token.json",
+            json!({"username": "nobody@example.com", "password": PASSWORD}),
+        ))
         .await;
     assert_eq!(unknown.status, 401);
 
@@ -98,7 +139,10 @@ async fn sign_in_failures() {
     assert_eq!(field_names(&missing.body), vec!["username", "password"]);
 
     let bad_refresh = stack
-        .call(public_event("auth-refresh.json", json!({"refreshToken": "not-a-token"})))
+        .call(public_event(
+            "auth-refresh.json",
+            json!({"refreshToken": "not-a-token"}),
+        ))
         .await;
     assert_eq!(bad_refresh.status, 401);
     assert_eq!(bad_refresh.body["code"], "INVALID_REFRESH_TOKEN");
@@ -118,10 +162,20 @@ async fn sign_up_validation_reports_every_field() {
     assert_eq!(reply.body["code"], "VALIDATION_FAILED");
     assert_eq!(
         field_names(&reply.body),
-        vec!["email", "password", "name", "cpf", "birthDate", "phone", "preferences.language"]
+        vec![
+            "email",
+            "password",
+            "name",
+            "cpf",
+            "birthDate",
+            "phone",
+            "preferences.language"
+        ]
     );
 
-    let empty = stack.call(public_event("signup-patient.json", json!({}))).await;
+    let empty = stack
+        .call(public_event("signup-patient.json", json!({})))
+        .await;
     assert_eq!(
         field_names(&empty.body),
         vec!["email", "password", "name", "cpf", "birthDate", "phone"]
@@ -146,12 +200,17 @@ async fn duplicate_cpf_or_email_is_a_conflict_without_orphans() {
     let (_, email, cpf) = stack.sign_up().await;
 
     let same_cpf = stack
-        .call(sign_up_event(&format!("{}@example.com", clinic_shared::testing::unique("other")), &cpf))
+        .call(sign_up_event(
+            &format!("{}@example.com", clinic_shared::testing::unique("other")),
+            &cpf,
+        ))
         .await;
     assert_eq!(same_cpf.status, 409);
     assert_eq!(same_cpf.body["code"], "CPF_ALREADY_USED");
 
-    let same_email = stack.call(sign_up_event(&email.to_uppercase(), &random_cpf())).await;
+    let same_email = stack
+        .call(sign_up_event(&email.to_uppercase(), &random_cpf()))
+        .await;
     assert_eq!(same_email.status, 409);
     assert_eq!(same_email.body["code"], "EMAIL_ALREADY_USED");
 
@@ -162,7 +221,11 @@ async fn duplicate_cpf_or_email_is_a_conflict_without_orphans() {
         .send()
         .await
         .unwrap();
-    assert_eq!(users.users().len(), 1, "a refused sign-up left a Cognito user behind");
+    assert_eq!(
+        users.users().len(),
+        1,
+        "a refused sign-up left a Cognito user behind"
+    );
 }
 
 #[tokio::test]
@@ -173,7 +236,11 @@ async fn a_failure_half_way_leaves_nothing_and_the_retry_succeeds() {
     let cpf = random_cpf();
     let reply = stack.call(sign_up_event(&email, &cpf)).await;
     assert!(reply.status >= 500, "{:?}", reply.body);
-    assert!(reply.body["detail"].as_str().is_some_and(|d| !d.contains("Exception")));
+    assert!(
+        reply.body["detail"]
+            .as_str()
+            .is_some_and(|d| !d.contains("Exception"))
+    );
 
     let users = stack
         .cognito
@@ -182,8 +249,15 @@ async fn a_failure_half_way_leaves_nothing_and_the_retry_succeeds() {
         .send()
         .await
         .unwrap();
-    assert!(users.users().is_empty(), "the Cognito user of the failed sign-up is still there");
-    assert_eq!(stack.relay().await.published, 0, "a failed sign-up announced events");
+    assert!(
+        users.users().is_empty(),
+        "the Cognito user of the failed sign-up is still there"
+    );
+    assert_eq!(
+        stack.relay().await.published,
+        0,
+        "a failed sign-up announced events"
+    );
 
     stack
         .cognito
@@ -194,7 +268,11 @@ async fn a_failure_half_way_leaves_nothing_and_the_retry_succeeds() {
         .await
         .unwrap();
     let retry = stack.call(sign_up_event(&email, &cpf)).await;
-    assert_eq!(retry.status, 201, "the same CPF and e-mail must be usable again: {:?}", retry.body);
+    assert_eq!(
+        retry.status, 201,
+        "the same CPF and e-mail must be usable again: {:?}",
+        retry.body
+    );
 }
 
 #[tokio::test]
@@ -228,13 +306,32 @@ async fn identity_left_by_a_crashed_sign_up_is_replaced() {
 async fn confirm_rules() {
     let stack = Stack::new().await;
     let (_, email, _) = stack.sign_up().await;
-    let bad = stack.call(public_event("confirm.json", json!({"email": email, "code": "abc"}))).await;
+    let bad = stack
+        .call(public_event(
+            "confirm.json",
+            json!({"email": email, "code": "abc"}),
+        ))
+        .await;
     assert_eq!(bad.status, 400);
     assert_eq!(field_names(&bad.body), vec!["code"]);
-    let ok = stack.call(public_event("confirm.json", json!({"email": email, "code": "123456"}))).await;
+    let ok = stack
+        .call(public_event(
+            "confirm.json",
+            json!({"email": email, "code": "123456"}),
+        ))
+        .await;
     assert_eq!(ok.status, 204);
-    let again = stack.call(public_event("confirm.json", json!({"email": email, "code": "123456"}))).await;
-    assert_eq!(again.status, 204, "confirming twice is harmless: {:?}", again.body);
+    let again = stack
+        .call(public_event(
+            "confirm.json",
+            json!({"email": email, "code": "123456"}),
+        ))
+        .await;
+    assert_eq!(
+        again.status, 204,
+        "confirming twice is harmless: {:?}",
+        again.body
+    );
 }
 
 #[tokio::test]
@@ -244,11 +341,15 @@ async fn me_requires_a_person_token() {
     assert_eq!(no_token.status, 401);
     assert_eq!(no_token.body["code"], "UNAUTHORIZED");
 
-    let hospital = stack.call(authed_event("me-get.json", &hospital_claims(), None)).await;
+    let hospital = stack
+        .call(authed_event("me-get.json", &hospital_claims(), None))
+        .await;
     assert_eq!(hospital.status, 403);
 
     // A valid token of someone without a profile here (e.g. erased elsewhere) finds nothing.
-    let stranger = stack.call(authed_event("me-get.json", &staff_claims(), None)).await;
+    let stranger = stack
+        .call(authed_event("me-get.json", &staff_claims(), None))
+        .await;
     assert_eq!(stranger.status, 404);
 }
 
@@ -267,7 +368,10 @@ async fn update_me_changes_contact_data_and_announces_it() {
         .await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     assert_eq!(reply.body["name"], "Ana S. Lima");
-    assert_eq!(reply.body["preferences"], json!({"email": true, "sms": true, "language": "pt-BR"}));
+    assert_eq!(
+        reply.body["preferences"],
+        json!({"email": true, "sms": true, "language": "pt-BR"})
+    );
 
     let events = stack.published(1).await;
     assert_eq!(events.len(), 1);
@@ -283,22 +387,41 @@ async fn update_me_changes_contact_data_and_announces_it() {
         ))
         .await;
     assert_eq!(invalid.status, 400);
-    assert_eq!(field_names(&invalid.body), vec!["name", "phone", "preferences.language"]);
+    assert_eq!(
+        field_names(&invalid.body),
+        vec!["name", "phone", "preferences.language"]
+    );
 
     let unchanged = stack
-        .call(authed_event("me-patch.json", &claims, Some(json!({"name": "Ana S. Lima"}))))
+        .call(authed_event(
+            "me-patch.json",
+            &claims,
+            Some(json!({"name": "Ana S. Lima"})),
+        ))
         .await;
     assert_eq!(unchanged.status, 200);
-    assert_eq!(stack.relay().await.published, 0, "a change to nothing announced an update");
+    assert_eq!(
+        stack.relay().await.published,
+        0,
+        "a change to nothing announced an update"
+    );
 }
 
 #[tokio::test]
 async fn delete_me_erases_and_frees_the_cpf() {
     let stack = Stack::new().await;
     let (id, email, claims) = stack.patient().await;
-    let cpf = stack.published(2).await.iter().find_map(|e| e.data_as::<PatientRegistered>().ok()).unwrap().cpf;
+    let cpf = stack
+        .published(2)
+        .await
+        .iter()
+        .find_map(|e| e.data_as::<PatientRegistered>().ok())
+        .unwrap()
+        .cpf;
 
-    let reply = stack.call(authed_event("me-delete.json", &claims, None)).await;
+    let reply = stack
+        .call(authed_event("me-delete.json", &claims, None))
+        .await;
     assert_eq!(reply.status, 204, "{:?}", reply.body);
 
     let gone = stack
@@ -316,15 +439,24 @@ async fn delete_me_erases_and_frees_the_cpf() {
         .dynamodb
         .get_item()
         .table_name(&stack.config.table_name)
-        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("ACCOUNT#{id}")))
-        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()))
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("ACCOUNT#{id}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()),
+        )
         .send()
         .await
         .unwrap()
         .item
         .unwrap();
     for personal in ["email", "name", "cpf", "birthDate", "phone"] {
-        assert!(stored.get(personal).is_none(), "{personal} survived the erasure");
+        assert!(
+            !stored.contains_key(personal),
+            "{personal} survived the erasure"
+        );
     }
     assert_eq!(stored["status"].as_s().unwrap(), "DELETED");
 
@@ -333,12 +465,18 @@ async fn delete_me_erases_and_frees_the_cpf() {
     assert_eq!(deleted.account_id, id);
     assert_eq!(deleted.cpf.as_deref(), Some(cpf.as_str()));
 
-    let again = stack.call(authed_event("me-delete.json", &claims, None)).await;
+    let again = stack
+        .call(authed_event("me-delete.json", &claims, None))
+        .await;
     assert_eq!(again.status, 204, "repeating the erasure finishes quietly");
     assert_eq!(stack.relay().await.published, 0);
 
     let reuse = stack.call(sign_up_event(&email, &cpf)).await;
-    assert_eq!(reuse.status, 201, "the erased CPF and e-mail are free again: {:?}", reuse.body);
+    assert_eq!(
+        reuse.status, 201,
+        "the erased CPF and e-mail are free again: {:?}",
+        reuse.body
+    );
 }
 
 #[tokio::test]
@@ -346,27 +484,38 @@ async fn staff_register_doctors_who_set_their_password_on_first_sign_in() {
     let stack = Stack::new().await;
     let staff = staff_claims();
     let email = format!("{}@example.com", clinic_shared::testing::unique("doctor"));
-    let crm = format!("{}", 100_000 + (ulid::Ulid::new().random() % 800_000) as u32);
+    let crm = format!(
+        "{}",
+        100_000 + (ulid::Ulid::new().random() % 800_000) as u32
+    );
     let reply = stack
         .call(authed_event(
             "doctors-post.json",
             &staff,
-            Some(json!({"email": email, "name": "Dra. Beatriz Lima", "crm": crm, "uf": "SP",
-                        "specialty": "Cardiologia", "temporaryPassword": "Temp0rary1x"})),
+            Some(
+                json!({"email": email, "name": "Dra. Beatriz Lima", "crm": crm, "uf": "SP",
+                        "specialty": "Cardiologia", "temporaryPassword": "Temp0rary1x"}),
+            ),
         ))
         .await;
     assert_eq!(reply.status, 201, "{:?}", reply.body);
     let id = reply.body["id"].as_str().unwrap().to_string();
 
     let first = stack
-        .call(public_event("auth-token.json", json!({"username": email, "password": "Temp0rary1x"})))
+        .call(public_event(
+            "auth-token.json",
+            json!({"username": email, "password": "Temp0rary1x"}),
+        ))
         .await;
     assert_eq!(first.status, 200);
     assert_eq!(first.body["challenge"], "NEW_PASSWORD_REQUIRED");
     let session = first.body["session"].as_str().unwrap();
 
     let weak = stack
-        .call(public_event("auth-new-password.json", json!({"username": email, "session": session, "newPassword": "weak"})))
+        .call(public_event(
+            "auth-new-password.json",
+            json!({"username": email, "session": session, "newPassword": "weak"}),
+        ))
         .await;
     assert_eq!(weak.status, 400);
     assert_eq!(field_names(&weak.body), vec!["newPassword"]);
@@ -387,7 +536,9 @@ async fn staff_register_doctors_who_set_their_password_on_first_sign_in() {
 
     let events = stack.published(2).await;
     let types: Vec<_> = events.iter().map(|e| e.event_type).collect();
-    assert!(types.contains(&EventType::DoctorRegistered) && types.contains(&EventType::AccountCreated));
+    assert!(
+        types.contains(&EventType::DoctorRegistered) && types.contains(&EventType::AccountCreated)
+    );
     assert!(events.iter().all(|e| e.subject == id));
 
     let duplicate = stack
@@ -403,7 +554,7 @@ async fn staff_register_doctors_who_set_their_password_on_first_sign_in() {
     let bad_session = stack
         .call(public_event(
             "auth-new-password.json",
-            json!({"username": email, "session": "expired", "newPassword": "Chosen0Password"}),
+            json!({"username": email, "session": "an-expired-session-0123456789abcdef", "newPassword": "Chosen0Password"}),
         ))
         .await;
     assert_eq!(bad_session.status, 401);
@@ -414,17 +565,37 @@ async fn only_staff_register_doctors_and_hospitals() {
     let stack = Stack::new().await;
     let (_, _, patient) = stack.patient().await;
     let body = json!({"email": "d@example.com", "name": "Dr. X", "crm": "123456", "uf": "SP", "specialty": "Clínica"});
-    let reply = stack.call(authed_event("doctors-post.json", &patient, Some(body.clone()))).await;
+    let reply = stack
+        .call(authed_event(
+            "doctors-post.json",
+            &patient,
+            Some(body.clone()),
+        ))
+        .await;
     assert_eq!(reply.status, 403);
     assert_eq!(reply.body["code"], "FORBIDDEN");
-    let reply = stack.call(without_auth(authed_event("doctors-post.json", &patient, Some(body)))).await;
+    let reply = stack
+        .call(without_auth(authed_event(
+            "doctors-post.json",
+            &patient,
+            Some(body),
+        )))
+        .await;
     assert_eq!(reply.status, 401);
     let reply = stack
-        .call(authed_event("hospitals-post.json", &hospital_claims(), Some(json!({"name": "H", "cnes": "1234567"}))))
+        .call(authed_event(
+            "hospitals-post.json",
+            &hospital_claims(),
+            Some(json!({"name": "H", "cnes": "1234567"})),
+        ))
         .await;
     assert_eq!(reply.status, 403);
     let reply = stack
-        .call(authed_event("hospitals-post.json", &patient, Some(json!({"name": "Hospital", "cnes": "1234567"}))))
+        .call(authed_event(
+            "hospitals-post.json",
+            &patient,
+            Some(json!({"name": "Hospital", "cnes": "1234567"})),
+        ))
         .await;
     assert_eq!(reply.status, 403);
 
@@ -438,7 +609,14 @@ async fn only_staff_register_doctors_and_hospitals() {
     assert_eq!(invalid.status, 400);
     assert_eq!(
         field_names(&invalid.body),
-        vec!["email", "name", "crm", "uf", "specialty", "temporaryPassword"]
+        vec![
+            "email",
+            "name",
+            "crm",
+            "uf",
+            "specialty",
+            "temporaryPassword"
+        ]
     );
 }
 
@@ -446,7 +624,10 @@ async fn only_staff_register_doctors_and_hospitals() {
 async fn doctors_are_listed_by_specialty_with_a_cursor() {
     let stack = Stack::new().await;
     let staff = staff_claims();
-    for (i, specialty) in ["Cardiologia", "Cardiologia", "Dermatologia"].iter().enumerate() {
+    for (i, specialty) in ["Cardiologia", "Cardiologia", "Dermatologia"]
+        .iter()
+        .enumerate()
+    {
         let reply = stack
             .call(authed_event(
                 "doctors-post.json",
@@ -465,11 +646,15 @@ async fn doctors_are_listed_by_specialty_with_a_cursor() {
     let page = stack.call(list.clone()).await;
     assert_eq!(page.status, 200, "{:?}", page.body);
     assert_eq!(page.body["items"].as_array().unwrap().len(), 1);
-    assert!(page.body["items"][0].get("email").is_none(), "doctor lists must not expose e-mails");
+    assert!(
+        page.body["items"][0].get("email").is_none(),
+        "doctor lists must not expose e-mails"
+    );
     let cursor = page.body["nextCursor"].as_str().unwrap().to_string();
 
     list["rawQueryString"] = json!(format!("specialty=cardiologia&limit=1&cursor={cursor}"));
-    list["queryStringParameters"] = json!({"specialty": "cardiologia", "limit": "1", "cursor": cursor});
+    list["queryStringParameters"] =
+        json!({"specialty": "cardiologia", "limit": "1", "cursor": cursor});
     let second = stack.call(list).await;
     assert_eq!(second.body["items"][0]["specialty"], "Cardiologia");
     assert_ne!(second.body["items"][0]["id"], page.body["items"][0]["id"]);
@@ -477,7 +662,13 @@ async fn doctors_are_listed_by_specialty_with_a_cursor() {
     let mut all = authed_event("doctors-get.json", &patient, None);
     all["rawQueryString"] = json!("");
     all.as_object_mut().unwrap().remove("queryStringParameters");
-    assert_eq!(stack.call(all).await.body["items"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        stack.call(all).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
 
     let mut bad = authed_event("doctors-get.json", &patient, None);
     bad["rawQueryString"] = json!("limit=500&cursor=forged");
@@ -491,7 +682,13 @@ async fn doctors_are_listed_by_specialty_with_a_cursor() {
     forged["queryStringParameters"] = json!({"cursor": "forged"});
     assert_eq!(field_names(&stack.call(forged).await.body), vec!["cursor"]);
 
-    assert_eq!(stack.call(without_auth(sample("doctors-get.json"))).await.status, 401);
+    assert_eq!(
+        stack
+            .call(without_auth(sample("doctors-get.json")))
+            .await
+            .status,
+        401
+    );
 }
 
 #[tokio::test]
@@ -500,12 +697,20 @@ async fn staff_register_hospitals_with_their_own_machine_client() {
     let staff = staff_claims();
     let cnes = format!("{:07}", ulid::Ulid::new().random() % 10_000_000);
     let reply = stack
-        .call(authed_event("hospitals-post.json", &staff, Some(json!({"name": "Hospital Santa Luzia", "cnes": cnes}))))
+        .call(authed_event(
+            "hospitals-post.json",
+            &staff,
+            Some(json!({"name": "Hospital Santa Luzia", "cnes": cnes})),
+        ))
         .await;
     assert_eq!(reply.status, 201, "{:?}", reply.body);
     assert_eq!(reply.headers["cache-control"], "no-store");
     let client_id = reply.body["clientId"].as_str().unwrap();
-    assert!(reply.body["clientSecret"].as_str().is_some_and(|s| s.len() >= 20));
+    assert!(
+        reply.body["clientSecret"]
+            .as_str()
+            .is_some_and(|s| s.len() >= 20)
+    );
 
     let client = stack
         .cognito
@@ -517,22 +722,36 @@ async fn staff_register_hospitals_with_their_own_machine_client() {
         .unwrap()
         .user_pool_client
         .unwrap();
-    assert_eq!(client.allowed_o_auth_scopes(), ["clinic/ingest".to_string()]);
+    assert_eq!(
+        client.allowed_o_auth_scopes(),
+        ["clinic/ingest".to_string()]
+    );
     assert_eq!(client.allowed_o_auth_flows().len(), 1);
 
     let events = stack.published(1).await;
     assert_eq!(events[0].event_type, EventType::HospitalRegistered);
     assert_eq!(events[0].data["clientId"], client_id);
-    assert!(events[0].data.get("clientSecret").is_none(), "the secret must never travel in events");
+    assert!(
+        events[0].data.get("clientSecret").is_none(),
+        "the secret must never travel in events"
+    );
 
     let duplicate = stack
-        .call(authed_event("hospitals-post.json", &staff, Some(json!({"name": "Outro", "cnes": cnes}))))
+        .call(authed_event(
+            "hospitals-post.json",
+            &staff,
+            Some(json!({"name": "Outro", "cnes": cnes})),
+        ))
         .await;
     assert_eq!(duplicate.status, 409);
     assert_eq!(duplicate.body["code"], "CNES_ALREADY_USED");
 
     let invalid = stack
-        .call(authed_event("hospitals-post.json", &staff, Some(json!({"name": "H", "cnes": "12"}))))
+        .call(authed_event(
+            "hospitals-post.json",
+            &staff,
+            Some(json!({"name": "H", "cnes": "12"})),
+        ))
         .await;
     assert_eq!(field_names(&invalid.body), vec!["name", "cnes"]);
 }
@@ -548,11 +767,22 @@ async fn events_are_not_lost_when_publishing_fails() {
 
     let failed = stack.relay_to(&down_topic).await;
     assert_eq!(failed.published, 0);
-    assert_eq!(failed.failed, 2, "both events must still be pending after the failure");
+    assert_eq!(
+        failed.failed, 2,
+        "both events must still be pending after the failure"
+    );
 
     // The topic comes back: the pending events go out, once.
     let name = down_topic.rsplit(':').next().unwrap();
-    let topic = stack.sns.create_topic().name(name).send().await.unwrap().topic_arn.unwrap();
+    let topic = stack
+        .sns
+        .create_topic()
+        .name(name)
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
     assert_eq!(topic, down_topic);
     let probe = clinic_shared::testing::TopicProbe::subscribe(&stack.sdk, &topic).await;
     let report = stack.relay_to(&topic).await;
@@ -560,7 +790,11 @@ async fn events_are_not_lost_when_publishing_fails() {
     let events = probe.receive(2, Duration::from_secs(5)).await;
     assert_eq!(events.len(), 2);
     assert!(events.iter().all(|e| e.subject == id));
-    assert_eq!(stack.relay_to(&topic).await.published, 0, "published events are not sent again");
+    assert_eq!(
+        stack.relay_to(&topic).await.published,
+        0,
+        "published events are not sent again"
+    );
 }
 
 #[tokio::test]
@@ -568,7 +802,10 @@ async fn the_stream_sample_event_is_relayed() {
     let stack = Stack::new().await;
     let relay = clinic_shared::outbox::OutboxRelay::new(
         clinic_shared::outbox::SnsPublisher::new(stack.sns.clone(), stack.topic_arn.clone()),
-        clinic_shared::outbox::DynamoOutbox::new(stack.dynamodb.clone(), stack.config.table_name.clone()),
+        clinic_shared::outbox::DynamoOutbox::new(
+            stack.dynamodb.clone(),
+            stack.config.table_name.clone(),
+        ),
         jiff::SignedDuration::ZERO,
     );
     let response = relay.handle(sample("outbox-stream.json")).await.unwrap();
@@ -576,7 +813,9 @@ async fn the_stream_sample_event_is_relayed() {
     let events = stack.probe.receive(2, Duration::from_secs(5)).await;
     let types: Vec<_> = events.iter().map(|e| e.event_type).collect();
     assert_eq!(types.len(), 2);
-    assert!(types.contains(&EventType::AccountCreated) && types.contains(&EventType::PatientRegistered));
+    assert!(
+        types.contains(&EventType::AccountCreated) && types.contains(&EventType::PatientRegistered)
+    );
 
     let schedule = relay.handle(sample("outbox-schedule.json")).await.unwrap();
     assert_eq!(schedule["failed"], 0);

@@ -238,7 +238,15 @@ impl IdentityProvider for CognitoIdentity {
             .challenge_responses("NEW_PASSWORD", new_password.expose())
             .send()
             .await
-            .map_err(map_err)?;
+            .map_err(|err| {
+                // An unknown or expired session: Cognito says NotAuthorized, the emulator
+                // ResourceNotFound; both mean "sign in again".
+                if err.code() == Some("ResourceNotFoundException") {
+                    IdentityError::NotAuthorized
+                } else {
+                    map_err(err)
+                }
+            })?;
         tokens(out.authentication_result())
     }
 

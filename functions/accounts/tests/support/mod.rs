@@ -8,10 +8,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aws_sdk_cognitoidentityprovider::types::{
-    PasswordPolicyType, ResourceServerScopeType, UserPoolPolicyType, UsernameAttributeType, VerifiedAttributeType,
-};
 use aws_sdk_cognitoidentityprovider::types::ExplicitAuthFlowsType;
+use aws_sdk_cognitoidentityprovider::types::{
+    PasswordPolicyType, ResourceServerScopeType, UserPoolPolicyType, UsernameAttributeType,
+    VerifiedAttributeType,
+};
 use base64::Engine;
 use clinic_accounts::config::ApiConfig;
 use clinic_shared::envelope::Envelope;
@@ -55,8 +56,16 @@ impl Stack {
             &dynamodb,
             &table,
             &[
-                Gsi { name: "gsi1", pk: "gsi1pk", sk: "gsi1sk" },
-                Gsi { name: "outbox", pk: "outboxPending", sk: "createdAt" },
+                Gsi {
+                    name: "gsi1",
+                    pk: "gsi1pk",
+                    sk: "gsi1sk",
+                },
+                Gsi {
+                    name: "outbox",
+                    pk: "outboxPending",
+                    sk: "createdAt",
+                },
             ],
         )
         .await;
@@ -150,17 +159,30 @@ impl Stack {
 
     /// Runs an API Gateway v2 event through the function's router.
     pub async fn call(&self, event: Value) -> Reply {
-        let request = lambda_http::request::from_str(&event.to_string()).expect("event parses as API Gateway v2");
-        let response = self.router.clone().oneshot(request).await.expect("router answers");
+        let request = lambda_http::request::from_str(&event.to_string())
+            .expect("event parses as API Gateway v2");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("router answers");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// Publishes whatever the outbox holds (what the relay function does on its schedule).
@@ -189,18 +211,28 @@ impl Stack {
         let cpf = random_cpf();
         let reply = self.call(sign_up_event(&email, &cpf)).await;
         assert_eq!(reply.status, 201, "{:?}", reply.body);
-        (reply.body["id"].as_str().expect("id").to_string(), email, cpf)
+        (
+            reply.body["id"].as_str().expect("id").to_string(),
+            email,
+            cpf,
+        )
     }
 
     /// Signs up, confirms and signs in; returns (id, email, access-token claims).
     pub async fn patient(&self) -> (String, String, HashMap<String, String>) {
         let (id, email, _) = self.sign_up().await;
         let confirm = self
-            .call(public_event("confirm.json", json!({"email": email, "code": "123456"})))
+            .call(public_event(
+                "confirm.json",
+                json!({"email": email, "code": "123456"}),
+            ))
             .await;
         assert_eq!(confirm.status, 204, "{:?}", confirm.body);
         let tokens = self
-            .call(public_event("auth-token.json", json!({"username": email, "password": PASSWORD})))
+            .call(public_event(
+                "auth-token.json",
+                json!({"username": email, "password": PASSWORD}),
+            ))
             .await;
         assert_eq!(tokens.status, 200, "{:?}", tokens.body);
         let claims = claims_of(tokens.body["accessToken"].as_str().expect("access token"));
@@ -210,7 +242,9 @@ impl Stack {
 
 /// A sample event from `events/accounts/`.
 pub fn sample(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/accounts").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../events/accounts")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("sample event is JSON")
 }
@@ -260,7 +294,8 @@ pub fn claims_of(token: &str) -> HashMap<String, String> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .expect("base64 payload");
-    let value: serde_json::Map<String, Value> = serde_json::from_slice(&bytes).expect("JSON payload");
+    let value: serde_json::Map<String, Value> =
+        serde_json::from_slice(&bytes).expect("JSON payload");
     value
         .into_iter()
         .map(|(k, v)| {
@@ -270,7 +305,10 @@ pub fn claims_of(token: &str) -> HashMap<String, String> {
                     "[{}]",
                     items
                         .iter()
-                        .map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string()))
+                        .map(|i| i
+                            .as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| i.to_string()))
                         .collect::<Vec<_>>()
                         .join(" ")
                 ),
@@ -299,10 +337,15 @@ pub fn staff_claims() -> HashMap<String, String> {
 /// Claims of a hospital's client-credentials token.
 pub fn hospital_claims() -> HashMap<String, String> {
     let id = ulid::Ulid::new().to_string().to_lowercase();
-    [("sub", id.as_str()), ("client_id", id.as_str()), ("token_use", "access"), ("scope", "clinic/ingest")]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    [
+        ("sub", id.as_str()),
+        ("client_id", id.as_str()),
+        ("token_use", "access"),
+        ("scope", "clinic/ingest"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 /// A valid CPF no other test uses (random base digits, computed check digits).
@@ -313,16 +356,28 @@ pub fn random_cpf() -> String {
         digits[0] = (digits[0] + 1) % 10;
     }
     for len in [9usize, 10] {
-        let sum: u32 = digits.iter().zip((2..=len as u32 + 1).rev()).map(|(d, w)| d * w).sum();
+        let sum: u32 = digits
+            .iter()
+            .zip((2..=len as u32 + 1).rev())
+            .map(|(d, w)| d * w)
+            .sum();
         let rest = (sum * 10) % 11;
         digits.push(if rest == 10 { 0 } else { rest });
     }
-    digits.iter().map(|d| char::from_digit(*d, 10).unwrap_or('0')).collect()
+    digits
+        .iter()
+        .map(|d| char::from_digit(*d, 10).unwrap_or('0'))
+        .collect()
 }
 
 pub fn field_names(body: &Value) -> Vec<String> {
     body["errors"]
         .as_array()
-        .map(|errors| errors.iter().filter_map(|e| e["field"].as_str().map(str::to_string)).collect())
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
