@@ -1,0 +1,7 @@
+//! Clinic's local runner: the whole suite on one machine from `template.yaml`, with no Docker and
+//! no AWS account — the emulator provisioned from the template, the real function binaries behind
+//! the Lambda Runtime API, an HTTP API gateway with the JWT authorizer, and the event-source
+//! mappings (SQS, DynamoDB streams, schedules).
+
+pub mod events;
+pub mod model;
