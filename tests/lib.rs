@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde_yaml::Value;
 
+pub mod local_system;
+
 /// The workspace root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -1,0 +1,125 @@
+//! Data the local system starts with: one staff account (always) and, with `--demo`, sample
+//! hospitals and a doctor registered through the public API like staff would.
+
+use aws_sdk_cognitoidentityprovider::Client;
+use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType};
+use serde_json::{Value, json};
+
+/// Why seeding failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("could not seed the staff account: {0}")]
+    Staff(String),
+    #[error("demo data: {0}")]
+    Demo(String),
+}
+
+fn attribute(name: &str, value: &str) -> Result<AttributeType, SeedError> {
+    AttributeType::builder()
+        .name(name)
+        .value(value)
+        .build()
+        .map_err(|e| SeedError::Staff(e.to_string()))
+}
+
+/// Makes sure a confirmed staff user with this e-mail and password exists (idempotent).
+///
+/// # Errors
+/// [`SeedError::Staff`] when the emulator refuses a step.
+pub async fn ensure_staff(cognito: &Client, user_pool_id: &str, email: &str, password: &str) -> Result<(), SeedError> {
+    let err = |e: &dyn std::fmt::Display| SeedError::Staff(e.to_string());
+    let exists = cognito
+        .admin_get_user()
+        .user_pool_id(user_pool_id)
+        .username(email)
+        .send()
+        .await
+        .is_ok();
+    if !exists {
+        cognito
+            .admin_create_user()
+            .user_pool_id(user_pool_id)
+            .username(email)
+            .user_attributes(attribute("email", email)?)
+            .user_attributes(attribute("email_verified", "true")?)
+            .message_action(MessageActionType::Suppress)
+            .temporary_password(password)
+            .send()
+            .await
+            .map_err(|e| err(&clinic_shared::aws::error_text(&e)))?;
+    }
+    cognito
+        .admin_set_user_password()
+        .user_pool_id(user_pool_id)
+        .username(email)
+        .password(password)
+        .permanent(true)
+        .send()
+        .await
+        .map_err(|e| err(&clinic_shared::aws::error_text(&e)))?;
+    cognito
+        .admin_add_user_to_group()
+        .user_pool_id(user_pool_id)
+        .username(email)
+        .group_name("staff")
+        .send()
+        .await
+        .map_err(|e| err(&clinic_shared::aws::error_text(&e)))?;
+    Ok(())
+}
+
+/// Registers the demo hospitals and doctor through the API, signed in as staff. Entries that
+/// already exist (409) are left as they are, so `--demo` can be given on every start.
+///
+/// # Errors
+/// [`SeedError::Demo`] when the API cannot be reached or refuses the staff sign-in.
+pub async fn demo(base_url: &str, staff_email: &str, staff_password: &str) -> Result<Vec<String>, SeedError> {
+    let http = reqwest::Client::new();
+    let demo_err = |e: &dyn std::fmt::Display| SeedError::Demo(e.to_string());
+    let tokens: Value = http
+        .post(format!("{base_url}/v1/auth/token"))
+        .json(&json!({"username": staff_email, "password": staff_password}))
+        .send()
+        .await
+        .map_err(|e| demo_err(&e))?
+        .json()
+        .await
+        .map_err(|e| demo_err(&e))?;
+    let token = tokens["accessToken"]
+        .as_str()
+        .ok_or_else(|| SeedError::Demo(format!("staff sign-in failed: {tokens}")))?;
+    let mut created = Vec::new();
+    let requests = [
+        ("/v1/hospitals", json!({"name": "Hospital Santa Luzia", "cnes": "2077485"})),
+        ("/v1/hospitals", json!({"name": "Hospital São Lucas", "cnes": "2078015"})),
+        (
+            "/v1/doctors",
+            json!({"email": "dra.beatriz@clinic.local", "name": "Dra. Beatriz Lima", "crm": "123456",
+                   "uf": "SP", "specialty": "Cardiologia", "temporaryPassword": "Demo0Doctor1"}),
+        ),
+    ];
+    for (path, body) in requests {
+        let response = http
+            .post(format!("{base_url}{path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| demo_err(&e))?;
+        let status = response.status().as_u16();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        match status {
+            201 => created.push(format!(
+                "{path}: {} {}",
+                body["name"].as_str().unwrap_or_default(),
+                answer["clientId"]
+                    .as_str()
+                    .map(|id| format!("(clientId {id}, clientSecret {})", answer["clientSecret"].as_str().unwrap_or("?")))
+                    .unwrap_or_default()
+            )),
+            409 => {}
+            other => return Err(SeedError::Demo(format!("{path} answered {other}: {answer}"))),
+        }
+    }
+    Ok(created)
+}
