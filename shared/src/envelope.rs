@@ -381,6 +381,147 @@ impl EventData for HospitalRegistered {
     const TYPE: EventType = EventType::HospitalRegistered;
 }
 
+// --- exam events -------------------------------------------------------------------------------
+// Ids, status and scheduling only: never results, diagnoses or documents.
+
+/// Lifecycle states of an exam.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExamStatus {
+    Scheduled,
+    Collected,
+    Completed,
+    ResultReady,
+    Cancelled,
+}
+
+/// `exam.created`: an exam was booked by a patient or pushed by a hospital.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExamCreated {
+    pub exam_id: String,
+    /// The patient's account, when the exam is linked to one.
+    pub patient_id: Option<String>,
+    pub hospital_id: String,
+    pub hospital_name: String,
+    pub exam_type: String,
+    pub scheduled_at: Timestamp,
+    pub doctor_id: Option<String>,
+    pub status: ExamStatus,
+}
+impl EventData for ExamCreated {
+    const TYPE: EventType = EventType::ExamCreated;
+}
+
+/// `exam.updated`: status, schedule, doctor or patient link changed (e.g. `CANCELLED`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExamUpdated {
+    pub exam_id: String,
+    pub patient_id: Option<String>,
+    pub hospital_id: String,
+    pub hospital_name: String,
+    pub exam_type: String,
+    pub scheduled_at: Timestamp,
+    pub doctor_id: Option<String>,
+    pub status: ExamStatus,
+    pub previous_status: ExamStatus,
+}
+impl EventData for ExamUpdated {
+    const TYPE: EventType = EventType::ExamUpdated;
+}
+
+/// `exam.completed`: the exam was performed and awaits its result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExamCompleted {
+    pub exam_id: String,
+    pub patient_id: Option<String>,
+    pub hospital_id: String,
+    pub doctor_id: Option<String>,
+    pub exam_type: String,
+}
+impl EventData for ExamCompleted {
+    const TYPE: EventType = EventType::ExamCompleted;
+}
+
+/// `exam.result.ready`: a processed result file is available in the portal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExamResultReady {
+    pub exam_id: String,
+    pub patient_id: Option<String>,
+    pub hospital_id: String,
+    pub doctor_id: Option<String>,
+    pub file_id: String,
+}
+impl EventData for ExamResultReady {
+    const TYPE: EventType = EventType::ExamResultReady;
+}
+
+// --- file and report events ----------------------------------------------------------------------
+
+/// Kinds of exam files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    Result,
+    Attachment,
+}
+
+/// `file.processed`: an uploaded file passed the checks and is stored under its final key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileProcessed {
+    pub file_id: String,
+    pub exam_id: String,
+    pub kind: FileKind,
+    pub size: u64,
+    pub sha256: String,
+}
+impl EventData for FileProcessed {
+    const TYPE: EventType = EventType::FileProcessed;
+}
+
+/// `file.rejected`: an uploaded file failed a check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileRejected {
+    pub file_id: String,
+    pub exam_id: String,
+    pub kind: FileKind,
+    /// Machine code of the check that failed, e.g. `NOT_A_PDF`, `TOO_LARGE`.
+    pub reason: String,
+}
+impl EventData for FileRejected {
+    const TYPE: EventType = EventType::FileRejected;
+}
+
+/// `report.completed`: a staff report is ready for its requester.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportCompleted {
+    pub report_id: String,
+    pub requested_by: String,
+    pub format: String,
+    pub rows: u64,
+}
+impl EventData for ReportCompleted {
+    const TYPE: EventType = EventType::ReportCompleted;
+}
+
+/// `report.failed`: a staff report could not be built.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportFailed {
+    pub report_id: String,
+    pub requested_by: String,
+    pub reason: String,
+}
+impl EventData for ReportFailed {
+    const TYPE: EventType = EventType::ReportFailed;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,371 @@
+//! The Lambda event an HTTP API sends with payload format 2.0: `rawPath` and path parameters
+//! URL-decoded, header names in lower case with repeated headers joined by commas, cookies moved
+//! out of the headers into `cookies`, repeated query keys joined by commas, the body base64-encoded
+//! unless its content type is text, and the request context with the authorizer's claims.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use http::header::{CONTENT_TYPE, COOKIE, HOST, USER_AGENT};
+use http::{HeaderMap, Method, Version};
+use percent_encoding::percent_decode_str;
+use serde::Serialize;
+
+use super::authorizer::Authorized;
+
+/// Account id API Gateway events carry (the documentation's example account).
+pub const ACCOUNT_ID: &str = "123456789012";
+
+/// The stage of the API (`$default`, auto-deployed).
+pub const STAGE: &str = "$default";
+
+/// The parts of an HTTP request the event is built from.
+#[derive(Debug, Clone)]
+pub struct RequestParts<'a> {
+    pub method: &'a Method,
+    pub version: Version,
+    /// The path as sent (percent-encoded).
+    pub raw_path: &'a str,
+    /// The query string as sent, without `?`.
+    pub raw_query: &'a str,
+    pub headers: &'a HeaderMap,
+    /// Client address (`sourceIp`).
+    pub source_ip: String,
+}
+
+/// Where and when the request arrived, and how the gateway routed it.
+#[derive(Debug, Clone)]
+pub struct RequestMeta<'a> {
+    pub api_id: &'a str,
+    pub region: &'a str,
+    pub request_id: &'a str,
+    pub route_key: &'a str,
+    pub path_parameters: &'a BTreeMap<String, String>,
+    pub authorized: Option<&'a Authorized>,
+    pub received_at: jiff::Timestamp,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HttpApiEvent<'a> {
+    version: &'static str,
+    route_key: &'a str,
+    raw_path: String,
+    raw_query_string: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cookies: Option<Vec<String>>,
+    headers: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query_string_parameters: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_parameters: Option<&'a BTreeMap<String, String>>,
+    request_context: RequestContext<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
+    is_base64_encoded: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestContext<'a> {
+    account_id: &'static str,
+    api_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorizer: Option<AuthorizerContext<'a>>,
+    domain_name: String,
+    domain_prefix: String,
+    http: HttpDescription,
+    request_id: &'a str,
+    route_key: &'a str,
+    stage: &'static str,
+    time: String,
+    time_epoch: i64,
+}
+
+#[derive(Debug, Serialize)]
+struct AuthorizerContext<'a> {
+    jwt: JwtContext<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct JwtContext<'a> {
+    claims: &'a BTreeMap<String, String>,
+    scopes: Option<&'a Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HttpDescription {
+    method: String,
+    path: String,
+    protocol: &'static str,
+    source_ip: String,
+    user_agent: String,
+}
+
+/// Builds the payload-format-2.0 event for a request and its body.
+pub fn build(parts: &RequestParts<'_>, meta: &RequestMeta<'_>, body: &[u8]) -> serde_json::Value {
+    let path = percent_decode_str(parts.raw_path)
+        .decode_utf8_lossy()
+        .into_owned();
+    let domain_name = domain_name(parts.headers, meta.api_id, meta.region);
+    let domain_prefix = domain_name
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let (body, is_base64_encoded) = encode_body(parts.headers, body);
+    let event = HttpApiEvent {
+        version: "2.0",
+        route_key: meta.route_key,
+        raw_path: path.clone(),
+        raw_query_string: parts.raw_query,
+        cookies: cookies(parts.headers),
+        headers: headers(parts),
+        query_string_parameters: query_parameters(parts.raw_query),
+        path_parameters: (!meta.path_parameters.is_empty()).then_some(meta.path_parameters),
+        request_context: RequestContext {
+            account_id: ACCOUNT_ID,
+            api_id: meta.api_id,
+            authorizer: meta.authorized.map(|a| AuthorizerContext {
+                jwt: JwtContext {
+                    claims: &a.claims,
+                    scopes: a.scopes.as_ref(),
+                },
+            }),
+            domain_name,
+            domain_prefix,
+            http: HttpDescription {
+                method: parts.method.as_str().to_string(),
+                path,
+                protocol: protocol(parts.version),
+                source_ip: parts.source_ip.clone(),
+                user_agent: header_string(parts.headers, USER_AGENT.as_str()).unwrap_or_default(),
+            },
+            request_id: meta.request_id,
+            route_key: meta.route_key,
+            stage: STAGE,
+            time: meta
+                .received_at
+                .strftime("%d/%b/%Y:%H:%M:%S +0000")
+                .to_string(),
+            time_epoch: meta.received_at.as_millisecond(),
+        },
+        body,
+        is_base64_encoded,
+    };
+    // Only strings, maps and numbers: serialising cannot fail.
+    serde_json::to_value(&event).unwrap_or(serde_json::Value::Null)
+}
+
+fn protocol(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+fn header_string(headers: &HeaderMap, name: &str) -> Option<String> {
+    let values: Vec<String> = headers
+        .get_all(name)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    (!values.is_empty()).then(|| values.join(","))
+}
+
+/// The API's domain: the `Host` the client used (without port), else the AWS-style name.
+fn domain_name(headers: &HeaderMap, api_id: &str, region: &str) -> String {
+    headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|host| match host.rsplit_once(':') {
+            Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name.to_string(),
+            _ => host.to_string(),
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| format!("{api_id}.execute-api.{region}.amazonaws.com"))
+}
+
+/// Request headers as API Gateway forwards them, with its `x-forwarded-*` and trace headers.
+fn headers(parts: &RequestParts<'_>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for name in parts.headers.keys() {
+        if name == COOKIE {
+            continue;
+        }
+        if let Some(value) = header_string(parts.headers, name.as_str()) {
+            out.insert(name.as_str().to_string(), value);
+        }
+    }
+    let forwarded_for = match out.get("x-forwarded-for") {
+        Some(existing) => format!("{existing}, {}", parts.source_ip),
+        None => parts.source_ip.clone(),
+    };
+    out.insert("x-forwarded-for".to_string(), forwarded_for);
+    out.insert("x-forwarded-proto".to_string(), "http".to_string());
+    let port = parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.rsplit_once(':'))
+        .map(|(_, p)| p.to_string())
+        .filter(|p| p.chars().all(|c| c.is_ascii_digit()))
+        .unwrap_or_else(|| "80".to_string());
+    out.insert("x-forwarded-port".to_string(), port);
+    out.entry("x-amzn-trace-id".to_string())
+        .or_insert_with(trace_id);
+    out
+}
+
+/// An X-Ray style trace header: `Root=1-<epoch seconds hex>-<96 random bits hex>`.
+fn trace_id() -> String {
+    let now = jiff::Timestamp::now().as_second();
+    let random = ulid::Ulid::new().random() & ((1u128 << 80) - 1);
+    format!("Root=1-{now:08x}-{random:024x}")
+}
+
+/// Every cookie of every `Cookie` header, one entry each.
+fn cookies(headers: &HeaderMap) -> Option<Vec<String>> {
+    let cookies: Vec<String> = headers
+        .get_all(COOKIE)
+        .iter()
+        .flat_map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .split(';')
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    (!cookies.is_empty()).then_some(cookies)
+}
+
+/// Decoded query parameters, repeated keys joined by commas.
+fn query_parameters(raw: &str) -> Option<BTreeMap<String, String>> {
+    if raw.is_empty() {
+        return None;
+    }
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+        out.entry(key.into_owned())
+            .and_modify(|existing| {
+                existing.push(',');
+                existing.push_str(&value);
+            })
+            .or_insert_with(|| value.into_owned());
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Content types HTTP APIs pass as text; every other body (none included) arrives base64-encoded.
+fn is_text(content_type: Option<&str>) -> bool {
+    let Some(content_type) = content_type else {
+        return false;
+    };
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence.starts_with("text/")
+        || matches!(
+            essence.as_str(),
+            "application/json" | "application/xml" | "application/javascript"
+        )
+}
+
+fn encode_body(headers: &HeaderMap, body: &[u8]) -> (Option<String>, bool) {
+    if body.is_empty() {
+        return (None, false);
+    }
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    if is_text(content_type)
+        && let Ok(text) = std::str::from_utf8(body)
+    {
+        return (Some(text.to_string()), false);
+    }
+    (Some(BASE64.encode(body)), true)
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn text_content_types() {
+        assert!(is_text(Some("application/json; charset=utf-8")));
+        assert!(is_text(Some("text/csv")));
+        assert!(!is_text(Some("application/x-www-form-urlencoded")));
+        assert!(!is_text(Some("application/pdf")));
+        assert!(!is_text(None));
+    }
+
+    #[test]
+    fn repeated_query_keys_are_joined() {
+        let q = query_parameters("a=1&a=2&b=x%20y&c").expect("params");
+        assert_eq!(q["a"], "1,2");
+        assert_eq!(q["b"], "x y");
+        assert_eq!(q["c"], "");
+        assert!(query_parameters("").is_none());
+    }
+
+    #[test]
+    fn cookies_are_split_out_of_every_cookie_header() {
+        let mut h = HeaderMap::new();
+        h.append(COOKIE, HeaderValue::from_static("a=1; b=2"));
+        h.append(COOKIE, HeaderValue::from_static("c=3"));
+        assert_eq!(
+            cookies(&h),
+            Some(vec!["a=1".into(), "b=2".into(), "c=3".into()])
+        );
+    }
+
+    #[test]
+    fn the_event_has_the_documented_shape() {
+        let mut h = HeaderMap::new();
+        h.insert(HOST, HeaderValue::from_static("localhost:3000"));
+        h.append("x-tag", HeaderValue::from_static("a"));
+        h.append("x-tag", HeaderValue::from_static("b"));
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        let params = BTreeMap::from([("id".to_string(), "a b".to_string())]);
+        let parts = RequestParts {
+            method: &Method::POST,
+            version: Version::HTTP_11,
+            raw_path: "/v1/exams/a%20b",
+            raw_query: "x=1",
+            headers: &h,
+            source_ip: "127.0.0.1".into(),
+        };
+        let meta = RequestMeta {
+            api_id: "local",
+            region: "us-east-1",
+            request_id: "abc=",
+            route_key: "POST /v1/exams/{id}",
+            path_parameters: &params,
+            authorized: None,
+            received_at: "2026-11-25T10:00:00Z".parse().expect("time"),
+        };
+        let e = build(&parts, &meta, b"\x00\x01");
+        assert_eq!(e["version"], "2.0");
+        assert_eq!(e["rawPath"], "/v1/exams/a b");
+        assert_eq!(e["headers"]["x-tag"], "a,b");
+        assert_eq!(e["headers"]["x-forwarded-port"], "3000");
+        assert_eq!(e["pathParameters"]["id"], "a b");
+        assert_eq!(e["isBase64Encoded"], true);
+        assert_eq!(e["body"], "AAE=");
+        assert_eq!(e["requestContext"]["time"], "25/Nov/2026:10:00:00 +0000");
+        assert_eq!(e["requestContext"]["timeEpoch"], 1_795_600_800_000_i64);
+        assert_eq!(e["requestContext"]["domainName"], "localhost");
+        assert_eq!(e["requestContext"]["stage"], "$default");
+        assert!(e["requestContext"].get("authorizer").is_none());
+        assert!(e.get("cookies").is_none());
+    }
+}
