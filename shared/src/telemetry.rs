@@ -8,8 +8,16 @@ use tracing_subscriber::fmt::format::FmtSpan;
 /// Installs the JSON subscriber once per process (later calls are ignored, which keeps tests
 /// that build several handlers happy). Level from `RUST_LOG`, default `info`.
 pub fn init() {
+    let _ = tracing::subscriber::set_global_default(json_subscriber(std::io::stdout));
+}
+
+/// The subscriber [`init`] installs, writing to `writer` (tests capture logs with it).
+pub fn json_subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
         .with_current_span(true)
@@ -18,7 +26,8 @@ pub fn init() {
         .with_target(false)
         .with_span_events(FmtSpan::NONE)
         .without_time()
-        .try_init();
+        .with_writer(writer)
+        .finish()
 }
 
 /// A W3C trace context: continued from the caller's `traceparent` or started here.
