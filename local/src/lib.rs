@@ -3,6 +3,11 @@
 //! the Lambda Runtime API, an HTTP API gateway with the JWT authorizer, and the event-source
 //! mappings (SQS, DynamoDB streams, schedules).
 
+pub mod app;
 pub mod events;
+pub mod gateway;
 pub mod model;
+pub mod runtime;
 pub mod seed;
+pub mod provision;
+pub mod template;

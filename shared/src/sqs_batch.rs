@@ -19,6 +19,10 @@
 //! The decisions live in [`BatchProcessor`]; the AWS calls sit behind two narrow ports,
 //! [`DedupStore`] (DynamoDB: [`DynamoDedupStore`]) and [`QueueOps`] (SQS: [`SqsQueueOps`]).
 //! Written for standard queues: records are independent, so no ordering is kept between them.
+//!
+//! Records that are not envelopes (S3 event notifications, job messages) go through
+//! [`BatchProcessor::process_messages`] with a [`MessageHandler`]: the same retry, backoff and
+//! parking rules, with idempotency left to the handler's own business key.
 
 mod dedup;
 mod processor;
@@ -31,7 +35,7 @@ pub use dedup::{
 };
 pub use processor::{
     BatchProcessor, DEFAULT_CONCURRENCY, DEFAULT_DONE_RETENTION, DEFAULT_LEASE, EventHandler,
-    HandlerFailure, MAX_VISIBILITY_TIMEOUT, backoff_delay, handle_batch,
+    HandlerFailure, MAX_VISIBILITY_TIMEOUT, MessageHandler, backoff_delay, handle_batch,
 };
 pub use queue::{
     ATTR_EVENT_ID, ATTR_EVENT_TYPE, ATTR_FAILURE_REASON, ATTR_SOURCE_QUEUE, ParkedMessage,

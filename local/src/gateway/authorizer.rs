@@ -144,8 +144,7 @@ impl JwtVerifier {
         authorizer: &JwtAuthorizer,
         token: &str,
     ) -> Result<Map<String, Value>, AuthError> {
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|e| AuthError::Malformed(e.to_string()))?;
+        let header = jsonwebtoken::decode_header(token).map_err(map_jwt_error)?;
         if header.kid.as_deref() == Some(LOCAL_KEY_ID) {
             if header.alg != Algorithm::HS256 {
                 return Err(AuthError::Algorithm(format!("{:?}", header.alg)));
@@ -177,15 +176,21 @@ fn map_jwt_error(error: jsonwebtoken::errors::Error) -> AuthError {
     match error.kind() {
         ErrorKind::InvalidSignature => AuthError::Signature,
         ErrorKind::InvalidAlgorithm => AuthError::Algorithm("of the token".to_string()),
-        other => AuthError::Malformed(format!("{other:?}")),
+        // Decoding errors can quote bytes of the token: keep only what kind of failure it was.
+        ErrorKind::Base64(_)
+        | ErrorKind::Json(_)
+        | ErrorKind::Utf8(_)
+        | ErrorKind::InvalidToken => AuthError::Malformed("not a decodable JWT".to_string()),
+        _ => AuthError::Malformed("unusable token".to_string()),
     }
 }
 
 /// The token of an `Authorization` value: `Bearer <jwt>` or the bare token.
 fn bearer_token(value: Option<&str>) -> Option<&str> {
     let value = value?.trim();
-    let token = match value.get(..7) {
-        Some(prefix) if prefix.eq_ignore_ascii_case("bearer ") => value[7..].trim(),
+    let token = match value.split_once(char::is_whitespace) {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        None if value.eq_ignore_ascii_case("bearer") => "",
         _ => value,
     };
     (!token.is_empty()).then_some(token)
@@ -300,7 +305,10 @@ mod tests {
 
     #[test]
     fn claims_are_flattened_to_strings() {
-        assert_eq!(claim_string(&json!(["patients", "staff"])), "[patients staff]");
+        assert_eq!(
+            claim_string(&json!(["patients", "staff"])),
+            "[patients staff]"
+        );
         assert_eq!(claim_string(&json!(1_700_000_000)), "1700000000");
         assert_eq!(claim_string(&json!(true)), "true");
         assert_eq!(claim_string(&json!({"b": 1, "a": "x"})), "map[a:x b:1]");
@@ -330,7 +338,8 @@ mod tests {
         );
         let id = json!({"iss": "https://issuer", "aud": "web", "client_id": "other", "exp": 200});
         assert_eq!(check_claims(&claims(id), &a, 150), Ok(()));
-        let wrong_aud = json!({"iss": "https://issuer", "aud": "other", "client_id": "web", "exp": 200});
+        let wrong_aud =
+            json!({"iss": "https://issuer", "aud": "other", "client_id": "web", "exp": 200});
         assert_eq!(
             check_claims(&claims(wrong_aud), &a, 150),
             Err(AuthError::Audience)

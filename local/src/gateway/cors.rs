@@ -231,14 +231,26 @@ mod tests {
         assert_eq!(response["access-control-expose-headers"], "x-request-id");
 
         let mut response = headers(&[("access-control-allow-origin", "*")]);
-        policy().apply(&headers(&[("origin", "http://evil.example")]), &mut response);
+        policy().apply(
+            &headers(&[("origin", "http://evil.example")]),
+            &mut response,
+        );
         assert!(response.get("access-control-allow-origin").is_none());
     }
 
     #[test]
     fn wildcard_origins() {
-        assert!(origin_matches("https://*.example.com", "https://a.example.com"));
-        assert!(!origin_matches("https://*.example.com", "https://example.com"));
-        assert!(origin_matches("http://localhost:3000/", "http://LOCALHOST:3000"));
+        assert!(origin_matches(
+            "https://*.example.com",
+            "https://a.example.com"
+        ));
+        assert!(!origin_matches(
+            "https://*.example.com",
+            "https://example.com"
+        ));
+        assert!(origin_matches(
+            "http://localhost:3000/",
+            "http://LOCALHOST:3000"
+        ));
     }
 }

@@ -23,12 +23,15 @@ pub const STAGE: &str = "$default";
 /// The parts of an HTTP request the event is built from.
 #[derive(Debug, Clone)]
 pub struct RequestParts<'a> {
+    /// The request's method.
     pub method: &'a Method,
+    /// HTTP version (`requestContext.http.protocol`).
     pub version: Version,
     /// The path as sent (percent-encoded).
     pub raw_path: &'a str,
     /// The query string as sent, without `?`.
     pub raw_query: &'a str,
+    /// The request's headers as received.
     pub headers: &'a HeaderMap,
     /// Client address (`sourceIp`).
     pub source_ip: String,
@@ -37,12 +40,19 @@ pub struct RequestParts<'a> {
 /// Where and when the request arrived, and how the gateway routed it.
 #[derive(Debug, Clone)]
 pub struct RequestMeta<'a> {
+    /// `requestContext.apiId`.
     pub api_id: &'a str,
+    /// Region of the default domain name (used when the request has no `Host`).
     pub region: &'a str,
+    /// `requestContext.requestId`, also sent back in `apigw-requestid`.
     pub request_id: &'a str,
+    /// The matched route's key, e.g. `GET /v1/exams/{id}`.
     pub route_key: &'a str,
+    /// Decoded path variables of the matched route.
     pub path_parameters: &'a BTreeMap<String, String>,
+    /// What the JWT authorizer passes on; `None` for routes without one.
     pub authorized: Option<&'a Authorized>,
+    /// When the request arrived (`time`, `timeEpoch`).
     pub received_at: jiff::Timestamp,
 }
 
@@ -334,7 +344,10 @@ mod tests {
         h.insert(HOST, HeaderValue::from_static("localhost:3000"));
         h.append("x-tag", HeaderValue::from_static("a"));
         h.append("x-tag", HeaderValue::from_static("b"));
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
         let params = BTreeMap::from([("id".to_string(), "a b".to_string())]);
         let parts = RequestParts {
             method: &Method::POST,

@@ -121,7 +121,7 @@ impl RouteTable {
     /// The route serving `method` on `raw_path` (the path as sent, still percent-encoded).
     pub fn find(&self, method: &str, raw_path: &str) -> Option<RouteMatch<'_>> {
         let request: Vec<&str> = split_path(raw_path);
-        let mut best: Option<(Vec<u8>, bool, &Entry, BTreeMap<String, String>)> = None;
+        let mut best: Option<Candidate<'_>> = None;
         let mut fallback: Option<&Entry> = None;
         for entry in &self.entries {
             let Some(segments) = &entry.segments else {
@@ -135,23 +135,22 @@ impl RouteTable {
             let Some(params) = match_segments(segments, &request) else {
                 continue;
             };
-            let ranks: Vec<u8> = segments.iter().map(Segment::rank).collect();
-            let better = match &best {
-                None => true,
-                Some((best_ranks, best_exact, _, _)) => {
-                    (ranks.as_slice(), exact_method) > (best_ranks.as_slice(), *best_exact)
-                }
+            let candidate = Candidate {
+                ranks: segments.iter().map(Segment::rank).collect(),
+                exact_method,
+                entry,
+                params,
             };
-            if better {
-                best = Some((ranks, exact_method, entry, params));
+            if best.as_ref().is_none_or(|b| candidate.beats(b)) {
+                best = Some(candidate);
             }
         }
-        if let Some((_, _, entry, path_parameters)) = best {
+        if let Some(best) = best {
             return Some(RouteMatch {
-                function: &entry.function,
-                route: &entry.route,
-                route_key: &entry.route_key,
-                path_parameters,
+                function: &best.entry.function,
+                route: &best.entry.route,
+                route_key: &best.entry.route_key,
+                path_parameters: best.params,
             });
         }
         fallback.map(|entry| RouteMatch {
@@ -160,6 +159,21 @@ impl RouteTable {
             route_key: &entry.route_key,
             path_parameters: BTreeMap::new(),
         })
+    }
+}
+
+/// A route that matches the request, with what makes it more or less specific.
+struct Candidate<'a> {
+    ranks: Vec<u8>,
+    exact_method: bool,
+    entry: &'a Entry,
+    params: BTreeMap<String, String>,
+}
+
+impl Candidate<'_> {
+    /// More specific path first (segment by segment from the left), then exact method over `ANY`.
+    fn beats(&self, other: &Candidate<'_>) -> bool {
+        (self.ranks.as_slice(), self.exact_method) > (other.ranks.as_slice(), other.exact_method)
     }
 }
 
@@ -294,10 +308,22 @@ mod tests {
             ("GET", "/pets/{proxy+}"),
             ("ANY", "/{proxy+}"),
         ]);
-        assert_eq!(key(&t, "GET", "/pets/dog/1").as_deref(), Some("GET /pets/dog/1"));
-        assert_eq!(key(&t, "GET", "/pets/dog/2").as_deref(), Some("GET /pets/dog/{id}"));
-        assert_eq!(key(&t, "GET", "/pets/cat/1").as_deref(), Some("GET /pets/{proxy+}"));
-        assert_eq!(key(&t, "POST", "/pets/dog/1").as_deref(), Some("ANY /{proxy+}"));
+        assert_eq!(
+            key(&t, "GET", "/pets/dog/1").as_deref(),
+            Some("GET /pets/dog/1")
+        );
+        assert_eq!(
+            key(&t, "GET", "/pets/dog/2").as_deref(),
+            Some("GET /pets/dog/{id}")
+        );
+        assert_eq!(
+            key(&t, "GET", "/pets/cat/1").as_deref(),
+            Some("GET /pets/{proxy+}")
+        );
+        assert_eq!(
+            key(&t, "POST", "/pets/dog/1").as_deref(),
+            Some("ANY /{proxy+}")
+        );
         assert_eq!(key(&t, "GET", "/"), None);
     }
 

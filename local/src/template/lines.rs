@@ -26,13 +26,10 @@ pub(crate) fn find_key_line(text: &str, path: &[&str]) -> Option<usize> {
         }
         let mut content = content;
         let mut markers = Vec::new();
-        while let Some(rest) = content.strip_prefix("- ").or_else(|| {
-            if content == "-" {
-                Some("")
-            } else {
-                None
-            }
-        }) {
+        while let Some(rest) = content
+            .strip_prefix("- ")
+            .or_else(|| if content == "-" { Some("") } else { None })
+        {
             markers.push(indent);
             let trimmed = rest.trim_start_matches(' ');
             indent += 2 + (rest.len() - trimmed.len());
@@ -150,7 +147,10 @@ Resources:
         assert_eq!(find_key_line(TEXT, &["Resources", "Table"]), Some(6));
         assert_eq!(find_key_line(TEXT, &["Resources", "Quoted"]), Some(15));
         assert_eq!(
-            find_key_line(TEXT, &["Resources", "Function", "Properties", "Events", "Ping"]),
+            find_key_line(
+                TEXT,
+                &["Resources", "Function", "Properties", "Events", "Ping"]
+            ),
             Some(20)
         );
     }

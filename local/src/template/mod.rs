@@ -288,10 +288,9 @@ impl Template {
             return Ok(Vec::new());
         };
         let Yaml::Mapping(entries) = section else {
-            return Err(self.structure(
-                &[section_name],
-                format!("{section_name} must be a mapping"),
-            ));
+            return Err(
+                self.structure(&[section_name], format!("{section_name} must be a mapping"))
+            );
         };
         let mut out = Vec::new();
         for (key, body) in entries {
@@ -312,10 +311,7 @@ impl Template {
         globals: &Value,
     ) -> Result<Vec<Resource>, TemplateError> {
         let Some(Yaml::Mapping(entries)) = section else {
-            return Err(self.structure(
-                &["Resources"],
-                "the template needs a Resources mapping",
-            ));
+            return Err(self.structure(&["Resources"], "the template needs a Resources mapping"));
         };
         let mut resources = Vec::new();
         for (key, body) in entries {
@@ -327,16 +323,12 @@ impl Template {
             };
             let path = ["Resources", logical_id.as_str()];
             let Value::Object(body) = self.convert(body, &path)? else {
-                return Err(self.structure(
-                    &path,
-                    format!("resource {logical_id} must be a mapping"),
-                ));
+                return Err(
+                    self.structure(&path, format!("resource {logical_id} must be a mapping"))
+                );
             };
             let Some(Value::String(type_name)) = body.get("Type") else {
-                return Err(self.structure(
-                    &path,
-                    format!("resource {logical_id} has no Type"),
-                ));
+                return Err(self.structure(&path, format!("resource {logical_id} has no Type")));
             };
             let Some(kind) = ResourceKind::of(type_name) else {
                 return Err(TemplateError::UnsupportedResource {

@@ -147,10 +147,8 @@ mod tests {
         });
         let mut refs = Vec::new();
         collect(&value, &mut refs).expect("collects");
-        let found: Vec<(String, Option<String>)> = refs
-            .into_iter()
-            .map(|r| (r.target, r.attribute))
-            .collect();
+        let found: Vec<(String, Option<String>)> =
+            refs.into_iter().map(|r| (r.target, r.attribute)).collect();
         assert_eq!(
             found,
             vec![

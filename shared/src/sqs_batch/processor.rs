@@ -23,6 +23,9 @@ use super::queue::{
 };
 use crate::envelope::{Envelope, EnvelopeError};
 
+mod messages;
+pub use messages::MessageHandler;
+
 /// Records processed at the same time by default (the batch size of every event source).
 pub const DEFAULT_CONCURRENCY: usize = 10;
 /// Default lease of a claim: at least the function timeout, below the queue visibility timeout

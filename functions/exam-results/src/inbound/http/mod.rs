@@ -1,0 +1,517 @@
+//! The exam results HTTP API: axum routes behind API Gateway, documented with OpenAPI from the
+//! same code that routes, so the spec cannot drift from the handlers.
+
+pub mod dto;
+pub mod error;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use clinic_shared::auth::{Caller, IngestScope};
+use clinic_shared::envelope::Role;
+use clinic_shared::http::{ApiJson, RequestMeta, request_meta};
+use clinic_shared::idempotency::{Idempotency, IdempotencyKey};
+use clinic_shared::pagination::parse_limit;
+use clinic_shared::problem::Problem;
+use serde::de::DeserializeOwned;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use self::dto::*;
+use crate::app::ExamResults;
+use crate::domain::Action;
+use crate::domain::ingest::MAX_BODY_BYTES;
+use crate::outbound::dynamodb::DynamoStore;
+use crate::outbound::sqs::SqsIngestQueue;
+
+/// The production service: DynamoDB and SQS adapters.
+pub type ExamResultsService = ExamResults<DynamoStore, SqsIngestQueue>;
+
+/// Shared state of the handlers, built once per function instance.
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Arc<ExamResultsService>,
+    pub idempotency: Idempotency,
+}
+
+/// Route templates used as idempotency scopes.
+const BOOK_ROUTE: &str = "POST /v1/appointments";
+const BATCH_ROUTE: &str = "POST /v1/integrations/exams:batch";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Clinic exam results API",
+        version = "1.0.0",
+        description = "Hospital catalogue and slots, bookings, the exam lifecycle \
+            (SCHEDULED → COLLECTED → COMPLETED → RESULT_READY, or CANCELLED) and the hospitals' \
+            batch integration. Idempotency keys are kept for 24 hours."
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "catalogue", description = "Hospitals, exam types and slots"),
+        (name = "exams", description = "Bookings and the exam lifecycle"),
+        (name = "integration", description = "Hospitals pushing exams in batches")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(list_hospitals))
+        .routes(routes!(publish_slots))
+        .routes(routes!(list_slots))
+        .routes(routes!(book))
+        .routes(routes!(cancel))
+        .routes(routes!(list_exams))
+        .routes(routes!(get_exam))
+        .routes(routes!(assign))
+        .routes(routes!(collect))
+        .routes(routes!(complete))
+        .routes(routes!(submit_batch))
+        .routes(routes!(get_batch))
+}
+
+/// The router the Lambda function serves.
+pub fn router(state: AppState, ingest_scope: IngestScope) -> Router {
+    let (router, _) = api().split_for_parts();
+    router
+        .fallback(not_found)
+        .layer(axum::Extension(ingest_scope))
+        .layer(axum::middleware::from_fn(request_meta))
+        .with_state(state)
+}
+
+/// The OpenAPI document of every route this service serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+async fn not_found() -> Problem {
+    Problem::not_found("Route")
+}
+
+fn created<T: serde::Serialize>(location: &str, body: &T) -> Response {
+    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// A JSON body read from bytes the handler also needs raw (for the idempotency fingerprint),
+/// with the same answers as [`ApiJson`]: 415 for another media type, 400 for bad JSON.
+fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Problem> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            let essence = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            essence == "application/json" || essence.ends_with("+json")
+        })
+        .unwrap_or(false);
+    if !is_json {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Send the body as application/json.",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        Problem::malformed(format!("The body is not valid JSON for this route: {e}."))
+    })
+}
+
+/// The catalogue: hospitals with the exam types each offers.
+#[utoipa::path(
+    get, path = "/v1/hospitals", tag = "catalogue", security(("bearer" = [])),
+    params(PageQuery),
+    responses(
+        (status = 200, body = HospitalsPage),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_hospitals(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Query(query): Query<PageQuery>,
+) -> Result<axum::Json<HospitalsPage>, Problem> {
+    let limit = parse_limit(query.limit.as_deref())?;
+    let page = state.service.list_hospitals(limit, query.cursor).await?;
+    Ok(axum::Json(HospitalsPage {
+        items: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Publish availability (staff, or the hospital itself): creates or updates slots and registers
+/// their exam types. Publishing a slot again (same type and start) updates its end and capacity;
+/// a capacity cannot drop below the places already booked.
+#[utoipa::path(
+    put, path = "/v1/hospitals/{id}/slots", tag = "catalogue", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Hospital id")),
+    request_body = Vec<SlotInput>,
+    responses(
+        (status = 200, body = PublishedSlots),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "CAPACITY_BELOW_BOOKED"),
+    )
+)]
+async fn publish_slots(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Vec<SlotInput>>,
+) -> Result<axum::Json<PublishedSlots>, Problem> {
+    if !matches!(caller.role, Role::Staff | Role::Hospital) {
+        return Err(Problem::forbidden("Only staff and hospitals publish slots."));
+    }
+    let specs = parse_slots(body, jiff::Timestamp::now())?;
+    let slots = state.service.publish_slots(&caller, &id, specs).await?;
+    Ok(axum::Json(PublishedSlots {
+        items: slots.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Open slots with places left, by start time (answers may be a few seconds old).
+#[utoipa::path(
+    get, path = "/v1/slots", tag = "catalogue", security(("bearer" = [])),
+    params(SlotsQuery),
+    responses(
+        (status = 200, body = SlotsPage),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_slots(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Query(query): Query<SlotsQuery>,
+) -> Result<axum::Json<SlotsPage>, Problem> {
+    let limit = parse_limit(query.limit.as_deref())?;
+    let parsed = query.parse(jiff::Timestamp::now())?;
+    let page = state
+        .service
+        .list_slots(parsed, limit, query.cursor.clone())
+        .await?;
+    Ok(axum::Json(SlotsPage {
+        items: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Book a place in a slot (patients). Requires an `Idempotency-Key`: a retry with the same key
+/// and body replays the first answer.
+#[utoipa::path(
+    post, path = "/v1/appointments", tag = "exams", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "Required; kept 24 hours")),
+    request_body = BookRequest,
+    responses(
+        (status = 201, body = BookResponse),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Invalid body or missing Idempotency-Key"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such slot"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "SLOT_FULL, SLOT_CLOSED, ALREADY_BOOKED or REQUEST_IN_PROGRESS"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "IDEMPOTENCY_KEY_REUSED"),
+    )
+)]
+async fn book(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    idem: IdempotencyKey,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if caller.role != Role::Patient {
+        return Problem::forbidden("Only patients book exams.").into_response();
+    }
+    let request = idem.required(&caller.id, BOOK_ROUTE, &body);
+    state
+        .idempotency
+        .run(request, || async {
+            let slot_id = json_body::<BookRequest>(&headers, &body)?.parse()?;
+            let exam = state
+                .service
+                .book(&caller, &slot_id, &meta.trace.traceparent())
+                .await?;
+            Ok::<_, Problem>(created(
+                &format!("/v1/exams/{}", exam.id),
+                &BookResponse {
+                    exam_id: exam.id,
+                    status: exam.status,
+                },
+            ))
+        })
+        .await
+}
+
+/// Cancel one's appointment before it starts; its place is freed.
+#[utoipa::path(
+    delete, path = "/v1/appointments/{examId}", tag = "exams", security(("bearer" = [])),
+    params(("examId" = String, Path, description = "Exam id of the appointment")),
+    responses(
+        (status = 204, description = "Cancelled"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "INVALID_TRANSITION (with currentStatus), TOO_LATE_TO_CANCEL or NOT_AN_APPOINTMENT"),
+    )
+)]
+async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path(exam_id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    state
+        .service
+        .cancel(&caller, &exam_id, &meta.trace.traceparent())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Exams the caller may see — own (patient), assigned (doctor), the hospital's own, or all
+/// (staff) — newest scheduled first.
+#[utoipa::path(
+    get, path = "/v1/exams", tag = "exams", security(("bearer" = [])),
+    params(ExamsQuery),
+    responses(
+        (status = 200, body = ExamsPage),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Unregistered hospital client"),
+    )
+)]
+async fn list_exams(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ExamsQuery>,
+) -> Result<axum::Json<ExamsPage>, Problem> {
+    let limit = parse_limit(query.limit.as_deref())?;
+    let status = parse_status(query.status.as_deref())?;
+    let page = state
+        .service
+        .list_exams(&caller, status, limit, query.cursor.as_deref())
+        .await?;
+    Ok(axum::Json(ExamsPage {
+        items: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One exam; someone else's answers 404.
+#[utoipa::path(
+    get, path = "/v1/exams/{id}", tag = "exams", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Exam id")),
+    responses(
+        (status = 200, body = ExamResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_exam(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ExamResponse>, Problem> {
+    Ok(axum::Json(state.service.get_exam(&caller, &id).await?.into()))
+}
+
+/// Assign the exam's doctor (staff, or the exam's hospital) before it is completed.
+#[utoipa::path(
+    post, path = "/v1/exams/{id}/assign", tag = "exams", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Exam id")),
+    request_body = AssignRequest,
+    responses(
+        (status = 200, body = ExamResponse),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "INVALID_TRANSITION with currentStatus"),
+    )
+)]
+async fn assign(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AssignRequest>,
+) -> Result<axum::Json<ExamResponse>, Problem> {
+    if !matches!(caller.role, Role::Staff | Role::Hospital) {
+        return Err(Problem::forbidden("Only staff and hospitals assign doctors."));
+    }
+    let doctor = body.parse()?;
+    let exam = state
+        .service
+        .assign(&caller, &id, &doctor, &meta.trace.traceparent())
+        .await?;
+    Ok(axum::Json(exam.into()))
+}
+
+/// Record the collection of the exam (`SCHEDULED → COLLECTED`): staff, the exam's hospital or
+/// its assigned doctor.
+#[utoipa::path(
+    post, path = "/v1/exams/{id}/collect", tag = "exams", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Exam id")),
+    responses(
+        (status = 200, body = ExamResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "INVALID_TRANSITION with currentStatus"),
+    )
+)]
+async fn collect(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ExamResponse>, Problem> {
+    let exam = state
+        .service
+        .advance(&caller, &id, Action::Collect, &meta.trace.traceparent())
+        .await?;
+    Ok(axum::Json(exam.into()))
+}
+
+/// Complete the exam (`COLLECTED → COMPLETED`): its assigned doctor or its hospital.
+#[utoipa::path(
+    post, path = "/v1/exams/{id}/complete", tag = "exams", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Exam id")),
+    responses(
+        (status = 200, body = ExamResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "INVALID_TRANSITION with currentStatus"),
+    )
+)]
+async fn complete(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ExamResponse>, Problem> {
+    let exam = state
+        .service
+        .advance(&caller, &id, Action::Complete, &meta.trace.traceparent())
+        .await?;
+    Ok(axum::Json(exam.into()))
+}
+
+/// Push exams in a batch (hospitals): at most 500 items and 1 MB. Answered at once with the
+/// batch id; items are applied asynchronously. Per exam a higher `version` wins; a replayed or
+/// older version is `STALE` and changes nothing; an invalid item is `REJECTED` with its reason
+/// while the others apply. An optional `Idempotency-Key` replays the first answer.
+#[utoipa::path(
+    post, path = "/v1/integrations/exams:batch", tag = "integration", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Optional; kept 24 hours")),
+    request_body = BatchRequest,
+    responses(
+        (status = 202, body = BatchAccepted),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "PAYLOAD_TOO_LARGE: over 500 items or 1 MB"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn submit_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    idem: IdempotencyKey,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if caller.role != Role::Hospital {
+        return Problem::forbidden("Only hospitals send batches.").into_response();
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            "A batch body is at most 1 MB.",
+        )
+        .into_response();
+    };
+    let request = idem.optional(&caller.id, BATCH_ROUTE, &bytes);
+    state
+        .idempotency
+        .run(request, || async {
+            json_body::<serde_json::Value>(&headers, &bytes)?;
+            let items = batch_items(&bytes)?;
+            let receipt = state
+                .service
+                .submit_batch(&caller, items, &meta.trace.traceparent())
+                .await?;
+            let mut response = (
+                StatusCode::ACCEPTED,
+                axum::Json(BatchAccepted {
+                    batch_id: receipt.batch_id.clone(),
+                    accepted: receipt.accepted,
+                    rejected: receipt.rejected,
+                }),
+            )
+                .into_response();
+            if let Ok(value) =
+                HeaderValue::from_str(&format!("/v1/integrations/batches/{}", receipt.batch_id))
+            {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            Ok::<_, Problem>(response)
+        })
+        .await
+}
+
+/// The state of each item of a batch (the hospital that sent it).
+#[utoipa::path(
+    get, path = "/v1/integrations/batches/{batchId}", tag = "integration", security(("bearer" = [])),
+    params(("batchId" = String, Path, description = "Batch id")),
+    responses(
+        (status = 200, body = BatchResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(batch_id): Path<String>,
+) -> Result<axum::Json<BatchResponse>, Problem> {
+    Ok(axum::Json(
+        state.service.get_batch(&caller, &batch_id).await?.into(),
+    ))
+}

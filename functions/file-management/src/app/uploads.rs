@@ -1,0 +1,166 @@
+//! Processing of an uploaded object: checks, copy to the results bucket, file record and event in
+//! one transaction. Idempotent on the file: only a `PENDING` file is processed, and the final
+//! write is conditional on it still being `PENDING`, so a duplicate or concurrent delivery of the
+//! same S3 event yields one record and one event.
+
+use clinic_shared::envelope::{FileProcessed, FileRejected};
+use jiff::Timestamp;
+
+use super::{event, result_key};
+use crate::domain::checks::{self, Inspected};
+use crate::domain::values::{ContentType, FileId, MAX_UPLOAD_BYTES};
+use crate::domain::{
+    Bucket, FileOutcome, FileRecord, FileStatus, Files, FilesError, ObjectStorage, RejectReason,
+    StorageError,
+};
+
+/// An object the uploads bucket announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedObject {
+    /// Decoded key.
+    pub key: String,
+    /// Size from the notification, when given.
+    pub size: Option<u64>,
+}
+
+/// How processing ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Processed {
+    Available,
+    Rejected(RejectReason),
+    /// Processed before (a repeated delivery): nothing done.
+    Duplicate,
+}
+
+/// The upload processor over the table and the buckets.
+pub struct UploadProcessor<S, O> {
+    store: S,
+    storage: O,
+}
+
+impl<S: Files, O: ObjectStorage> UploadProcessor<S, O> {
+    pub fn new(store: S, storage: O) -> Self {
+        Self { store, storage }
+    }
+
+    /// Processes one uploaded object.
+    ///
+    /// # Errors
+    /// `NotFound` (an object no file expects: not retryable), `Unavailable` (retryable),
+    /// `Internal`.
+    #[tracing::instrument(skip_all)]
+    pub async fn process(
+        &self,
+        object: &UploadedObject,
+        trace: &str,
+    ) -> Result<Processed, FilesError> {
+        let file_id = object
+            .key
+            .strip_prefix("incoming/")
+            .and_then(FileId::parse)
+            .ok_or(FilesError::NotFound("Upload key"))?;
+        tracing::Span::current().record("file_id", file_id.as_str());
+        let file = self
+            .store
+            .file(file_id.as_str())
+            .await?
+            .ok_or(FilesError::NotFound("File"))?;
+        if file.status != FileStatus::Pending {
+            tracing::info!(file_id = %file.file_id, "upload already processed");
+            return Ok(Processed::Duplicate);
+        }
+        let outcome = match self.inspect(&file, object).await? {
+            Ok(inspected) => {
+                let key = result_key(&file.file_id);
+                self.storage
+                    .copy_to_results(&file.upload_key, &key)
+                    .await?;
+                FileOutcome::Available {
+                    size: inspected.size,
+                    sha256: inspected.sha256,
+                    result_key: key,
+                }
+            }
+            Err(reason) => FileOutcome::Rejected(reason),
+        };
+        let envelope = match &outcome {
+            FileOutcome::Available { size, sha256, .. } => event(
+                &file.file_id,
+                FileProcessed {
+                    file_id: file.file_id.clone(),
+                    exam_id: file.exam_id.clone(),
+                    kind: file.kind,
+                    size: *size,
+                    sha256: sha256.clone(),
+                },
+                trace,
+            ),
+            FileOutcome::Rejected(reason) => event(
+                &file.file_id,
+                FileRejected {
+                    file_id: file.file_id.clone(),
+                    exam_id: file.exam_id.clone(),
+                    kind: file.kind,
+                    reason: reason.code().to_string(),
+                },
+                trace,
+            ),
+        };
+        let applied = self
+            .store
+            .finish_file(&file.file_id, &outcome, Timestamp::now(), &envelope)
+            .await?;
+        if !applied {
+            tracing::info!(file_id = %file.file_id, "processed concurrently by another delivery");
+            return Ok(Processed::Duplicate);
+        }
+        // The upload is no longer needed; a failure here leaves it to the bucket's lifecycle.
+        if let Err(err) = self.storage.delete(Bucket::Uploads, &file.upload_key).await {
+            tracing::warn!(file_id = %file.file_id, error = %err, "upload not deleted");
+        }
+        Ok(match outcome {
+            FileOutcome::Available { .. } => {
+                tracing::info!(file_id = %file.file_id, "file available");
+                Processed::Available
+            }
+            FileOutcome::Rejected(reason) => {
+                tracing::info!(file_id = %file.file_id, reason = reason.code(), "file rejected");
+                Processed::Rejected(reason)
+            }
+        })
+    }
+
+    /// Runs the checks; the outer error is a failure to read, the inner one a failed check.
+    async fn inspect(
+        &self,
+        file: &FileRecord,
+        object: &UploadedObject,
+    ) -> Result<Result<Inspected, RejectReason>, FilesError> {
+        let declared = ContentType::parse(&file.content_type)
+            .map_err(|_| FilesError::Internal(format!("file {} has a bad type", file.file_id)))?;
+        // Never download more than the limit: the size in the notification, then the object's.
+        let size = match object.size {
+            Some(size) => size,
+            None => self.storage.size_of(Bucket::Uploads, &file.upload_key).await?,
+        };
+        if let Err(reason) = checks::check_size(size, file.declared_size) {
+            return Ok(Err(reason));
+        }
+        let stored = match self
+            .storage
+            .read(Bucket::Uploads, &file.upload_key, MAX_UPLOAD_BYTES)
+            .await
+        {
+            Ok(stored) => stored,
+            Err(StorageError::TooLarge(_)) => return Ok(Err(RejectReason::TooLarge)),
+            Err(StorageError::NotFound) => return Err(FilesError::NotFound("Upload")),
+            Err(err) => return Err(err.into()),
+        };
+        Ok(checks::inspect(
+            &stored.bytes,
+            stored.content_type.as_deref(),
+            declared,
+            file.declared_size,
+        ))
+    }
+}

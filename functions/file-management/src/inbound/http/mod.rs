@@ -1,0 +1,316 @@
+//! The file-management HTTP API: axum routes behind API Gateway, documented with OpenAPI from the
+//! same code that routes.
+
+pub mod dto;
+pub mod error;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use clinic_shared::auth::{Caller, IngestScope};
+use clinic_shared::envelope::Role;
+use clinic_shared::http::{RequestMeta, request_meta};
+use clinic_shared::idempotency::{DynamoIdempotencyStore, Idempotency, IdempotencyKey};
+use clinic_shared::pagination::parse_limit;
+use clinic_shared::problem::Problem;
+use serde::de::DeserializeOwned;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use self::dto::*;
+use crate::app::files::FilesApp;
+use crate::app::reports::ReportsApp;
+use crate::domain::values::{ExamId, FileId, ReportId};
+use crate::outbound::dynamodb::DynamoStore;
+use crate::outbound::s3::S3Storage;
+use crate::outbound::sqs::SqsReportQueue;
+
+/// Shared state of the handlers, built once per function instance.
+#[derive(Clone)]
+pub struct AppState {
+    pub files: Arc<FilesApp<DynamoStore, S3Storage>>,
+    pub reports: Arc<ReportsApp<DynamoStore, S3Storage, SqsReportQueue>>,
+    pub idempotency: Idempotency<DynamoIdempotencyStore>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Clinic file-management API", version = "1.0.0"),
+    modifiers(&BearerAuth),
+    tags((name = "files", description = "Exam result files, downloads and their audit trail"),
+         (name = "reports", description = "Asynchronous XLSX/PDF reports for staff"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(create_upload, list_files))
+        .routes(routes!(download))
+        .routes(routes!(access_log))
+        .routes(routes!(request_report))
+        .routes(routes!(get_report))
+}
+
+/// The router the Lambda function serves.
+pub fn router(state: AppState, ingest_scope: IngestScope) -> Router {
+    let (router, _) = api().split_for_parts();
+    router
+        .fallback(not_found)
+        .layer(axum::Extension(ingest_scope))
+        .layer(axum::middleware::from_fn(request_meta))
+        .with_state(state)
+}
+
+/// The OpenAPI document of every route this service serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+async fn not_found() -> Problem {
+    Problem::not_found("Route")
+}
+
+/// A JSON body read from raw bytes (the idempotency layer needs the bytes as sent).
+fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Problem> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            essence == "application/json" || essence.ends_with("+json")
+        })
+        .unwrap_or(false);
+    if !is_json {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Send the body as application/json.",
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| Problem::malformed(format!("The body is not valid JSON for this route: {e}.")))
+}
+
+fn no_store(response: impl IntoResponse) -> Response {
+    let mut response = response.into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Get a presigned URL to upload a file of an exam (assigned doctor or the exam's hospital).
+#[utoipa::path(
+    post, path = "/v1/exams/{id}/files", tag = "files", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Exam id")),
+    request_body = CreateUploadRequest,
+    responses(
+        (status = 201, body = UploadResponse, description = "File created PENDING; PUT the bytes to uploadUrl with uploadHeaders"),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Exam cancelled"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn create_upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    idem: IdempotencyKey,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    state
+        .idempotency
+        .run(
+            idem.optional(&caller.id, "POST /v1/exams/{id}/files", &body),
+            || async {
+                let exam_id = ExamId::parse(&id).ok_or_else(|| Problem::not_found("Exam"))?;
+                let upload = json_body::<CreateUploadRequest>(&headers, &body)?.parse()?;
+                let ticket = state
+                    .files
+                    .request_upload(&caller, &exam_id, upload)
+                    .await?;
+                Ok::<_, Problem>(no_store((
+                    StatusCode::CREATED,
+                    axum::Json(UploadResponse::from(ticket)),
+                )))
+            },
+        )
+        .await
+}
+
+/// The files of an exam (whoever may see the exam).
+#[utoipa::path(
+    get, path = "/v1/exams/{id}/files", tag = "files", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Exam id"), PageQuery),
+    responses(
+        (status = 200, body = FilesPage),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_files(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(query): Query<PageQuery>,
+) -> Result<axum::Json<FilesPage>, Problem> {
+    let limit = parse_limit(query.limit.as_deref())?;
+    let exam_id = ExamId::parse(&id).ok_or_else(|| Problem::not_found("Exam"))?;
+    let page = state
+        .files
+        .list_files(&caller, &exam_id, limit, query.cursor.as_deref())
+        .await?;
+    Ok(axum::Json(FilesPage {
+        items: page.items.into_iter().map(FileResponse::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// A presigned download URL (owner patient, assigned doctor, staff); every grant is audited.
+#[utoipa::path(
+    get, path = "/v1/files/{fileId}/download", tag = "files", security(("bearer" = [])),
+    params(("fileId" = String, Path, description = "File id")),
+    responses(
+        (status = 200, body = DownloadResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Not available (pending, rejected or erased)"),
+    )
+)]
+async fn download(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path(file_id): Path<String>,
+) -> Result<Response, Problem> {
+    let file_id = FileId::parse(&file_id).ok_or_else(|| Problem::not_found("File"))?;
+    let url = state
+        .files
+        .download(&caller, &file_id, &meta.request_id)
+        .await?;
+    Ok(no_store(axum::Json(DownloadResponse::from(url))))
+}
+
+/// Who fetched which file of an exam, and when (owner patient, staff).
+#[utoipa::path(
+    get, path = "/v1/exams/{id}/access-log", tag = "files", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Exam id"), PageQuery),
+    responses(
+        (status = 200, body = AccessLogPage),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn access_log(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(query): Query<PageQuery>,
+) -> Result<axum::Json<AccessLogPage>, Problem> {
+    let limit = parse_limit(query.limit.as_deref())?;
+    let exam_id = ExamId::parse(&id).ok_or_else(|| Problem::not_found("Exam"))?;
+    let page = state
+        .files
+        .access_log(&caller, &exam_id, limit, query.cursor.as_deref())
+        .await?;
+    Ok(axum::Json(AccessLogPage {
+        items: page.items.into_iter().map(AccessEntryResponse::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Ask for a report (staff; `Idempotency-Key` required). Built asynchronously.
+#[utoipa::path(
+    post, path = "/v1/reports", tag = "reports", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "Required; same key and body replay the first answer")),
+    request_body = CreateReportRequest,
+    responses(
+        (status = 202, body = ReportAccepted),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "The first request with this key is still running"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Key reused with another body"),
+    )
+)]
+async fn request_report(
+    State(state): State<AppState>,
+    caller: Caller,
+    idem: IdempotencyKey,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(problem) = caller.require(&[Role::Staff]) {
+        return problem.into_response();
+    }
+    state
+        .idempotency
+        .run(
+            idem.required(&caller.id, "POST /v1/reports", &body),
+            || async {
+                let (format, filters) =
+                    json_body::<CreateReportRequest>(&headers, &body)?.parse()?;
+                let report = state.reports.request(&caller, format, filters).await?;
+                let mut response = (
+                    StatusCode::ACCEPTED,
+                    axum::Json(ReportAccepted {
+                        report_id: report.report_id.clone(),
+                        status: report.status,
+                    }),
+                )
+                    .into_response();
+                if let Ok(value) =
+                    HeaderValue::from_str(&format!("/v1/reports/{}", report.report_id))
+                {
+                    response.headers_mut().insert(header::LOCATION, value);
+                }
+                Ok::<_, Problem>(response)
+            },
+        )
+        .await
+}
+
+/// A report's status, with a download URL once done (the requester only).
+#[utoipa::path(
+    get, path = "/v1/reports/{id}", tag = "reports", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Report id")),
+    responses(
+        (status = 200, body = ReportResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let report_id = ReportId::parse(&id).ok_or_else(|| Problem::not_found("Report"))?;
+    let (report, url) = state.reports.status(&caller, &report_id).await?;
+    Ok(no_store(axum::Json(ReportResponse::new(report, url))))
+}

@@ -1,0 +1,4 @@
+//! Entry points: the HTTP API and the SQS consumers.
+
+pub mod events;
+pub mod http;

@@ -1,0 +1,97 @@
+//! The notifications HTTP API: the caller's own notification log, documented with OpenAPI from
+//! the same code that routes.
+
+pub mod dto;
+pub mod error;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use clinic_shared::auth::{Caller, IngestScope};
+use clinic_shared::http::request_meta;
+use clinic_shared::pagination::parse_limit;
+use clinic_shared::problem::Problem;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use self::dto::{ListQuery, NotificationsPage};
+use crate::app::History;
+use crate::outbound::dynamodb::DynamoNotificationStore;
+
+/// Shared state of the handlers, built once per function instance.
+#[derive(Clone)]
+pub struct AppState {
+    pub history: Arc<History<DynamoNotificationStore>>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Clinic notifications API", version = "1.0.0"),
+    modifiers(&BearerAuth),
+    tags((name = "notifications", description = "What was sent to me"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).routes(routes!(my_notifications))
+}
+
+/// The router the Lambda function serves.
+pub fn router(state: AppState, ingest_scope: IngestScope) -> Router {
+    let (router, _) = api().split_for_parts();
+    router
+        .fallback(not_found)
+        .layer(axum::Extension(ingest_scope))
+        .layer(axum::middleware::from_fn(request_meta))
+        .with_state(state)
+}
+
+/// The OpenAPI document of every route this service serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+async fn not_found() -> Problem {
+    Problem::not_found("Route")
+}
+
+/// What was sent to me: channel, template, status and time, newest first.
+#[utoipa::path(
+    get, path = "/v1/me/notifications", tag = "notifications", security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, body = NotificationsPage),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad limit or cursor"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn my_notifications(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<axum::Json<NotificationsPage>, Problem> {
+    let limit = parse_limit(query.limit.as_deref())?;
+    let page = state
+        .history
+        .mine(&caller, limit, query.cursor.as_deref())
+        .await?;
+    Ok(axum::Json(NotificationsPage {
+        items: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}

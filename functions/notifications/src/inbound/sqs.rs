@@ -1,0 +1,46 @@
+//! The event consumer as the shared SQS batch processor sees it: a [`EventHandler`] whose
+//! failures are classified for retry (transient) or parking (the payload breaks the contract).
+
+use clinic_shared::envelope::Envelope;
+use clinic_shared::sqs_batch::{EventHandler, HandlerFailure};
+
+use crate::app::Notifier;
+use crate::domain::{Clock, EmailSender, NotificationStore, NotifyError, SmsSender};
+
+/// Stable name of the consumer in dedup keys (`EVENT#notifications-sender#<eventId>`). Never
+/// change it once deployed: every event would look new.
+pub const CONSUMER: &str = "notifications-sender";
+
+/// Hands each event of a batch to the [`Notifier`].
+pub struct EventConsumer<S, E, M, C> {
+    notifier: Notifier<S, E, M, C>,
+}
+
+impl<S, E, M, C> EventConsumer<S, E, M, C> {
+    pub fn new(notifier: Notifier<S, E, M, C>) -> Self {
+        Self { notifier }
+    }
+
+    pub fn notifier(&self) -> &Notifier<S, E, M, C> {
+        &self.notifier
+    }
+}
+
+impl<S, E, M, C> EventHandler for EventConsumer<S, E, M, C>
+where
+    S: NotificationStore,
+    E: EmailSender,
+    M: SmsSender,
+    C: Clock,
+{
+    fn consumer(&self) -> &str {
+        CONSUMER
+    }
+
+    async fn handle(&self, event: &Envelope) -> Result<(), HandlerFailure> {
+        self.notifier.handle(event).await.map_err(|err| match err {
+            NotifyError::Retry(reason) => HandlerFailure::Retryable(reason),
+            NotifyError::Refuse(reason) => HandlerFailure::NonRetryable(reason),
+        })
+    }
+}
