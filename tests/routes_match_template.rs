@@ -7,10 +7,16 @@ use clinic_journeys::{root, spec_routes, template, template_binaries, template_r
 
 /// Each service's spec with the function that serves it in the template.
 fn services() -> Vec<(&'static str, utoipa::openapi::OpenApi)> {
-    vec![(
-        "AccountsApiFunction",
-        clinic_accounts::inbound::http::openapi(),
-    )]
+    vec![
+        (
+            "AccountsApiFunction",
+            clinic_accounts::inbound::http::openapi(),
+        ),
+        (
+            "NotificationsApiFunction",
+            clinic_notifications::inbound::http::openapi(),
+        ),
+    ]
 }
 
 #[test]

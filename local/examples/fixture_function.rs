@@ -9,6 +9,10 @@
 //! - `alloc` with `mb` — touches that many MiB of memory before answering;
 //! - `log` — writes one stdout line in several pieces with pauses between, and a stderr line.
 //!
+//! An SQS batch (`{"Records": [...]}` from `aws:sqs`) is answered with a partial batch response:
+//! every record whose body contains `fail` is listed in `batchItemFailures`; each record prints
+//! `sqs <outcome> <messageId> <body>` so tests can count deliveries.
+//!
 //! With `FIXTURE_INIT_FAIL=1` it reports an init error to `/init/error` and exits before asking
 //! for an event; with `FIXTURE_INIT_FAIL=exit` it just fails `main`, as most functions do.
 
@@ -67,6 +71,11 @@ async fn report_init_error() -> Result<(), lambda_runtime::Error> {
 async fn handle(event: LambdaEvent<Value>) -> Result<Value, FixtureError> {
     let (payload, context) = event.into_parts();
     let pid = std::process::id();
+    if let Some(records) = payload.get("Records").and_then(Value::as_array)
+        && records.iter().all(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs"))
+    {
+        return Ok(sqs_batch(records));
+    }
     match payload
         .get("action")
         .and_then(Value::as_str)
@@ -124,4 +133,20 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, FixtureError> {
         }
         other => Err(FixtureError(format!("unknown action {other}"))),
     }
+}
+
+/// Fails the records whose body mentions `fail`, processes the rest.
+fn sqs_batch(records: &[Value]) -> Value {
+    let mut failures = Vec::new();
+    for record in records {
+        let id = record.get("messageId").and_then(Value::as_str).unwrap_or_default();
+        let body = record.get("body").and_then(Value::as_str).unwrap_or_default();
+        if body.contains("fail") {
+            println!("sqs failed {id} {body}");
+            failures.push(json!({ "itemIdentifier": id }));
+        } else {
+            println!("sqs processed {id} {body}");
+        }
+    }
+    json!({ "batchItemFailures": failures })
 }

@@ -313,7 +313,7 @@ mod tests {
     fn dispositions_are_quoted_ascii() {
         assert_eq!(
             disposition("laudo \"final\"/ção.pdf"),
-            "attachment; filename=\"laudo _final___o.pdf\""
+            "attachment; filename=\"laudo _final____o.pdf\""
         );
     }
 }

@@ -390,6 +390,25 @@ pub fn list_event(claims: &HashMap<String, String>, query: Option<&str>) -> Valu
 
 // --- the emulator's record of what was sent ------------------------------------------------------
 
+/// The emulator's `GET /moto-api/data.json`. It walks every model while other tests change them,
+/// so a read can fail now and then: try again.
+async fn emulator_data() -> Value {
+    let url = format!("{}/moto-api/data.json", emulator_url());
+    let mut last_error = String::new();
+    for _ in 0..5 {
+        match reqwest::get(&url).await {
+            Ok(response) if response.status().is_success() => match response.json().await {
+                Ok(data) => return data,
+                Err(err) => last_error = err.to_string(),
+            },
+            Ok(response) => last_error = format!("status {}", response.status()),
+            Err(err) => last_error = err.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("emulator data unreadable: {last_error}");
+}
+
 /// An e-mail SES accepted (the emulator keeps the HTML part when there is one).
 #[derive(Debug, Clone)]
 pub struct SentEmail {
@@ -416,12 +435,7 @@ impl Outbox {
     /// Reads `GET /moto-api/data.json`: `ses.Message[]` (`source`, `destinations.ToAddresses`,
     /// `subject`, `body`) and `sns.SMS[]` (`phone_number`, `message`).
     pub async fn read() -> Outbox {
-        let data: Value = reqwest::get(format!("{}/moto-api/data.json", emulator_url()))
-            .await
-            .expect("emulator data")
-            .json()
-            .await
-            .expect("emulator data is JSON");
+        let data = emulator_data().await;
         let text = |v: &Value, key: &str| v[key].as_str().unwrap_or_default().to_string();
         let emails = data["ses"]["Message"]
             .as_array()
