@@ -31,7 +31,9 @@ async fn get(http: &reqwest::Client, url: &str, token: Option<&str>) -> (u16, Va
 async fn emulator_sdk(url: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "static"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing", "testing", None, None, "static",
+        ))
         .endpoint_url(url)
         .load()
         .await
@@ -48,7 +50,13 @@ async fn patient_token(http: &reqwest::Client, base: &str, email: &str) -> Strin
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    let (status, _) = post(http, &format!("{base}/v1/accounts/confirm"), None, json!({"email": email, "code": "123456"})).await;
+    let (status, _) = post(
+        http,
+        &format!("{base}/v1/accounts/confirm"),
+        None,
+        json!({"email": email, "code": "123456"}),
+    )
+    .await;
     assert_eq!(status, 204);
     let (status, tokens) = post(
         http,
@@ -58,7 +66,10 @@ async fn patient_token(http: &reqwest::Client, base: &str, email: &str) -> Strin
     )
     .await;
     assert_eq!(status, 200, "{tokens}");
-    tokens["accessToken"].as_str().expect("access token").to_string()
+    tokens["accessToken"]
+        .as_str()
+        .expect("access token")
+        .to_string()
 }
 
 #[tokio::test]
@@ -89,17 +100,26 @@ async fn a_patient_signs_up_and_reads_the_profile_through_the_local_system() {
     assert_eq!(refused["code"], "FORBIDDEN");
 
     let (status, _) = get(&http, &format!("{base}/v1/me"), None).await;
-    assert_eq!(status, 401, "the gateway's JWT authorizer refuses requests without a token");
+    assert_eq!(
+        status, 401,
+        "the gateway's JWT authorizer refuses requests without a token"
+    );
     let (status, _) = get(&http, &format!("{base}/v1/me"), Some("not-a-jwt")).await;
     assert_eq!(status, 401);
 
     // The outbox relay ran from the table's stream and published the sign-up's events.
     let events = probe.receive(2, Duration::from_secs(20)).await;
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-    assert!(types.contains(&"account.created") && types.contains(&"patient.registered"), "{types:?}");
+    assert!(
+        types.contains(&"account.created") && types.contains(&"patient.registered"),
+        "{types:?}"
+    );
 
     let output = system.output();
-    assert!(output.contains("[AccountsApiFunction] REPORT RequestId:"), "{output}");
+    assert!(
+        output.contains("[AccountsApiFunction] REPORT RequestId:"),
+        "{output}"
+    );
     assert!(output.contains("Max Memory Used:"));
 }
 
@@ -109,7 +129,14 @@ async fn only_the_failed_message_of_a_batch_is_redelivered_until_the_dlq() {
     let system = LocalSystem::start(&template, &bin_dir().join("examples"), &[]).await;
     let sdk = emulator_sdk(&system.emulator_url).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queue = sqs.get_queue_url().queue_name("clinic-local-WorkQueue").send().await.unwrap().queue_url.unwrap();
+    let queue = sqs
+        .get_queue_url()
+        .queue_name("clinic-local-WorkQueue")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
     let dlq = sqs
         .get_queue_url()
         .queue_name("clinic-local-WorkDeadLetterQueue")
@@ -130,7 +157,13 @@ async fn only_the_failed_message_of_a_batch_is_redelivered_until_the_dlq() {
                 .unwrap()
         })
         .collect();
-    let sent = sqs.send_message_batch().queue_url(&queue).set_entries(Some(entries)).send().await.unwrap();
+    let sent = sqs
+        .send_message_batch()
+        .queue_url(&queue)
+        .set_entries(Some(entries))
+        .send()
+        .await
+        .unwrap();
     let ids: HashMap<String, String> = sent
         .successful()
         .iter()
@@ -151,17 +184,31 @@ async fn only_the_failed_message_of_a_batch_is_redelivered_until_the_dlq() {
         if let Some(message) = out.messages().first() {
             break message.clone();
         }
-        assert!(Instant::now() < deadline, "nothing reached the DLQ; output:\n{}", system.output());
+        assert!(
+            Instant::now() < deadline,
+            "nothing reached the DLQ; output:\n{}",
+            system.output()
+        );
     };
     assert_eq!(parked.body(), Some("please fail"));
     assert_eq!(parked.message_id(), Some(ids["m2"].as_str()));
 
     let output = system.output();
-    let failed_deliveries = output.matches(&format!("sqs failed {} please fail", ids["m2"])).count();
-    assert_eq!(failed_deliveries, 4, "the failing message is received maxReceiveCount (4) times:\n{output}");
+    let failed_deliveries = output
+        .matches(&format!("sqs failed {} please fail", ids["m2"]))
+        .count();
+    assert_eq!(
+        failed_deliveries, 4,
+        "the failing message is received maxReceiveCount (4) times:\n{output}"
+    );
     for key in ["m0", "m1", "m3", "m4"] {
-        let processed = output.matches(&format!("sqs processed {} ", ids[key])).count();
-        assert_eq!(processed, 1, "{key} must be delivered exactly once:\n{output}");
+        let processed = output
+            .matches(&format!("sqs processed {} ", ids[key]))
+            .count();
+        assert_eq!(
+            processed, 1,
+            "{key} must be delivered exactly once:\n{output}"
+        );
     }
     let left = sqs
         .get_queue_attributes()
@@ -182,8 +229,13 @@ async fn a_route_missing_from_the_template_is_not_served() {
     // The real template without the `GET /v1/doctors` route: the accounts function still has the
     // handler, but API Gateway (and so the runner) never routes to it.
     let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
-    let start = text.find("        DoctorsGet:\n").expect("DoctorsGet event in template.yaml");
-    let end = start + text[start..].find("        HospitalsPost:\n").expect("next event");
+    let start = text
+        .find("        DoctorsGet:\n")
+        .expect("DoctorsGet event in template.yaml");
+    let end = start
+        + text[start..]
+            .find("        HospitalsPost:\n")
+            .expect("next event");
     let trimmed = format!("{}{}", &text[..start], &text[end..]);
     let dir = std::env::temp_dir().join(format!("clinic-route-{}", free_port()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -193,7 +245,12 @@ async fn a_route_missing_from_the_template_is_not_served() {
     let system = LocalSystem::start(&template, &bin_dir(), &[]).await;
     let http = reqwest::Client::new();
     let token = patient_token(&http, &system.base_url, "route.check@example.com").await;
-    let (status, body) = get(&http, &format!("{}/v1/doctors", system.base_url), Some(&token)).await;
+    let (status, body) = get(
+        &http,
+        &format!("{}/v1/doctors", system.base_url),
+        Some(&token),
+    )
+    .await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(body, json!({"message": "Not Found"}));
     let (status, _) = get(&http, &format!("{}/v1/me", system.base_url), Some(&token)).await;
@@ -208,20 +265,27 @@ fn run_runner_expecting_failure(template: &std::path::Path) -> String {
         .stderr(Stdio::piped())
         .output()
         .expect("run the runner");
-    assert!(!output.status.success(), "the runner accepted a bad template");
+    assert!(
+        !output.status.success(),
+        "the runner accepted a bad template"
+    );
     String::from_utf8_lossy(&output.stderr).to_string()
 }
 
 #[test]
 fn bad_templates_are_refused_with_the_resource_and_line() {
-    let unknown = run_runner_expecting_failure(&root().join("tests/fixtures/unknown-resource.yaml"));
+    let unknown =
+        run_runner_expecting_failure(&root().join("tests/fixtures/unknown-resource.yaml"));
     assert!(unknown.contains("ReportsCluster"), "{unknown}");
     assert!(unknown.contains("AWS::RDS::DBCluster"), "{unknown}");
     assert!(unknown.contains("unknown-resource.yaml:6"), "{unknown}");
 
     let broken = run_runner_expecting_failure(&root().join("tests/fixtures/broken.yaml"));
     assert!(broken.contains("broken.yaml"), "{broken}");
-    assert!(broken.contains("line 7") || broken.contains("broken.yaml:7") || broken.contains(":7"), "{broken}");
+    assert!(
+        broken.contains("line 7") || broken.contains("broken.yaml:7") || broken.contains(":7"),
+        "{broken}"
+    );
 }
 
 #[test]

@@ -66,7 +66,11 @@ pub struct LocalSystem {
 /// The emulator alone (for tests that only need the runner to fail before using it).
 pub fn spawn_emulator(port: u16) -> Child {
     let moto = root().join(".venv/bin/moto_server");
-    assert!(moto.exists(), "{} missing: run scripts/bootstrap", moto.display());
+    assert!(
+        moto.exists(),
+        "{} missing: run scripts/bootstrap",
+        moto.display()
+    );
     Command::new(moto)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
@@ -116,7 +120,12 @@ impl LocalSystem {
         let emulator = spawn_emulator(emulator_port);
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
-        while http.get(format!("{emulator_url}/moto-api/data.json")).send().await.is_err() {
+        while http
+            .get(format!("{emulator_url}/moto-api/data.json"))
+            .send()
+            .await
+            .is_err()
+        {
             assert!(Instant::now() < deadline, "the emulator did not start");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -140,7 +149,10 @@ impl LocalSystem {
     async fn wait_healthy(&self, http: &reqwest::Client) {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            if let Ok(response) = http.get(format!("{}/_local/health", self.base_url)).send().await
+            if let Ok(response) = http
+                .get(format!("{}/_local/health", self.base_url))
+                .send()
+                .await
                 && response.status().is_success()
             {
                 return;

@@ -72,7 +72,9 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, FixtureError> {
     let (payload, context) = event.into_parts();
     let pid = std::process::id();
     if let Some(records) = payload.get("Records").and_then(Value::as_array)
-        && records.iter().all(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs"))
+        && records
+            .iter()
+            .all(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs"))
     {
         return Ok(sqs_batch(records));
     }
@@ -139,8 +141,14 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, FixtureError> {
 fn sqs_batch(records: &[Value]) -> Value {
     let mut failures = Vec::new();
     for record in records {
-        let id = record.get("messageId").and_then(Value::as_str).unwrap_or_default();
-        let body = record.get("body").and_then(Value::as_str).unwrap_or_default();
+        let id = record
+            .get("messageId")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let body = record
+            .get("body")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if body.contains("fail") {
             println!("sqs failed {id} {body}");
             failures.push(json!({ "itemIdentifier": id }));

@@ -43,7 +43,9 @@ pub struct Settings {
 pub enum StartError {
     #[error("{0}")]
     Template(#[from] crate::template::TemplateError),
-    #[error("the AWS emulator does not answer at {url}: start it with `scripts/emulator start` (or use scripts/run)")]
+    #[error(
+        "the AWS emulator does not answer at {url}: start it with `scripts/emulator start` (or use scripts/run)"
+    )]
     EmulatorDown { url: String },
     #[error("provisioning failed: {0}")]
     Provision(#[from] crate::provision::ProvisionError),
@@ -65,7 +67,11 @@ pub async fn sdk_config(emulator_url: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "clinic-local",
+            "testing",
+            "testing",
+            None,
+            None,
+            "clinic-local",
         ))
         .endpoint_url(emulator_url)
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
@@ -88,7 +94,9 @@ fn function_environment(emulator_url: &str) -> BTreeMap<String, String> {
 }
 
 async fn emulator_up(url: &str) -> bool {
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(3)).build();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build();
     match http {
         Ok(http) => http
             .get(format!("{url}/moto-api/data.json"))
@@ -137,7 +145,10 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         },
     )
     .await?;
-    tracing::info!(functions = stack.functions.len(), "emulator provisioned from the template");
+    tracing::info!(
+        functions = stack.functions.len(),
+        "emulator provisioned from the template"
+    );
 
     let mut runtime_config = RuntimeConfig::new(&settings.bin_dir);
     runtime_config.extra_env = function_environment(&settings.emulator_url);
@@ -180,7 +191,10 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         let shutdown = async move {
             let _ = server_stop.wait_for(|stop| *stop).await;
         };
-        if let Err(err) = axum::serve(listener, service).with_graceful_shutdown(shutdown).await {
+        if let Err(err) = axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
             tracing::error!(error = %err, "gateway stopped");
         }
     });
@@ -218,7 +232,9 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
 }
 
 fn app_router(gateway: Gateway<Runtime>, ready: Arc<AtomicBool>, portal_dir: PathBuf) -> Router {
-    let portal = portal_dir.is_dir().then(|| tower_http::services::ServeDir::new(portal_dir));
+    let portal = portal_dir
+        .is_dir()
+        .then(|| tower_http::services::ServeDir::new(portal_dir));
     let fallback_gateway = gateway.clone();
     Router::new()
         .route(
@@ -227,9 +243,16 @@ fn app_router(gateway: Gateway<Runtime>, ready: Arc<AtomicBool>, portal_dir: Pat
                 let ready = ready.load(Ordering::SeqCst);
                 async move {
                     if ready {
-                        (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))).into_response()
+                        (
+                            StatusCode::OK,
+                            axum::Json(serde_json::json!({"status": "ok"})),
+                        )
+                            .into_response()
                     } else {
-                        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "starting"})))
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            axum::Json(serde_json::json!({"status": "starting"})),
+                        )
                             .into_response()
                     }
                 }
@@ -244,7 +267,11 @@ fn app_router(gateway: Gateway<Runtime>, ready: Arc<AtomicBool>, portal_dir: Pat
 }
 
 /// API routes go to the gateway; other GETs to the portal's static files when there is a portal.
-async fn serve(gateway: Gateway<Runtime>, portal: Option<tower_http::services::ServeDir>, request: Request) -> Response {
+async fn serve(
+    gateway: Gateway<Runtime>,
+    portal: Option<tower_http::services::ServeDir>,
+    request: Request,
+) -> Response {
     let is_page = request.method() == Method::GET || request.method() == Method::HEAD;
     if is_page
         && !gateway.serves(request.method(), request.uri().path())
@@ -262,13 +289,14 @@ async fn wait_for_stop_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

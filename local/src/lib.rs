@@ -7,7 +7,7 @@ pub mod app;
 pub mod events;
 pub mod gateway;
 pub mod model;
+pub mod provision;
 pub mod runtime;
 pub mod seed;
-pub mod provision;
 pub mod template;

@@ -149,7 +149,10 @@ impl LocalStack {
 pub enum InvokeError {
     /// The function reported an error through the Runtime API (`/error`).
     #[error("function error {error_type}: {error_message}")]
-    Function { error_type: String, error_message: String },
+    Function {
+        error_type: String,
+        error_message: String,
+    },
     /// It did not answer within its timeout (its process is then replaced).
     #[error("function timed out after {0:?}")]
     Timeout(Duration),

@@ -26,7 +26,12 @@ fn attribute(name: &str, value: &str) -> Result<AttributeType, SeedError> {
 ///
 /// # Errors
 /// [`SeedError::Staff`] when the emulator refuses a step.
-pub async fn ensure_staff(cognito: &Client, user_pool_id: &str, email: &str, password: &str) -> Result<(), SeedError> {
+pub async fn ensure_staff(
+    cognito: &Client,
+    user_pool_id: &str,
+    email: &str,
+    password: &str,
+) -> Result<(), SeedError> {
     let err = |e: &dyn std::fmt::Display| SeedError::Staff(e.to_string());
     let exists = cognito
         .admin_get_user()
@@ -73,7 +78,11 @@ pub async fn ensure_staff(cognito: &Client, user_pool_id: &str, email: &str, pas
 ///
 /// # Errors
 /// [`SeedError::Demo`] when the API cannot be reached or refuses the staff sign-in.
-pub async fn demo(base_url: &str, staff_email: &str, staff_password: &str) -> Result<Vec<String>, SeedError> {
+pub async fn demo(
+    base_url: &str,
+    staff_email: &str,
+    staff_password: &str,
+) -> Result<Vec<String>, SeedError> {
     let http = reqwest::Client::new();
     let demo_err = |e: &dyn std::fmt::Display| SeedError::Demo(e.to_string());
     let tokens: Value = http
@@ -90,8 +99,14 @@ pub async fn demo(base_url: &str, staff_email: &str, staff_password: &str) -> Re
         .ok_or_else(|| SeedError::Demo(format!("staff sign-in failed: {tokens}")))?;
     let mut created = Vec::new();
     let requests = [
-        ("/v1/hospitals", json!({"name": "Hospital Santa Luzia", "cnes": "2077485"})),
-        ("/v1/hospitals", json!({"name": "Hospital São Lucas", "cnes": "2078015"})),
+        (
+            "/v1/hospitals",
+            json!({"name": "Hospital Santa Luzia", "cnes": "2077485"}),
+        ),
+        (
+            "/v1/hospitals",
+            json!({"name": "Hospital São Lucas", "cnes": "2078015"}),
+        ),
         (
             "/v1/doctors",
             json!({"email": "dra.beatriz@clinic.local", "name": "Dra. Beatriz Lima", "crm": "123456",
@@ -114,11 +129,18 @@ pub async fn demo(base_url: &str, staff_email: &str, staff_password: &str) -> Re
                 body["name"].as_str().unwrap_or_default(),
                 answer["clientId"]
                     .as_str()
-                    .map(|id| format!("(clientId {id}, clientSecret {})", answer["clientSecret"].as_str().unwrap_or("?")))
+                    .map(|id| format!(
+                        "(clientId {id}, clientSecret {})",
+                        answer["clientSecret"].as_str().unwrap_or("?")
+                    ))
                     .unwrap_or_default()
             )),
             409 => {}
-            other => return Err(SeedError::Demo(format!("{path} answered {other}: {answer}"))),
+            other => {
+                return Err(SeedError::Demo(format!(
+                    "{path} answered {other}: {answer}"
+                )));
+            }
         }
     }
     Ok(created)

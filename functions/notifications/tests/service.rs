@@ -140,9 +140,16 @@ async fn each_event_type_sends_its_message() {
     assert_eq!(subjects(&newcomer.email), vec!["Boas-vindas à Clinic"]);
     let welcome_sms = outbox.sms_to(&newcomer.phone);
     assert_eq!(welcome_sms.len(), 1);
-    assert!(welcome_sms[0].message.starts_with("Clinic: sua conta foi criada"));
+    assert!(
+        welcome_sms[0]
+            .message
+            .starts_with("Clinic: sua conta foi criada")
+    );
 
-    assert_eq!(subjects(&doctor.email), vec!["Seu primeiro acesso à Clinic"]);
+    assert_eq!(
+        subjects(&doctor.email),
+        vec!["Seu primeiro acesso à Clinic"]
+    );
     assert!(outbox.sms_to(&doctor.phone).is_empty());
 
     // 2025-03-20T13:30Z is 10:30 in Brasília.
@@ -177,7 +184,10 @@ async fn each_event_type_sends_its_message() {
     }
 
     assert_eq!(subjects(&staff.email), vec!["Your report is ready"]);
-    assert!(outbox.sms_to(&staff.phone).is_empty(), "staff opted out of SMS");
+    assert!(
+        outbox.sms_to(&staff.phone).is_empty(),
+        "staff opted out of SMS"
+    );
 }
 
 #[tokio::test]
@@ -311,7 +321,11 @@ async fn an_unknown_language_falls_back_to_portuguese() {
     assert_eq!(emails.len(), 1);
     assert_eq!(emails[0].subject, "Boas-vindas à Clinic");
     assert!(emails[0].body.contains("<html lang=\"pt-BR\">"));
-    assert!(outbox.sms_to(&person.phone)[0].message.contains("sua conta foi criada"));
+    assert!(
+        outbox.sms_to(&person.phone)[0]
+            .message
+            .contains("sua conta foi criada")
+    );
 }
 
 #[tokio::test]
@@ -322,7 +336,13 @@ async fn a_provider_failure_on_one_record_of_ten_retries_only_that_record() {
         .iter()
         .map(|p| account_updated(p, Role::Patient, prefs(true, true, Language::PtBr)))
         .collect();
-    assert!(stack.deliver(&contacts).await.batch_item_failures.is_empty());
+    assert!(
+        stack
+            .deliver(&contacts)
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
 
     let unlucky = &patients[3];
     let consumer = stack.consumer_with_sms(FlakySms::new(&stack, &unlucky.phone, 1));
@@ -333,11 +353,7 @@ async fn a_provider_failure_on_one_record_of_ten_retries_only_that_record() {
     let unlucky_message = batch
         .records
         .iter()
-        .find(|r| {
-            r.body
-                .as_deref()
-                .is_some_and(|b| b.contains(&unlucky.id))
-        })
+        .find(|r| r.body.as_deref().is_some_and(|b| b.contains(&unlucky.id)))
         .and_then(|r| r.message_id.clone())
         .expect("the unlucky patient's record");
     let response = stack.run(&consumer, batch).await;
@@ -347,9 +363,18 @@ async fn a_provider_failure_on_one_record_of_ten_retries_only_that_record() {
     // timeout) and succeeds; its e-mail, sent the first time, is not sent again.
     let retry = stack.receive(1, Duration::from_secs(6)).await;
     assert_eq!(retry.records.len(), 1, "redelivered after the backoff");
-    assert_eq!(retry.records[0].message_id.as_deref(), Some(unlucky_message.as_str()));
+    assert_eq!(
+        retry.records[0].message_id.as_deref(),
+        Some(unlucky_message.as_str())
+    );
     assert_eq!(retry.records[0].attributes["ApproximateReceiveCount"], "2");
-    assert!(stack.run(&consumer, retry).await.batch_item_failures.is_empty());
+    assert!(
+        stack
+            .run(&consumer, retry)
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
 
     let outbox = Outbox::read().await;
     for patient in &patients {
@@ -375,7 +400,7 @@ async fn permanent_failures_are_recorded_failed_and_not_retried() {
         )])
         .await;
     let event = result_ready(&patient);
-    let response = stack.deliver(&[event.clone()]).await;
+    let response = stack.deliver(std::slice::from_ref(&event)).await;
     assert!(response.batch_item_failures.is_empty(), "not retried");
     assert!(stack.dlq_messages().await.is_empty(), "not parked either");
 
@@ -422,7 +447,10 @@ async fn the_hourly_sms_limit_holds_back_the_excess_and_records_it() {
     assert_eq!(outbox.sms_to(&patient.phone).len(), 2);
     assert_eq!(outbox.emails_to(&patient.email).len(), 3);
     let log = stack.my_notifications(&patient.id).await;
-    let held: Vec<&Value> = log.iter().filter(|i| i["status"] == "RATE_LIMITED").collect();
+    let held: Vec<&Value> = log
+        .iter()
+        .filter(|i| i["status"] == "RATE_LIMITED")
+        .collect();
     assert_eq!(held.len(), 1);
     assert_eq!(held[0]["channel"], "SMS");
     assert_eq!(held[0]["reason"], "at most 2 per hour");
@@ -442,7 +470,11 @@ async fn a_notification_ahead_of_its_contact_is_retried_after_a_backoff() {
     .await;
     let patient = Person::new();
     let response = stack.deliver(&[result_ready(&patient)]).await;
-    assert_eq!(response.batch_item_failures.len(), 1, "contact not known yet");
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "contact not known yet"
+    );
 
     // The account event arrives (handled directly, so that the queue holds only the retry);
     // the retry, back after 1 s, sends.
@@ -458,7 +490,13 @@ async fn a_notification_ahead_of_its_contact_is_retried_after_a_backoff() {
         .expect("contact projected");
     let retry = stack.receive(1, Duration::from_secs(6)).await;
     assert_eq!(retry.records.len(), 1);
-    assert!(stack.run(&stack.consumer, retry).await.batch_item_failures.is_empty());
+    assert!(
+        stack
+            .run(&stack.consumer, retry)
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
     let outbox = Outbox::read().await;
     assert_eq!(outbox.emails_to(&patient.email).len(), 1);
 }
@@ -500,7 +538,10 @@ async fn a_payload_that_breaks_the_contract_is_parked_and_can_be_redriven() {
     let mut broken = result_ready(&patient);
     broken.data = json!({"examId": 42});
     let response = stack.deliver(&[broken.clone()]).await;
-    assert!(response.batch_item_failures.is_empty(), "parked, not retried");
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "parked, not retried"
+    );
     let parked = stack.dlq_messages().await;
     assert_eq!(parked.len(), 1);
     let reason = parked[0]
@@ -524,7 +565,11 @@ async fn a_payload_that_breaks_the_contract_is_parked_and_can_be_redriven() {
         back.records[0].body.as_deref().map(Envelope::parse),
         Some(Ok(broken))
     );
-    assert!(back.records[0].message_attributes.contains_key(ATTR_FAILURE_REASON));
+    assert!(
+        back.records[0]
+            .message_attributes
+            .contains_key(ATTR_FAILURE_REASON)
+    );
 }
 
 #[tokio::test]
@@ -564,7 +609,15 @@ async fn the_callers_log_only_newest_first_and_paginated() {
         .unwrap_or_default();
     assert_eq!(
         fields,
-        BTreeSet::from(["channel", "eventId", "eventTime", "eventType", "status", "template", "time"])
+        BTreeSet::from([
+            "channel",
+            "eventId",
+            "eventTime",
+            "eventType",
+            "status",
+            "template",
+            "time"
+        ])
     );
 
     // Page by page.
@@ -573,7 +626,10 @@ async fn the_callers_log_only_newest_first_and_paginated() {
         .await;
     assert_eq!(page.status, 200);
     assert_eq!(page.body["items"][0]["eventId"], second.id.as_str());
-    let cursor = page.body["nextCursor"].as_str().expect("a next page").to_string();
+    let cursor = page.body["nextCursor"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
     let next = stack
         .call(list_event(
             &patient_claims(&ana.id),
@@ -636,7 +692,10 @@ async fn the_template_subscriptions_deliver_exactly_the_consumed_types() {
     .expect("template is YAML");
     let policy = |subscription: &str| -> String {
         let properties = &template["Resources"][subscription]["Properties"];
-        assert_eq!(properties["RawMessageDelivery"], serde_yaml::Value::Bool(true));
+        assert_eq!(
+            properties["RawMessageDelivery"],
+            serde_yaml::Value::Bool(true)
+        );
         let policy: Value = serde_json::to_value(&properties["FilterPolicy"]).expect("policy");
         policy.to_string()
     };
@@ -721,7 +780,8 @@ async fn the_template_subscriptions_deliver_exactly_the_consumed_types() {
             .await
             .expect("receive");
         for message in out.messages() {
-            let body: Value = serde_json::from_str(message.body().unwrap_or("{}")).unwrap_or_default();
+            let body: Value =
+                serde_json::from_str(message.body().unwrap_or("{}")).unwrap_or_default();
             received.insert(body["type"].as_str().unwrap_or_default().to_string());
             if let Some(handle) = message.receipt_handle() {
                 let _ = sqs

@@ -55,13 +55,18 @@ fn rule_matches(rule: &Value, value: Option<&Value>) -> bool {
             .as_f64()
             .or_else(|| value.as_str().and_then(|s| s.parse::<f64>().ok()));
         let Some(number) = number else { return false };
-        return terms.chunks(2).all(|pair| match (pair.first().and_then(Value::as_str), pair.get(1).and_then(Value::as_f64)) {
-            (Some("="), Some(x)) => (number - x).abs() < f64::EPSILON,
-            (Some(">"), Some(x)) => number > x,
-            (Some(">="), Some(x)) => number >= x,
-            (Some("<"), Some(x)) => number < x,
-            (Some("<="), Some(x)) => number <= x,
-            _ => false,
+        return terms.chunks(2).all(|pair| {
+            match (
+                pair.first().and_then(Value::as_str),
+                pair.get(1).and_then(Value::as_f64),
+            ) {
+                (Some("="), Some(x)) => (number - x).abs() < f64::EPSILON,
+                (Some(">"), Some(x)) => number > x,
+                (Some(">="), Some(x)) => number >= x,
+                (Some("<"), Some(x)) => number < x,
+                (Some("<="), Some(x)) => number <= x,
+                _ => false,
+            }
         });
     }
     false
@@ -80,21 +85,45 @@ mod tests {
     #[test]
     fn exists_prefix_literal_and_numeric() {
         let r = record();
-        assert!(passes(&[json!({"dynamodb": {"NewImage": {"outboxPending": {"S": [{"exists": true}]}}}})], &r));
-        assert!(!passes(&[json!({"dynamodb": {"NewImage": {"other": {"S": [{"exists": true}]}}}})], &r));
-        assert!(passes(&[json!({"dynamodb": {"NewImage": {"other": {"S": [{"exists": false}]}}}})], &r));
+        assert!(passes(
+            &[json!({"dynamodb": {"NewImage": {"outboxPending": {"S": [{"exists": true}]}}}})],
+            &r
+        ));
+        assert!(!passes(
+            &[json!({"dynamodb": {"NewImage": {"other": {"S": [{"exists": true}]}}}})],
+            &r
+        ));
+        assert!(passes(
+            &[json!({"dynamodb": {"NewImage": {"other": {"S": [{"exists": false}]}}}})],
+            &r
+        ));
         assert!(passes(&[json!({"eventName": ["MODIFY", "INSERT"]})], &r));
         assert!(!passes(&[json!({"eventName": ["REMOVE"]})], &r));
         assert!(passes(&[json!({"eventName": [{"prefix": "INS"}]})], &r));
-        assert!(passes(&[json!({"eventName": [{"anything-but": ["REMOVE"]}]})], &r));
-        assert!(passes(&[json!({"dynamodb": {"NewImage": {"n": {"N": [{"numeric": [">", 3, "<=", 5]}]}}}})], &r));
-        assert!(!passes(&[json!({"dynamodb": {"NewImage": {"n": {"N": [{"numeric": [">", 5]}]}}}})], &r));
+        assert!(passes(
+            &[json!({"eventName": [{"anything-but": ["REMOVE"]}]})],
+            &r
+        ));
+        assert!(passes(
+            &[json!({"dynamodb": {"NewImage": {"n": {"N": [{"numeric": [">", 3, "<=", 5]}]}}}})],
+            &r
+        ));
+        assert!(!passes(
+            &[json!({"dynamodb": {"NewImage": {"n": {"N": [{"numeric": [">", 5]}]}}}})],
+            &r
+        ));
     }
 
     #[test]
     fn any_pattern_suffices_and_none_means_everything() {
         let r = record();
         assert!(passes(&[], &r));
-        assert!(passes(&[json!({"eventName": ["REMOVE"]}), json!({"eventName": ["INSERT"]})], &r));
+        assert!(passes(
+            &[
+                json!({"eventName": ["REMOVE"]}),
+                json!({"eventName": ["INSERT"]})
+            ],
+            &r
+        ));
     }
 }

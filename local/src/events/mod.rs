@@ -32,7 +32,12 @@ pub fn start<I: Invoker>(
                 EventSource::Sqs(source) => {
                     let pollers = source.maximum_concurrency.unwrap_or(2).clamp(1, 5);
                     for _ in 0..pollers {
-                        let poller = sqs::SqsPoller::new(sqs_client.clone(), invoker.clone(), name.clone(), source.clone());
+                        let poller = sqs::SqsPoller::new(
+                            sqs_client.clone(),
+                            invoker.clone(),
+                            name.clone(),
+                            source.clone(),
+                        );
                         tasks.spawn(poller.run(stop.clone()));
                     }
                 }
@@ -57,7 +62,10 @@ pub fn start<I: Invoker>(
 }
 
 /// Waits until `stop` turns true or `duration` passes; true when stopping.
-pub(crate) async fn stopped_within(stop: &mut watch::Receiver<bool>, duration: std::time::Duration) -> bool {
+pub(crate) async fn stopped_within(
+    stop: &mut watch::Receiver<bool>,
+    duration: std::time::Duration,
+) -> bool {
     if *stop.borrow() {
         return true;
     }

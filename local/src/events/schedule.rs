@@ -23,7 +23,12 @@ pub fn scheduled_event(function: &str) -> serde_json::Value {
 }
 
 /// Invokes `function` every `source.every` until stopped (the first run after one period).
-pub async fn run<I: Invoker>(invoker: Arc<I>, function: String, source: ScheduleSource, mut stop: watch::Receiver<bool>) {
+pub async fn run<I: Invoker>(
+    invoker: Arc<I>,
+    function: String,
+    source: ScheduleSource,
+    mut stop: watch::Receiver<bool>,
+) {
     while !stopped_within(&mut stop, source.every).await {
         if let Err(err) = invoker.invoke(&function, scheduled_event(&function)).await {
             tracing::warn!(function = %function, error = %err, "scheduled invocation failed");

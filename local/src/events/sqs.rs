@@ -27,7 +27,10 @@ pub enum Outcome {
 }
 
 /// Reads the function's answer the way Lambda does.
-pub fn outcome(result: &Result<serde_json::Value, crate::model::InvokeError>, report_failures: bool) -> Outcome {
+pub fn outcome(
+    result: &Result<serde_json::Value, crate::model::InvokeError>,
+    report_failures: bool,
+) -> Outcome {
     let Ok(response) = result else {
         return Outcome::Nothing;
     };
@@ -39,7 +42,10 @@ pub fn outcome(result: &Result<serde_json::Value, crate::model::InvokeError>, re
         Some(serde_json::Value::Array(failures)) => {
             let mut ids = HashSet::new();
             for failure in failures {
-                match failure.get("itemIdentifier").and_then(serde_json::Value::as_str) {
+                match failure
+                    .get("itemIdentifier")
+                    .and_then(serde_json::Value::as_str)
+                {
                     Some(id) if !id.is_empty() => {
                         ids.insert(id.to_string());
                     }
@@ -47,7 +53,11 @@ pub fn outcome(result: &Result<serde_json::Value, crate::model::InvokeError>, re
                     _ => return Outcome::Nothing,
                 }
             }
-            if ids.is_empty() { Outcome::All } else { Outcome::AllBut(ids) }
+            if ids.is_empty() {
+                Outcome::All
+            } else {
+                Outcome::AllBut(ids)
+            }
         }
         Some(_) => Outcome::Nothing,
     }
@@ -62,7 +72,12 @@ pub struct SqsPoller<I> {
 }
 
 impl<I: Invoker> SqsPoller<I> {
-    pub fn new(sqs: aws_sdk_sqs::Client, invoker: Arc<I>, function: String, source: SqsSource) -> Self {
+    pub fn new(
+        sqs: aws_sdk_sqs::Client,
+        invoker: Arc<I>,
+        function: String,
+        source: SqsSource,
+    ) -> Self {
         Self {
             sqs,
             invoker,
@@ -92,7 +107,10 @@ impl<I: Invoker> SqsPoller<I> {
     }
 
     /// Receives up to the batch size, waiting at most the batching window for more messages.
-    async fn receive_batch(&self, stop: &mut watch::Receiver<bool>) -> Result<Vec<Message>, String> {
+    async fn receive_batch(
+        &self,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Vec<Message>, String> {
         let wanted = self.source.batch_size.max(1) as usize;
         let window_ends = tokio::time::Instant::now() + self.source.batching_window;
         let mut batch: Vec<Message> = Vec::new();
@@ -182,12 +200,34 @@ mod tests {
     #[test]
     fn partial_failures_keep_only_listed_messages() {
         let ok = Ok(json!({"batchItemFailures": [{"itemIdentifier": "b"}]}));
-        assert_eq!(outcome(&ok, true), Outcome::AllBut(["b".to_string()].into()));
-        assert_eq!(outcome(&ok, false), Outcome::All, "without ReportBatchItemFailures the answer is ignored");
-        assert_eq!(outcome(&Ok(json!({"batchItemFailures": []})), true), Outcome::All);
+        assert_eq!(
+            outcome(&ok, true),
+            Outcome::AllBut(["b".to_string()].into())
+        );
+        assert_eq!(
+            outcome(&ok, false),
+            Outcome::All,
+            "without ReportBatchItemFailures the answer is ignored"
+        );
+        assert_eq!(
+            outcome(&Ok(json!({"batchItemFailures": []})), true),
+            Outcome::All
+        );
         assert_eq!(outcome(&Ok(json!(null)), true), Outcome::All);
-        assert_eq!(outcome(&Ok(json!({"batchItemFailures": [{"itemIdentifier": ""}]})), true), Outcome::Nothing);
-        assert_eq!(outcome(&Ok(json!({"batchItemFailures": "x"})), true), Outcome::Nothing);
-        assert_eq!(outcome(&Err(InvokeError::Timeout(Duration::from_secs(1))), true), Outcome::Nothing);
+        assert_eq!(
+            outcome(
+                &Ok(json!({"batchItemFailures": [{"itemIdentifier": ""}]})),
+                true
+            ),
+            Outcome::Nothing
+        );
+        assert_eq!(
+            outcome(&Ok(json!({"batchItemFailures": "x"})), true),
+            Outcome::Nothing
+        );
+        assert_eq!(
+            outcome(&Err(InvokeError::Timeout(Duration::from_secs(1))), true),
+            Outcome::Nothing
+        );
     }
 }

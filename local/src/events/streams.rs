@@ -25,7 +25,9 @@ pub fn attribute_json(value: &AttributeValue) -> Value {
         AttributeValue::B(b) => json!({ "B": b64(b.as_ref()) }),
         AttributeValue::Ss(v) => json!({ "SS": v }),
         AttributeValue::Ns(v) => json!({ "NS": v }),
-        AttributeValue::Bs(v) => json!({ "BS": v.iter().map(|b| b64(b.as_ref())).collect::<Vec<_>>() }),
+        AttributeValue::Bs(v) => {
+            json!({ "BS": v.iter().map(|b| b64(b.as_ref())).collect::<Vec<_>>() })
+        }
         AttributeValue::M(m) => json!({ "M": item_json(m) }),
         AttributeValue::L(l) => json!({ "L": l.iter().map(attribute_json).collect::<Vec<_>>() }),
         AttributeValue::Null(b) => json!({ "NULL": b }),
@@ -35,7 +37,11 @@ pub fn attribute_json(value: &AttributeValue) -> Value {
 }
 
 fn item_json(item: &HashMap<String, AttributeValue>) -> Value {
-    Value::Object(item.iter().map(|(k, v)| (k.clone(), attribute_json(v))).collect::<Map<_, _>>())
+    Value::Object(
+        item.iter()
+            .map(|(k, v)| (k.clone(), attribute_json(v)))
+            .collect::<Map<_, _>>(),
+    )
 }
 
 /// A stream record as Lambda delivers it.
@@ -82,7 +88,11 @@ pub enum StreamOutcome {
 }
 
 /// Reads the function's answer the way Lambda does for streams.
-pub fn stream_outcome(result: &Result<Value, InvokeError>, records: &[Value], report_failures: bool) -> StreamOutcome {
+pub fn stream_outcome(
+    result: &Result<Value, InvokeError>,
+    records: &[Value],
+    report_failures: bool,
+) -> StreamOutcome {
     let Ok(response) = result else {
         return StreamOutcome::RetryFrom(0);
     };
@@ -98,7 +108,10 @@ pub fn stream_outcome(result: &Result<Value, InvokeError>, records: &[Value], re
         let Some(id) = failure.get("itemIdentifier").and_then(Value::as_str) else {
             return StreamOutcome::RetryFrom(0);
         };
-        match records.iter().position(|r| sequence_of(r).as_deref() == Some(id)) {
+        match records
+            .iter()
+            .position(|r| sequence_of(r).as_deref() == Some(id))
+        {
             Some(i) => earliest = Some(earliest.map_or(i, |e: usize| e.min(i))),
             // An identifier not in the batch fails the whole batch, as on Lambda.
             None => return StreamOutcome::RetryFrom(0),
@@ -160,7 +173,8 @@ impl<I: Invoker> StreamPoller<I> {
                     .await
                 {
                     Ok(out) => {
-                        iterators.insert(shard.clone(), out.next_shard_iterator().map(str::to_string));
+                        iterators
+                            .insert(shard.clone(), out.next_shard_iterator().map(str::to_string));
                         let records: Vec<Value> = out
                             .records()
                             .iter()
@@ -184,7 +198,10 @@ impl<I: Invoker> StreamPoller<I> {
         }
     }
 
-    async fn discover_shards(&self, iterators: &mut HashMap<String, Option<String>>) -> Result<(), String> {
+    async fn discover_shards(
+        &self,
+        iterators: &mut HashMap<String, Option<String>>,
+    ) -> Result<(), String> {
         let out = self
             .streams
             .describe_stream()
@@ -192,7 +209,10 @@ impl<I: Invoker> StreamPoller<I> {
             .send()
             .await
             .map_err(|e| clinic_shared::aws::error_text(&e))?;
-        let shards = out.stream_description().map(|d| d.shards().to_vec()).unwrap_or_default();
+        let shards = out
+            .stream_description()
+            .map(|d| d.shards().to_vec())
+            .unwrap_or_default();
         for shard in shards {
             let Some(id) = shard.shard_id() else { continue };
             if iterators.contains_key(id) {
@@ -214,15 +234,26 @@ impl<I: Invoker> StreamPoller<I> {
                 .send()
                 .await
                 .map_err(|e| clinic_shared::aws::error_text(&e))?;
-            iterators.insert(id.to_string(), iterator.shard_iterator().map(str::to_string));
+            iterators.insert(
+                id.to_string(),
+                iterator.shard_iterator().map(str::to_string),
+            );
         }
         Ok(())
     }
 
-    async fn deliver(&self, shard: &str, mut records: Vec<Value>, stop: &mut watch::Receiver<bool>) {
+    async fn deliver(
+        &self,
+        shard: &str,
+        mut records: Vec<Value>,
+        stop: &mut watch::Receiver<bool>,
+    ) {
         let mut attempts: i64 = 0;
         loop {
-            let result = self.invoker.invoke(&self.function, json!({ "Records": records })).await;
+            let result = self
+                .invoker
+                .invoke(&self.function, json!({ "Records": records }))
+                .await;
             match stream_outcome(&result, &records, self.source.report_batch_item_failures) {
                 StreamOutcome::Done => return,
                 StreamOutcome::RetryFrom(index) => {
@@ -247,7 +278,10 @@ impl<I: Invoker> StreamPoller<I> {
 
     /// Records a batch that exhausted its retries in the `OnFailure` destination, like Lambda.
     async fn give_up(&self, shard: &str, records: &[Value], attempts: i64) {
-        let sequence = |r: Option<&Value>| r.and_then(|r| r["dynamodb"]["SequenceNumber"].as_str()).map(str::to_string);
+        let sequence = |r: Option<&Value>| {
+            r.and_then(|r| r["dynamodb"]["SequenceNumber"].as_str())
+                .map(str::to_string)
+        };
         tracing::error!(function = %self.function, records = records.len(), attempts, "stream batch dropped after its retries");
         let Some(queue_url) = &self.source.on_failure_queue_url else {
             return;
@@ -298,12 +332,23 @@ mod tests {
     #[test]
     fn retries_from_the_earliest_reported_failure() {
         let r = records();
-        let answer = Ok(json!({"batchItemFailures": [{"itemIdentifier": "300"}, {"itemIdentifier": "200"}]}));
-        assert_eq!(stream_outcome(&answer, &r, true), StreamOutcome::RetryFrom(1));
+        let answer = Ok(
+            json!({"batchItemFailures": [{"itemIdentifier": "300"}, {"itemIdentifier": "200"}]}),
+        );
+        assert_eq!(
+            stream_outcome(&answer, &r, true),
+            StreamOutcome::RetryFrom(1)
+        );
         assert_eq!(stream_outcome(&answer, &r, false), StreamOutcome::Done);
-        assert_eq!(stream_outcome(&Ok(json!({})), &r, true), StreamOutcome::Done);
+        assert_eq!(
+            stream_outcome(&Ok(json!({})), &r, true),
+            StreamOutcome::Done
+        );
         let unknown = Ok(json!({"batchItemFailures": [{"itemIdentifier": "999"}]}));
-        assert_eq!(stream_outcome(&unknown, &r, true), StreamOutcome::RetryFrom(0));
+        assert_eq!(
+            stream_outcome(&unknown, &r, true),
+            StreamOutcome::RetryFrom(0)
+        );
         assert_eq!(
             stream_outcome(&Err(InvokeError::Crashed("x".into())), &r, true),
             StreamOutcome::RetryFrom(0)
@@ -314,7 +359,14 @@ mod tests {
     fn attribute_values_become_dynamodb_json() {
         let mut m = HashMap::new();
         m.insert("a".to_string(), AttributeValue::N("1".into()));
-        let v = AttributeValue::L(vec![AttributeValue::S("x".into()), AttributeValue::M(m), AttributeValue::Bool(true)]);
-        assert_eq!(attribute_json(&v), json!({"L": [{"S": "x"}, {"M": {"a": {"N": "1"}}}, {"BOOL": true}]}));
+        let v = AttributeValue::L(vec![
+            AttributeValue::S("x".into()),
+            AttributeValue::M(m),
+            AttributeValue::Bool(true),
+        ]);
+        assert_eq!(
+            attribute_json(&v),
+            json!({"L": [{"S": "x"}, {"M": {"a": {"N": "1"}}}, {"BOOL": true}]})
+        );
     }
 }

@@ -304,12 +304,15 @@ async fn upload_requests_check_role_ownership_and_input() {
     assert_eq!(too_big.body["code"], "PAYLOAD_TOO_LARGE");
 
     // Same idempotency key and body: the same ticket again.
-    let first = stack
-        .call(authed("files-post.json", &exam.doctor_claims(), &format!("/v1/exams/{}/files", exam.id), Some(pdf_body(100))))
-        .await;
-    let again = stack
-        .call(authed("files-post.json", &exam.doctor_claims(), &format!("/v1/exams/{}/files", exam.id), Some(pdf_body(100))))
-        .await;
+    let keyed = || {
+        with_header(
+            authed("files-post.json", &exam.doctor_claims(), &format!("/v1/exams/{}/files", exam.id), Some(pdf_body(100))),
+            "idempotency-key",
+            Some("upload-once"),
+        )
+    };
+    let first = stack.call(keyed()).await;
+    let again = stack.call(keyed()).await;
     assert_eq!(first.status, 201);
     assert_eq!(again.body["fileId"], first.body["fileId"]);
     assert_eq!(again.headers["idempotent-replayed"], "true");

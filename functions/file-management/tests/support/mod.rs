@@ -381,13 +381,13 @@ impl Stack {
         exam_id: &str,
         body: Value,
     ) -> Reply {
-        self.call(authed(
+        let event = authed(
             "files-post.json",
             claims,
             &format!("/v1/exams/{exam_id}/files"),
             Some(body),
-        ))
-        .await
+        );
+        self.call(with_header(event, "idempotency-key", None)).await
     }
 
     /// PUTs bytes to a presigned upload URL with its headers, as a browser would.

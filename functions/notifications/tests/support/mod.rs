@@ -197,10 +197,12 @@ impl Stack {
         envelopes: &[Envelope],
     ) -> SqsBatchResponse {
         self.enqueue(envelopes).await;
-        let event = self
-            .receive(envelopes.len(), Duration::from_secs(10))
-            .await;
-        assert_eq!(event.records.len(), envelopes.len(), "all enqueued messages received");
+        let event = self.receive(envelopes.len(), Duration::from_secs(10)).await;
+        assert_eq!(
+            event.records.len(),
+            envelopes.len(),
+            "all enqueued messages received"
+        );
         self.run(handler, event).await
     }
 
