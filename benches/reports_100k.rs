@@ -71,7 +71,10 @@ fn main() {
     }
     let exe = std::env::current_exe().expect("own path");
     println!("reports_100k: {rows} rows, one fresh process per measurement");
-    println!("{:<16} {:>10} {:>14} {:>12}", "mode", "time (s)", "peak RSS (MiB)", "file (MiB)");
+    println!(
+        "{:<16} {:>10} {:>14} {:>12}",
+        "mode", "time (s)", "peak RSS (MiB)", "file (MiB)"
+    );
     let mut results = Vec::new();
     for mode in ["xlsx-constant", "xlsx-in-memory", "pdf"] {
         let out = Command::new(&exe)

@@ -16,7 +16,7 @@ use http::{Method, StatusCode};
 use tokio::sync::watch;
 use tower::ServiceExt;
 
-use crate::gateway::{Gateway, GatewayConfig, LocalSigner, TokenEndpoint};
+use crate::gateway::{Gateway, GatewayConfig, LOCAL_TOKEN_SECRET_ENV, LocalSigner, TokenEndpoint};
 use crate::model::LocalStack;
 use crate::provision::{ProvisionSettings, provision};
 use crate::runtime::{Runtime, RuntimeConfig};
@@ -150,13 +150,19 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         "emulator provisioned from the template"
     );
 
+    let signer = Arc::new(LocalSigner::generate().map_err(|e| StartError::Signer(e.to_string()))?);
     let mut runtime_config = RuntimeConfig::new(&settings.bin_dir);
     runtime_config.extra_env = function_environment(&settings.emulator_url);
+    // The runner's token key, so a Lambda authorizer function can verify the client-credentials
+    // tokens of the runner's /oauth2/token. Only the runner sets this variable (template.yaml
+    // never does), so deployed functions never accept locally signed tokens.
+    runtime_config
+        .extra_env
+        .insert(LOCAL_TOKEN_SECRET_ENV.to_string(), signer.secret_base64());
     runtime_config.max_instances = settings.instances.max(1);
     let runtime = Arc::new(Runtime::new(stack.functions.clone(), runtime_config)?);
     runtime.start().await?;
 
-    let signer = Arc::new(LocalSigner::generate().map_err(|e| StartError::Signer(e.to_string()))?);
     let routes = stack
         .routes()
         .into_iter()

@@ -1,6 +1,6 @@
 //! What the runner knows of the stack once `template.yaml` has been read and provisioned: the
 //! functions to run (with their resolved environment), how requests and events reach them, and
-//! the HTTP API's authorizer and CORS settings. Every other module works from these types.
+//! the HTTP API's authorizers (JWT and Lambda) and CORS settings. Every other module works from these types.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -38,9 +38,10 @@ pub struct HttpRoute {
     /// Path template as API Gateway writes it: `/v1/exams/{id}`, `/files/{proxy+}`.
     pub path: String,
     /// `None` for `Auth.Authorizer: NONE`, else the authorizer's name (the API default when the
-    /// route names none).
+    /// route names none): one of [`ApiSpec::authorizers`] or [`ApiSpec::lambda_authorizers`].
     pub authorizer: Option<String>,
-    /// Scopes the route requires (`Auth.AuthorizationScopes`), empty when none.
+    /// Scopes the route requires (`Auth.AuthorizationScopes`), empty when none. Only JWT
+    /// authorizers check scopes; routes guarded by a Lambda authorizer have none.
     pub scopes: Vec<String>,
 }
 
@@ -91,6 +92,38 @@ pub struct JwtAuthorizer {
     pub jwks_url: String,
 }
 
+/// The payload format version of a Lambda authorizer that the gateway emulates.
+pub const LAMBDA_AUTHORIZER_PAYLOAD_VERSION: &str = "2.0";
+
+/// A Lambda (`REQUEST`) authorizer of the HTTP API (`Auth.Authorizers.<name>.FunctionArn`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LambdaAuthorizer {
+    pub name: String,
+    /// Logical id of the authorizer function (resolved from `FunctionArn`).
+    pub function: String,
+    /// `Identity.Headers`: the headers whose values are the identity source
+    /// (`$request.header.<name>`), in template order. A request missing any of them (or with an
+    /// empty value) is refused with 401 without invoking the function.
+    pub identity_headers: Vec<String>,
+    /// `Identity.QueryStrings` (`$request.querystring.<name>`), checked like the headers and
+    /// listed after them in `identitySource`.
+    pub identity_query_strings: Vec<String>,
+    /// `Identity.ReauthorizeEvery`: how long a result is cached per identity-source values;
+    /// zero (also when the template does not set it) disables caching.
+    pub ttl: Duration,
+    /// `EnableSimpleResponses`: the function answers `{"isAuthorized": bool, "context": {..}}`.
+    pub simple_responses: bool,
+    /// `AuthorizerPayloadFormatVersion` (`"2.0"`; see [`LAMBDA_AUTHORIZER_PAYLOAD_VERSION`]).
+    pub payload_version: String,
+}
+
+impl LambdaAuthorizer {
+    /// Whether the authorizer declares any identity source.
+    pub fn has_identity_source(&self) -> bool {
+        !self.identity_headers.is_empty() || !self.identity_query_strings.is_empty()
+    }
+}
+
 /// CORS settings of the HTTP API.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Cors {
@@ -105,7 +138,10 @@ pub struct Cors {
 /// The HTTP API as the gateway serves it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ApiSpec {
+    /// The JWT authorizers.
     pub authorizers: Vec<JwtAuthorizer>,
+    /// The Lambda (`REQUEST`) authorizers; their names differ from the JWT authorizers'.
+    pub lambda_authorizers: Vec<LambdaAuthorizer>,
     pub cors: Option<Cors>,
 }
 

@@ -1,10 +1,14 @@
-//! The local HTTP API gateway: routing, the payload-format-2.0 event, response mapping, limits
-//! and CORS against a recording fake invoker; the JWT authorizer and the OAuth2 token endpoint
-//! against the real emulator's Cognito (user pool tokens and client-credentials clients).
+//! The local HTTP API gateway: routing, the payload-format-2.0 event, response mapping, limits,
+//! CORS and Lambda authorizers against a recording fake invoker; the JWT authorizer and the
+//! OAuth2 token endpoint against the real emulator's Cognito (user pool tokens and
+//! client-credentials clients).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_lambda_events::apigw::{
+    ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request,
+};
 use aws_sdk_cognitoidentityprovider::types::{
     AuthFlowType, ExplicitAuthFlowsType, OAuthFlowType, ResourceServerScopeType,
 };
@@ -13,10 +17,10 @@ use axum::body::Body;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clinic_local::gateway::{
-    Gateway, GatewayConfig, LocalSigner, MAX_REQUEST_BODY, TokenEndpoint, router,
+    Gateway, GatewayConfig, GatewayError, LocalSigner, MAX_REQUEST_BODY, TokenEndpoint, router,
 };
 use clinic_local::model::{
-    ApiSpec, Cors, HttpRoute, IdentitySpec, InvokeError, Invoker, JwtAuthorizer,
+    ApiSpec, Cors, HttpRoute, IdentitySpec, InvokeError, Invoker, JwtAuthorizer, LambdaAuthorizer,
 };
 use clinic_shared::auth::Caller;
 use clinic_shared::envelope::Role;
@@ -142,6 +146,7 @@ fn offline_authorizer() -> JwtAuthorizer {
 fn fake_gateway(invoker: &Arc<FakeInvoker>) -> Router {
     let api = ApiSpec {
         authorizers: vec![offline_authorizer()],
+        lambda_authorizers: Vec::new(),
         cors: Some(cors()),
     };
     let signer = Arc::new(LocalSigner::generate().expect("signer"));
@@ -552,6 +557,7 @@ async fn the_router_composes_with_extra_routes_and_a_fallback() {
     let invoker = FakeInvoker::ok();
     let api = ApiSpec {
         authorizers: vec![offline_authorizer()],
+        lambda_authorizers: Vec::new(),
         cors: None,
     };
     let signer = Arc::new(LocalSigner::generate().expect("signer"));
@@ -606,6 +612,339 @@ async fn routes_naming_an_undeclared_authorizer_are_refused() {
 }
 
 // ------------------------------------------------------------------------------------------------
+// Lambda (REQUEST) authorizer, payload format 2.0 with simple responses
+// ------------------------------------------------------------------------------------------------
+
+const LAMBDA_AUTHORIZER: &str = "HospitalAuthorizer";
+const AUTHORIZER_FUNCTION: &str = "HospitalAuthorizerFunction";
+
+fn lambda_authorizer(ttl: u64) -> LambdaAuthorizer {
+    LambdaAuthorizer {
+        name: LAMBDA_AUTHORIZER.into(),
+        function: AUTHORIZER_FUNCTION.into(),
+        identity_headers: vec!["Authorization".into()],
+        identity_query_strings: Vec::new(),
+        ttl: Duration::from_secs(ttl),
+        simple_responses: true,
+        payload_version: "2.0".into(),
+    }
+}
+
+/// The authorizer function's answer for a token, as a Rust authorizer would serialise it.
+fn authorizer_answer(token: &str) -> Result<Value, InvokeError> {
+    let simple = |allowed: bool, context: Value| {
+        let mut answer = ApiGatewayV2CustomAuthorizerSimpleResponse::<Value>::default();
+        answer.is_authorized = allowed;
+        answer.context = context;
+        Ok(serde_json::to_value(answer).expect("serialises"))
+    };
+    match token {
+        "Bearer good" => simple(
+            true,
+            json!({"hospitalId": "h-1", "scopes": ["clinic/ingest"], "batchLimit": 500, "m2m": true}),
+        ),
+        "Bearer plain" => simple(true, Value::Null),
+        "Bearer bad" => simple(false, json!({"reason": "unknown client"})),
+        "Bearer crash" => Err(InvokeError::Crashed("exit 101".into())),
+        "Bearer error" => Err(InvokeError::Function {
+            error_type: "Unauthorized".into(),
+            error_message: "Unauthorized".into(),
+        }),
+        "Bearer slow" => Err(InvokeError::Timeout(Duration::from_secs(5))),
+        "Bearer policy" => Ok(json!({"principalId": "h-1", "policyDocument": {}})),
+        _ => Ok(json!("nonsense")),
+    }
+}
+
+/// Answers as the authorizer function for it, and as a 200 JSON route for any other function.
+fn lambda_invoker() -> Arc<FakeInvoker> {
+    FakeInvoker::replying(|function, event| {
+        if function == AUTHORIZER_FUNCTION {
+            let token = event["headers"]["authorization"]
+                .as_str()
+                .unwrap_or_default();
+            authorizer_answer(token)
+        } else {
+            Ok(json!({"statusCode": 200, "body": "{\"ok\":true}"}))
+        }
+    })
+}
+
+fn lambda_gateway(invoker: &Arc<FakeInvoker>, ttl: u64) -> Router {
+    let routes = vec![
+        (
+            "IngestFunction".to_string(),
+            route("POST", "/v1/ingest/{batch}", Some(LAMBDA_AUTHORIZER), &[]),
+        ),
+        (
+            "StatusFunction".to_string(),
+            route("GET", "/v1/ingest/status", Some(LAMBDA_AUTHORIZER), &[]),
+        ),
+        (
+            "OpenFunction".to_string(),
+            route("GET", "/v1/open", None, &[]),
+        ),
+    ];
+    let api = ApiSpec {
+        authorizers: vec![offline_authorizer()],
+        lambda_authorizers: vec![lambda_authorizer(ttl)],
+        cors: Some(cors()),
+    };
+    let signer = Arc::new(LocalSigner::generate().expect("signer"));
+    router(GatewayConfig::new(routes, api, signer), Arc::clone(invoker)).expect("gateway")
+}
+
+fn ingest(token: Option<&str>) -> Request<Body> {
+    let mut builder = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/ingest/b%201?dry=1&dry=2")
+        .header("host", "localhost:4000")
+        .header("content-type", "application/json")
+        .header("cookie", "a=1; b=2");
+    if let Some(token) = token {
+        builder = builder.header("authorization", token);
+    }
+    builder
+        .body(Body::from(r#"{"exams":[]}"#))
+        .expect("request")
+}
+
+fn functions_called(invoker: &FakeInvoker) -> Vec<String> {
+    invoker.calls().into_iter().map(|(f, _)| f).collect()
+}
+
+#[tokio::test]
+async fn an_allowing_lambda_authorizer_passes_its_context_to_the_route() {
+    let invoker = lambda_invoker();
+    let app = lambda_gateway(&invoker, 0);
+    let answer = send(&app, ingest(Some("Bearer good"))).await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json());
+    assert_eq!(answer.json(), json!({"ok": true}));
+    assert_eq!(
+        functions_called(&invoker),
+        [AUTHORIZER_FUNCTION, "IngestFunction"]
+    );
+    let calls = invoker.calls();
+    let (auth, route) = (&calls[0].1, &calls[1].1);
+
+    // The authorizer's event: payload format 2.0, REQUEST, without body or authorizer.
+    assert_eq!(auth["version"], "2.0");
+    assert_eq!(auth["type"], "REQUEST");
+    assert_eq!(
+        auth["routeArn"],
+        "arn:aws:execute-api:us-east-1:123456789012:local/$default/POST/v1/ingest/b 1"
+    );
+    assert_eq!(auth["identitySource"], json!(["Bearer good"]));
+    assert_eq!(auth["routeKey"], "POST /v1/ingest/{batch}");
+    assert_eq!(auth["rawPath"], "/v1/ingest/b 1");
+    assert_eq!(auth["rawQueryString"], "dry=1&dry=2");
+    assert_eq!(auth["queryStringParameters"], json!({"dry": "1,2"}));
+    assert_eq!(auth["pathParameters"], json!({"batch": "b 1"}));
+    assert_eq!(auth["cookies"], json!(["a=1", "b=2"]));
+    assert_eq!(auth["headers"]["authorization"], "Bearer good");
+    assert_eq!(auth["headers"]["content-type"], "application/json");
+    assert!(auth.get("body").is_none());
+    assert!(auth.get("isBase64Encoded").is_none());
+    let auth_ctx = &auth["requestContext"];
+    assert!(auth_ctx.get("authorizer").is_none());
+    assert_eq!(auth_ctx["routeKey"], "POST /v1/ingest/{batch}");
+    assert_eq!(auth_ctx["http"]["method"], "POST");
+    assert_eq!(auth_ctx["stage"], "$default");
+    // The same request: one request id and one trace id in both events.
+    assert_eq!(auth_ctx["requestId"], route["requestContext"]["requestId"]);
+    assert_eq!(auth_ctx["timeEpoch"], route["requestContext"]["timeEpoch"]);
+    assert_eq!(
+        auth["headers"]["x-amzn-trace-id"],
+        route["headers"]["x-amzn-trace-id"]
+    );
+    // It is what a Rust authorizer function deserialises.
+    let parsed: ApiGatewayV2CustomAuthorizerV2Request =
+        serde_json::from_value(auth.clone()).expect("an authorizer request");
+    assert_eq!(parsed.type_.as_deref(), Some("REQUEST"));
+    assert_eq!(
+        parsed.identity_source,
+        Some(vec!["Bearer good".to_string()])
+    );
+    assert_eq!(parsed.path_parameters["batch"], "b 1");
+
+    // The route's event: the context as the authorizer returned it, nothing else.
+    assert_eq!(
+        route["requestContext"]["authorizer"],
+        json!({"lambda": {"hospitalId": "h-1", "scopes": ["clinic/ingest"], "batchLimit": 500, "m2m": true}})
+    );
+    assert_eq!(route["body"], r#"{"exams":[]}"#);
+    let request =
+        lambda_http::request::from_str(&route.to_string()).expect("a lambda_http request");
+    let Some(RequestContext::ApiGatewayV2(context)) = request.extensions().get::<RequestContext>()
+    else {
+        panic!("an HTTP API request context");
+    };
+    let authorizer = context.authorizer.as_ref().expect("authorizer");
+    assert_eq!(authorizer.fields["hospitalId"], "h-1");
+    assert!(authorizer.jwt.is_none());
+
+    // No context: an empty one.
+    let answer = send(&app, ingest(Some("Bearer plain"))).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(
+        invoker.last_event()["requestContext"]["authorizer"],
+        json!({"lambda": {}})
+    );
+}
+
+#[tokio::test]
+async fn a_denying_lambda_authorizer_is_a_403_and_the_route_is_not_invoked() {
+    let invoker = lambda_invoker();
+    let app = lambda_gateway(&invoker, 0);
+    let answer = send(&app, ingest(Some("Bearer bad"))).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert_eq!(answer.json(), json!({"message": "Forbidden"}));
+    assert!(answer.header("apigw-requestid").is_some());
+    assert_eq!(functions_called(&invoker), [AUTHORIZER_FUNCTION]);
+}
+
+#[tokio::test]
+async fn a_missing_identity_source_is_a_401_without_invoking_anything() {
+    let invoker = lambda_invoker();
+    let app = lambda_gateway(&invoker, 300);
+    let answer = send(&app, ingest(None)).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(answer.json(), json!({"message": "Unauthorized"}));
+    let answer = send(&app, ingest(Some(""))).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert!(invoker.calls().is_empty());
+
+    // Routes without an authorizer are not affected; CORS still applies to refusals.
+    assert_eq!(
+        send(&app, empty(get("/v1/open"))).await.status,
+        StatusCode::OK
+    );
+    let refused = send(
+        &app,
+        empty(get("/v1/ingest/status").header("origin", PORTAL)),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.header("access-control-allow-origin"), Some(PORTAL));
+    assert_eq!(functions_called(&invoker), ["OpenFunction"]);
+}
+
+#[tokio::test]
+async fn a_failing_lambda_authorizer_is_a_500() {
+    let invoker = lambda_invoker();
+    let app = lambda_gateway(&invoker, 300);
+    for token in [
+        "Bearer crash",
+        "Bearer error",
+        "Bearer slow",
+        "Bearer policy",
+        "Bearer nonsense",
+    ] {
+        let answer = send(&app, ingest(Some(token))).await;
+        assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR, "{token}");
+        assert_eq!(answer.json(), json!({"message": "Internal Server Error"}));
+    }
+    // Failures are not cached: a retry asks the authorizer again.
+    let answer = send(&app, ingest(Some("Bearer crash"))).await;
+    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(functions_called(&invoker), [AUTHORIZER_FUNCTION; 6]);
+}
+
+#[tokio::test]
+async fn lambda_authorizer_results_are_cached_per_identity_for_the_ttl() {
+    let invoker = lambda_invoker();
+    let app = lambda_gateway(&invoker, 300);
+    for _ in 0..3 {
+        let answer = send(&app, ingest(Some("Bearer good"))).await;
+        assert_eq!(answer.status, StatusCode::OK);
+    }
+    // The cache is the authorizer's, not the route's.
+    let status = empty(get("/v1/ingest/status").header("authorization", "Bearer good"));
+    assert_eq!(send(&app, status).await.status, StatusCode::OK);
+    assert_eq!(
+        functions_called(&invoker),
+        [
+            AUTHORIZER_FUNCTION,
+            "IngestFunction",
+            "IngestFunction",
+            "IngestFunction",
+            "StatusFunction"
+        ]
+    );
+    // Cached calls still carry the context.
+    assert_eq!(
+        invoker.last_event()["requestContext"]["authorizer"]["lambda"]["hospitalId"],
+        "h-1"
+    );
+
+    // Other identity values are authorized on their own; denials are cached too.
+    for _ in 0..2 {
+        let answer = send(&app, ingest(Some("Bearer bad"))).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    }
+    let authorizer_calls = functions_called(&invoker)
+        .iter()
+        .filter(|f| *f == AUTHORIZER_FUNCTION)
+        .count();
+    assert_eq!(authorizer_calls, 2);
+
+    // Without a TTL, every request is authorized anew.
+    let uncached = lambda_invoker();
+    let app = lambda_gateway(&uncached, 0);
+    for _ in 0..2 {
+        assert_eq!(
+            send(&app, ingest(Some("Bearer good"))).await.status,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        functions_called(&uncached),
+        [
+            AUTHORIZER_FUNCTION,
+            "IngestFunction",
+            AUTHORIZER_FUNCTION,
+            "IngestFunction"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn lambda_authorizers_other_than_simple_2_0_ones_are_refused() {
+    let signer = Arc::new(LocalSigner::generate().expect("signer"));
+    let routes = vec![(
+        "F".to_string(),
+        route("GET", "/x", Some(LAMBDA_AUTHORIZER), &[]),
+    )];
+    let mut policy = lambda_authorizer(0);
+    policy.simple_responses = false;
+    let mut v1 = lambda_authorizer(0);
+    v1.payload_version = "1.0".into();
+    for unsupported in [policy, v1] {
+        let api = ApiSpec {
+            lambda_authorizers: vec![unsupported],
+            ..ApiSpec::default()
+        };
+        let built = Gateway::new(
+            GatewayConfig::new(routes.clone(), api, Arc::clone(&signer)),
+            FakeInvoker::ok(),
+        );
+        assert!(matches!(
+            built,
+            Err(GatewayError::UnsupportedAuthorizer { .. })
+        ));
+    }
+    let mut clash = lambda_authorizer(0);
+    clash.name = AUTHORIZER.into();
+    let api = ApiSpec {
+        authorizers: vec![offline_authorizer()],
+        lambda_authorizers: vec![clash],
+        cors: None,
+    };
+    let built = Gateway::new(GatewayConfig::new(routes, api, signer), FakeInvoker::ok());
+    assert!(matches!(built, Err(GatewayError::DuplicateAuthorizer(_))));
+}
+
+// ------------------------------------------------------------------------------------------------
 // JWT authorizer with locally signed tokens
 // ------------------------------------------------------------------------------------------------
 
@@ -616,6 +955,7 @@ async fn locally_signed_tokens_are_checked_for_lifetime_issuer_and_audience() {
     let authorizer = offline_authorizer();
     let api = ApiSpec {
         authorizers: vec![authorizer.clone()],
+        lambda_authorizers: Vec::new(),
         cors: None,
     };
     let app = router(
@@ -734,6 +1074,7 @@ fn cognito_gateway(
     all.extend(extra);
     let api = ApiSpec {
         authorizers: vec![authorizer],
+        lambda_authorizers: Vec::new(),
         cors: Some(cors()),
     };
     let mut config = GatewayConfig::new(all, api, Arc::clone(signer));

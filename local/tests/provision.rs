@@ -1,12 +1,13 @@
-//! Provisioning against the emulator (moto at `CLINIC_EMULATOR_URL`): the real `template.yaml`
-//! and a messaging fixture, each under its own stack name so tests never share resources;
-//! checked both through the returned `LocalStack` and by asking the emulator directly.
+//! Provisioning against the emulator (moto at `CLINIC_EMULATOR_URL`): the real `template.yaml`,
+//! a messaging fixture and a Lambda authorizer fixture, each under its own stack name so tests
+//! never share resources; checked both through the returned `LocalStack` and by asking the
+//! emulator directly.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use clinic_local::model::{EventSource, LocalStack, ScheduleSource};
+use clinic_local::model::{EventSource, LambdaAuthorizer, LocalStack, ScheduleSource};
 use clinic_local::provision::{ProvisionSettings, provision};
 use clinic_local::template::Template;
 use clinic_shared::testing::{emulator_config, emulator_url, unique};
@@ -556,4 +557,162 @@ Resources:
         message.starts_with("t.yaml:15: resource Worker: property Events.Jobs.Properties.BatchSize: must be at least 1"),
         "{message}"
     );
+}
+
+#[tokio::test]
+async fn lambda_authorizers_name_their_function_and_guard_routes() {
+    let config = emulator_config().await;
+    let template = load("tests/fixtures/lambda-authorizer.yaml");
+    let stack_name = unique("t");
+    let stack = provision(&template, &config, &settings(&stack_name))
+        .await
+        .expect("provisioning");
+
+    assert_eq!(
+        stack.api.lambda_authorizers,
+        vec![
+            LambdaAuthorizer {
+                name: "HospitalAuthorizer".into(),
+                function: "HospitalAuthorizerFunction".into(),
+                identity_headers: vec!["Authorization".into()],
+                identity_query_strings: Vec::new(),
+                ttl: Duration::from_secs(300),
+                simple_responses: true,
+                payload_version: "2.0".into(),
+            },
+            LambdaAuthorizer {
+                name: "TenantAuthorizer".into(),
+                function: "HospitalAuthorizerFunction".into(),
+                identity_headers: vec!["X-Tenant".into()],
+                identity_query_strings: vec!["key".into()],
+                ttl: Duration::ZERO,
+                simple_responses: true,
+                payload_version: "2.0".into(),
+            },
+        ]
+    );
+    let jwt: Vec<&str> = stack
+        .api
+        .authorizers
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect();
+    assert_eq!(jwt, ["CognitoJwt"]);
+
+    // The authorizer function is a function of the stack like any other (without routes).
+    let authorizer_fn = stack
+        .functions
+        .iter()
+        .find(|f| f.logical_id == "HospitalAuthorizerFunction")
+        .expect("the authorizer function");
+    assert_eq!(authorizer_fn.binary, "hospital-authorizer");
+    assert!(authorizer_fn.events.is_empty());
+
+    let mut routes: Vec<(String, Option<String>)> = stack
+        .routes()
+        .iter()
+        .map(|(_, r)| (format!("{} {}", r.method, r.path), r.authorizer.clone()))
+        .collect();
+    routes.sort();
+    let named = |s: &str| Some(s.to_string());
+    assert_eq!(
+        routes,
+        [
+            ("GET /v1/health".to_string(), None),
+            ("GET /v1/me".to_string(), named("CognitoJwt")),
+            (
+                "POST /v1/ingest/exams".to_string(),
+                named("HospitalAuthorizer")
+            ),
+            (
+                "POST /v1/ingest/status".to_string(),
+                named("TenantAuthorizer")
+            ),
+        ]
+    );
+}
+
+/// A template with one Lambda authorizer whose properties are `authorizer` (indented for it).
+fn lambda_authorizer_template(authorizer: &str) -> Template {
+    let text = format!(
+        "\
+Resources:
+  AuthFunction:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildProperties:
+        Binary: auth
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth:
+        Authorizers:
+          Custom:
+{authorizer}"
+    );
+    Template::parse(&text, "t.yaml").expect("parses")
+}
+
+#[tokio::test]
+async fn unsupported_lambda_authorizers_name_the_property_and_line() {
+    let config = emulator_config().await;
+    let cases = [
+        (
+            "            FunctionArn: arn:aws:lambda:us-east-1:123456789012:function:elsewhere
+            AuthorizerPayloadFormatVersion: \"2.0\"
+            EnableSimpleResponses: true
+",
+            "t.yaml:13: resource Api: property Auth.Authorizers.Custom.FunctionArn: \
+             arn:aws:lambda:us-east-1:123456789012:function:elsewhere is not the ARN of a \
+             function of the template",
+        ),
+        (
+            "            FunctionArn: !GetAtt AuthFunction.Arn
+            AuthorizerPayloadFormatVersion: \"2.0\"
+            EnableSimpleResponses: false
+",
+            "t.yaml:15: resource Api: property Auth.Authorizers.Custom.EnableSimpleResponses: \
+             Lambda authorizer Custom: IAM policy responses are not emulated locally",
+        ),
+        (
+            "            FunctionArn: !GetAtt AuthFunction.Arn
+            AuthorizerPayloadFormatVersion: \"1.0\"
+            EnableSimpleResponses: true
+",
+            "t.yaml:14: resource Api: property Auth.Authorizers.Custom.AuthorizerPayloadFormatVersion: \
+             payload format 1.0 is not emulated locally",
+        ),
+        (
+            "            FunctionArn: !GetAtt AuthFunction.Arn
+            AuthorizerPayloadFormatVersion: \"2.0\"
+            EnableSimpleResponses: true
+            Identity:
+              ReauthorizeEvery: 300
+",
+            "t.yaml:12: resource Api: property Auth.Authorizers.Custom: Lambda authorizer Custom \
+             caches results (Identity.ReauthorizeEvery) but has no identity source",
+        ),
+        (
+            "            FunctionArn: !GetAtt AuthFunction.Arn
+            AuthorizerPayloadFormatVersion: \"2.0\"
+            EnableSimpleResponses: true
+            Identity:
+              Headers: [Authorization]
+              ReauthorizeEvery: 3601
+",
+            "t.yaml:18: resource Api: property Auth.Authorizers.Custom.Identity.ReauthorizeEvery: \
+             3601 is above the maximum of 3600 seconds",
+        ),
+    ];
+    for (authorizer, expected) in cases {
+        let template = lambda_authorizer_template(authorizer);
+        let error = provision(&template, &config, &settings(&unique("t")))
+            .await
+            .expect_err("refused");
+        let message = error.to_string();
+        assert!(
+            message.starts_with(expected),
+            "{message}\nexpected: {expected}"
+        );
+    }
 }

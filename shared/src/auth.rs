@@ -105,12 +105,25 @@ impl Caller {
             RequestContext::ApiGatewayV2(ctx) => ctx,
             _ => return Err(AuthError::Missing),
         };
-        let jwt = ctx
-            .authorizer
-            .as_ref()
-            .and_then(|a| a.jwt.as_ref())
-            .ok_or(AuthError::Missing)?;
-        Caller::from_claims(&jwt.claims, jwt.scopes.as_deref(), ingest_scope)
+        let authorizer = ctx.authorizer.as_ref().ok_or(AuthError::Missing)?;
+        if let Some(jwt) = authorizer.jwt.as_ref() {
+            return Caller::from_claims(&jwt.claims, jwt.scopes.as_deref(), ingest_scope);
+        }
+        // A Lambda authorizer passes the verified claims on as its context.
+        if authorizer.fields.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        let claims: HashMap<String, String> = authorizer
+            .fields
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                )
+            })
+            .collect();
+        Caller::from_claims(&claims, None, ingest_scope)
     }
 
     /// `Ok` when the caller holds one of `roles`, else 403.

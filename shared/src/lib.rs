@@ -8,6 +8,8 @@ pub mod config;
 pub mod envelope;
 pub mod http;
 pub mod idempotency;
+#[cfg(feature = "jwt")]
+pub mod jwks;
 pub mod outbox;
 pub mod pagination;
 pub mod problem;

@@ -853,26 +853,138 @@ impl std::io::Write for LogBuffer {
 async fn logs_carry_request_and_trace_ids_but_no_personal_data() {
     let buffer = LogBuffer::default();
     let writer = buffer.clone();
-    let _guard = tracing::subscriber::set_default(clinic_shared::telemetry::json_subscriber(move || writer.clone()));
+    let _guard =
+        tracing::subscriber::set_default(clinic_shared::telemetry::json_subscriber(move || {
+            writer.clone()
+        }));
     let stack = Stack::new().await;
     let email = format!("{}@example.com", clinic_shared::testing::unique("logged"));
     let cpf = random_cpf();
     let mut event = sign_up_event(&email, &cpf);
-    event["headers"]["traceparent"] = json!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    event["headers"]["traceparent"] =
+        json!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
     let reply = stack.call(event).await;
     assert_eq!(reply.status, 201);
     let invalid = stack
-        .call(public_event("signup-patient.json", json!({"email": email, "cpf": cpf, "name": "Ana Souza"})))
+        .call(public_event(
+            "signup-patient.json",
+            json!({"email": email, "cpf": cpf, "name": "Ana Souza"}),
+        ))
         .await;
     assert_eq!(invalid.status, 400);
 
     let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
-    let finished: Vec<_> = lines.iter().filter(|l| l["message"] == "request finished").collect();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let finished: Vec<_> = lines
+        .iter()
+        .filter(|l| l["message"] == "request finished")
+        .collect();
     assert_eq!(finished.len(), 2, "{text}");
-    assert_eq!(finished[0]["span"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
-    assert!(finished.iter().all(|l| l["span"]["request_id"].as_str().is_some_and(|id| !id.is_empty())));
-    for secret in [email.as_str(), cpf.as_str(), "Ana Souza", "+5511987654321", "1990-04-12", PASSWORD] {
-        assert!(!text.contains(secret), "the logs contain personal data ({secret}):\n{text}");
+    assert_eq!(
+        finished[0]["span"]["trace_id"],
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    assert!(finished.iter().all(|l| {
+        l["span"]["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    }));
+    for secret in [
+        email.as_str(),
+        cpf.as_str(),
+        "Ana Souza",
+        "+5511987654321",
+        "1990-04-12",
+        PASSWORD,
+    ] {
+        assert!(
+            !text.contains(secret),
+            "the logs contain personal data ({secret}):\n{text}"
+        );
     }
+}
+
+#[tokio::test]
+async fn the_lambda_authorizer_accepts_people_and_registered_hospitals_only() {
+    use clinic_accounts::inbound::authorizer::{Authorizer, AuthorizerConfig};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+
+    let stack = Stack::new().await;
+    let pool = &stack.config.user_pool_id;
+    let issuer = format!("https://cognito-idp.us-east-1.amazonaws.com/{pool}");
+    let secret = b"local-runner-secret-local-runner".to_vec();
+    let authorizer = Authorizer::new(
+        AuthorizerConfig {
+            issuer: issuer.clone(),
+            jwks_url: format!(
+                "{}/{pool}/.well-known/jwks.json",
+                clinic_shared::testing::emulator_url()
+            ),
+            web_client_ids: vec![stack.config.user_pool_client_id.clone()],
+            ingest_scope: "clinic/ingest".into(),
+            local_secret: Some(secret.clone()),
+        },
+        clinic_accounts::outbound::dynamodb::DynamoAccountStore::new(
+            stack.dynamodb.clone(),
+            stack.config.table_name.clone(),
+        ),
+    );
+    let request = |token: &str| json!({"type": "REQUEST", "headers": {"authorization": format!("Bearer {token}")}});
+
+    // A person's access token, signed by the user pool (RS256, keys from the emulator's JWKS).
+    let (id, email, _) = stack.sign_up().await;
+    stack
+        .call(public_event(
+            "confirm.json",
+            json!({"email": email, "code": "123456"}),
+        ))
+        .await;
+    let tokens = stack
+        .call(public_event(
+            "auth-token.json",
+            json!({"username": email, "password": PASSWORD}),
+        ))
+        .await;
+    let answer = authorizer
+        .handle(request(tokens.body["accessToken"].as_str().unwrap()))
+        .await;
+    assert_eq!(answer["isAuthorized"], true, "{answer}");
+    assert_eq!(answer["context"]["sub"], id.as_str());
+    assert_eq!(answer["context"]["cognito:groups"], "[patients]");
+
+    // A hospital's client-credentials token (as the local token endpoint signs them).
+    let hospital = stack
+        .call(authed_event(
+            "hospitals-post.json",
+            &staff_claims(),
+            Some(json!({"name": "Hospital Auth", "cnes": format!("{:07}", ulid::Ulid::new().random() % 10_000_000)})),
+        ))
+        .await;
+    assert_eq!(hospital.status, 201, "{:?}", hospital.body);
+    let client_id = hospital.body["clientId"].as_str().unwrap();
+    let machine_token = |client: &str| {
+        let now = jiff::Timestamp::now().as_second();
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("clinic-local".into());
+        encode(
+            &header,
+            &json!({"sub": client, "client_id": client, "iss": issuer, "exp": now + 600, "iat": now,
+                    "token_use": "access", "scope": "clinic/ingest"}),
+            &EncodingKey::from_secret(&secret),
+        )
+        .unwrap()
+    };
+    let answer = authorizer.handle(request(&machine_token(client_id))).await;
+    assert_eq!(answer["isAuthorized"], true, "{answer}");
+    assert_eq!(answer["context"]["hospitalId"], hospital.body["id"]);
+
+    let stranger = authorizer
+        .handle(request(&machine_token("unregistered-client")))
+        .await;
+    assert_eq!(stranger, json!({"isAuthorized": false}));
+    let garbage = authorizer.handle(request("not.a.token")).await;
+    assert_eq!(garbage, json!({"isAuthorized": false}));
 }

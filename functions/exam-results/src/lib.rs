@@ -33,8 +33,17 @@ pub fn build_api(
     idempotency: IdempotencyConfig,
     sdk: &aws_config::SdkConfig,
 ) -> axum::Router {
-    let dynamodb = clinic_shared::aws::dynamodb(sdk);
-    let store = DynamoStore::new(dynamodb.clone(), config.table_name.clone());
+    let store = DynamoStore::new(clinic_shared::aws::dynamodb(sdk), config.table_name.clone());
+    api_with_store(config, idempotency, sdk, store)
+}
+
+/// The API router over a given store (tests pass one that serializes its transactions).
+pub fn api_with_store(
+    config: &ApiConfig,
+    idempotency: IdempotencyConfig,
+    sdk: &aws_config::SdkConfig,
+    store: DynamoStore,
+) -> axum::Router {
     let queue = SqsIngestQueue::new(
         clinic_shared::aws::sqs(sdk),
         config.ingest_queue_url.clone(),
@@ -42,7 +51,10 @@ pub fn build_api(
     let state = AppState {
         service: Arc::new(ExamResults::new(store, queue, config.cache)),
         idempotency: Idempotency::new(
-            DynamoIdempotencyStore::new(dynamodb, config.table_name.clone()),
+            DynamoIdempotencyStore::new(
+                clinic_shared::aws::dynamodb(sdk),
+                config.table_name.clone(),
+            ),
             idempotency,
         ),
     };
@@ -59,6 +71,18 @@ pub fn build_events_consumer(
     BatchProcessor<DynamoDedupStore, SqsQueueOps>,
 ) {
     let store = DynamoStore::new(clinic_shared::aws::dynamodb(sdk), config.table_name.clone());
+    events_consumer_with_store(config, sdk, store)
+}
+
+/// The events consumer over a given store.
+pub fn events_consumer_with_store(
+    config: &ConsumerConfig,
+    sdk: &aws_config::SdkConfig,
+    store: DynamoStore,
+) -> (
+    EventsHandler<DynamoStore>,
+    BatchProcessor<DynamoDedupStore, SqsQueueOps>,
+) {
     (
         EventsHandler::new(store),
         BatchProcessor::aws(sdk, config.table_name.clone(), config.dlq_url.clone()),
@@ -70,8 +94,18 @@ pub fn build_ingest_consumer(
     config: &ConsumerConfig,
     sdk: &aws_config::SdkConfig,
 ) -> IngestConsumer<DynamoStore, SqsQueueOps> {
+    let store = DynamoStore::new(clinic_shared::aws::dynamodb(sdk), config.table_name.clone());
+    ingest_consumer_with_store(config, sdk, store)
+}
+
+/// The ingest consumer over a given store.
+pub fn ingest_consumer_with_store(
+    config: &ConsumerConfig,
+    sdk: &aws_config::SdkConfig,
+    store: DynamoStore,
+) -> IngestConsumer<DynamoStore, SqsQueueOps> {
     IngestConsumer::new(
-        DynamoStore::new(clinic_shared::aws::dynamodb(sdk), config.table_name.clone()),
+        store,
         SqsQueueOps::new(clinic_shared::aws::sqs(sdk)),
         config.dlq_url.clone(),
     )

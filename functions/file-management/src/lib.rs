@@ -7,11 +7,11 @@
 //! `outbound` implements the ports with the AWS SDK; `report` renders report files.
 
 pub mod app;
+pub mod config;
 pub mod domain;
+pub mod inbound;
 pub mod outbound;
 pub mod report;
-pub mod config;
-pub mod inbound;
 
 use std::sync::Arc;
 
@@ -24,7 +24,9 @@ use crate::app::projection::ProjectionApp;
 use crate::app::reports::ReportsApp;
 use crate::app::uploads::UploadProcessor;
 use crate::config::{ApiConfig, ConsumerConfig};
-use crate::inbound::events::{ProjectionHandler, ReportDlqHandler, ReportJobHandler, UploadsHandler};
+use crate::inbound::events::{
+    ProjectionHandler, ReportDlqHandler, ReportJobHandler, UploadsHandler,
+};
 use crate::inbound::http::AppState;
 use crate::outbound::dynamodb::DynamoStore;
 use crate::outbound::s3::S3Storage;

@@ -1,7 +1,9 @@
 //! The Lambda event an HTTP API sends with payload format 2.0: `rawPath` and path parameters
 //! URL-decoded, header names in lower case with repeated headers joined by commas, cookies moved
 //! out of the headers into `cookies`, repeated query keys joined by commas, the body base64-encoded
-//! unless its content type is text, and the request context with the authorizer's claims.
+//! unless its content type is text, and the request context with what the authorizer passes on
+//! (`authorizer.jwt` claims, or a Lambda authorizer's `authorizer.lambda` context). Also the
+//! event a Lambda authorizer receives with payload format 2.0 ([`build_authorizer`]).
 
 use std::collections::BTreeMap;
 
@@ -11,6 +13,7 @@ use http::header::{CONTENT_TYPE, COOKIE, HOST, USER_AGENT};
 use http::{HeaderMap, Method, Version};
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::authorizer::Authorized;
 
@@ -19,6 +22,9 @@ pub const ACCOUNT_ID: &str = "123456789012";
 
 /// The stage of the API (`$default`, auto-deployed).
 pub const STAGE: &str = "$default";
+
+/// The trace header API Gateway adds to requests.
+const TRACE_ID: &str = "x-amzn-trace-id";
 
 /// The parts of an HTTP request the event is built from.
 #[derive(Debug, Clone)]
@@ -52,6 +58,8 @@ pub struct RequestMeta<'a> {
     pub path_parameters: &'a BTreeMap<String, String>,
     /// What the JWT authorizer passes on; `None` for routes without one.
     pub authorized: Option<&'a Authorized>,
+    /// The `context` a Lambda authorizer returned; `None` for routes without one.
+    pub lambda_context: Option<&'a Map<String, Value>>,
     /// When the request arrived (`time`, `timeEpoch`).
     pub received_at: jiff::Timestamp,
 }
@@ -95,7 +103,35 @@ struct RequestContext<'a> {
 
 #[derive(Debug, Serialize)]
 struct AuthorizerContext<'a> {
-    jwt: JwtContext<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwt: Option<JwtContext<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lambda: Option<&'a Map<String, Value>>,
+}
+
+/// The event of a Lambda authorizer, payload format 2.0.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthorizerEvent<'a> {
+    version: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    route_arn: String,
+    identity_source: &'a [String],
+    route_key: &'a str,
+    raw_path: String,
+    raw_query_string: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cookies: Option<Vec<String>>,
+    headers: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query_string_parameters: Option<BTreeMap<String, String>>,
+    request_context: RequestContext<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_parameters: Option<&'a BTreeMap<String, String>>,
+    /// The `$default` stage has no stage variables locally.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stage_variables: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -116,16 +152,18 @@ struct HttpDescription {
 
 /// Builds the payload-format-2.0 event for a request and its body.
 pub fn build(parts: &RequestParts<'_>, meta: &RequestMeta<'_>, body: &[u8]) -> serde_json::Value {
-    let path = percent_decode_str(parts.raw_path)
-        .decode_utf8_lossy()
-        .into_owned();
-    let domain_name = domain_name(parts.headers, meta.api_id, meta.region);
-    let domain_prefix = domain_name
-        .split('.')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let path = decoded_path(parts);
     let (body, is_base64_encoded) = encode_body(parts.headers, body);
+    let authorizer = match (meta.authorized, meta.lambda_context) {
+        (None, None) => None,
+        (jwt, lambda) => Some(AuthorizerContext {
+            jwt: jwt.map(|a| JwtContext {
+                claims: &a.claims,
+                scopes: a.scopes.as_ref(),
+            }),
+            lambda,
+        }),
+    };
     let event = HttpApiEvent {
         version: "2.0",
         route_key: meta.route_key,
@@ -135,38 +173,112 @@ pub fn build(parts: &RequestParts<'_>, meta: &RequestMeta<'_>, body: &[u8]) -> s
         headers: headers(parts),
         query_string_parameters: query_parameters(parts.raw_query),
         path_parameters: (!meta.path_parameters.is_empty()).then_some(meta.path_parameters),
-        request_context: RequestContext {
-            account_id: ACCOUNT_ID,
-            api_id: meta.api_id,
-            authorizer: meta.authorized.map(|a| AuthorizerContext {
-                jwt: JwtContext {
-                    claims: &a.claims,
-                    scopes: a.scopes.as_ref(),
-                },
-            }),
-            domain_name,
-            domain_prefix,
-            http: HttpDescription {
-                method: parts.method.as_str().to_string(),
-                path,
-                protocol: protocol(parts.version),
-                source_ip: parts.source_ip.clone(),
-                user_agent: header_string(parts.headers, USER_AGENT.as_str()).unwrap_or_default(),
-            },
-            request_id: meta.request_id,
-            route_key: meta.route_key,
-            stage: STAGE,
-            time: meta
-                .received_at
-                .strftime("%d/%b/%Y:%H:%M:%S +0000")
-                .to_string(),
-            time_epoch: meta.received_at.as_millisecond(),
-        },
+        request_context: request_context(parts, meta, path, authorizer),
         body,
         is_base64_encoded,
     };
     // Only strings, maps and numbers: serialising cannot fail.
     serde_json::to_value(&event).unwrap_or(serde_json::Value::Null)
+}
+
+/// Builds the event a Lambda authorizer receives (payload format 2.0) for a request whose
+/// identity sources have the values `identity_source`: the route event's fields without body,
+/// plus `type`, `routeArn` and `identitySource`, and a request context without authorizer.
+/// `meta.authorized` and `meta.lambda_context` are ignored.
+pub fn build_authorizer(
+    parts: &RequestParts<'_>,
+    meta: &RequestMeta<'_>,
+    identity_source: &[String],
+) -> serde_json::Value {
+    let path = decoded_path(parts);
+    let event = AuthorizerEvent {
+        version: "2.0",
+        kind: "REQUEST",
+        route_arn: route_arn(meta.region, meta.api_id, parts.method, &path),
+        identity_source,
+        route_key: meta.route_key,
+        raw_path: path.clone(),
+        raw_query_string: parts.raw_query,
+        cookies: cookies(parts.headers),
+        headers: headers(parts),
+        query_string_parameters: query_parameters(parts.raw_query),
+        request_context: request_context(parts, meta, path, None),
+        path_parameters: (!meta.path_parameters.is_empty()).then_some(meta.path_parameters),
+        stage_variables: None,
+    };
+    serde_json::to_value(&event).unwrap_or(serde_json::Value::Null)
+}
+
+/// `arn:aws:execute-api:<region>:<account>:<apiId>/$default/<METHOD>/<path>` for a request.
+pub fn route_arn(region: &str, api_id: &str, method: &Method, path: &str) -> String {
+    format!(
+        "arn:aws:execute-api:{region}:{ACCOUNT_ID}:{api_id}/{STAGE}/{}/{}",
+        method.as_str(),
+        path.strip_prefix('/').unwrap_or(path)
+    )
+}
+
+fn decoded_path(parts: &RequestParts<'_>) -> String {
+    percent_decode_str(parts.raw_path)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+fn request_context<'a>(
+    parts: &RequestParts<'_>,
+    meta: &RequestMeta<'a>,
+    path: String,
+    authorizer: Option<AuthorizerContext<'a>>,
+) -> RequestContext<'a> {
+    let domain_name = domain_name(parts.headers, meta.api_id, meta.region);
+    let domain_prefix = domain_name
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    RequestContext {
+        account_id: ACCOUNT_ID,
+        api_id: meta.api_id,
+        authorizer,
+        domain_name,
+        domain_prefix,
+        http: HttpDescription {
+            method: parts.method.as_str().to_string(),
+            path,
+            protocol: protocol(parts.version),
+            source_ip: parts.source_ip.clone(),
+            user_agent: header_string(parts.headers, USER_AGENT.as_str()).unwrap_or_default(),
+        },
+        request_id: meta.request_id,
+        route_key: meta.route_key,
+        stage: STAGE,
+        time: meta
+            .received_at
+            .strftime("%d/%b/%Y:%H:%M:%S +0000")
+            .to_string(),
+        time_epoch: meta.received_at.as_millisecond(),
+    }
+}
+
+/// The values of a header as API Gateway passes them (repeated headers joined by commas), if
+/// the request has it.
+pub fn header_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    header_string(headers, name)
+}
+
+/// The value of a query parameter as API Gateway passes it (repeated keys joined by commas).
+pub fn query_value(raw_query: &str, name: &str) -> Option<String> {
+    query_parameters(raw_query).and_then(|mut q| q.remove(name))
+}
+
+/// Adds the `x-amzn-trace-id` header API Gateway adds when the request has none, so that every
+/// event built from the headers (authorizer and route) carries the same one.
+pub fn ensure_trace_id(headers: &mut HeaderMap) {
+    if !headers.contains_key(TRACE_ID)
+        && let Ok(value) = http::HeaderValue::from_str(&trace_id())
+    {
+        headers.insert(TRACE_ID, value);
+    }
 }
 
 fn protocol(version: Version) -> &'static str {
@@ -227,8 +339,7 @@ fn headers(parts: &RequestParts<'_>) -> BTreeMap<String, String> {
         .filter(|p| p.chars().all(|c| c.is_ascii_digit()))
         .unwrap_or_else(|| "80".to_string());
     out.insert("x-forwarded-port".to_string(), port);
-    out.entry("x-amzn-trace-id".to_string())
-        .or_insert_with(trace_id);
+    out.entry(TRACE_ID.to_string()).or_insert_with(trace_id);
     out
 }
 
@@ -364,6 +475,7 @@ mod tests {
             route_key: "POST /v1/exams/{id}",
             path_parameters: &params,
             authorized: None,
+            lambda_context: None,
             received_at: "2026-11-25T10:00:00Z".parse().expect("time"),
         };
         let e = build(&parts, &meta, b"\x00\x01");
@@ -380,5 +492,79 @@ mod tests {
         assert_eq!(e["requestContext"]["stage"], "$default");
         assert!(e["requestContext"].get("authorizer").is_none());
         assert!(e.get("cookies").is_none());
+    }
+
+    #[test]
+    fn the_authorizer_event_has_the_documented_shape() {
+        let mut h = HeaderMap::new();
+        h.insert(HOST, HeaderValue::from_static("localhost:3000"));
+        h.insert("authorization", HeaderValue::from_static("Bearer t"));
+        h.insert(COOKIE, HeaderValue::from_static("a=1"));
+        ensure_trace_id(&mut h);
+        let trace = h.get(TRACE_ID).cloned().expect("a trace id");
+        ensure_trace_id(&mut h);
+        assert_eq!(
+            h.get(TRACE_ID),
+            Some(&trace),
+            "an existing trace id is kept"
+        );
+        let params = BTreeMap::from([("id".to_string(), "x".to_string())]);
+        let parts = RequestParts {
+            method: &Method::GET,
+            version: Version::HTTP_11,
+            raw_path: "/v1/exams/x",
+            raw_query: "a=1&a=2",
+            headers: &h,
+            source_ip: "127.0.0.1".into(),
+        };
+        let context = serde_json::json!({"hospitalId": "h-1", "n": 2})
+            .as_object()
+            .cloned()
+            .expect("map");
+        let meta = RequestMeta {
+            api_id: "local",
+            region: "us-east-1",
+            request_id: "abc=",
+            route_key: "GET /v1/exams/{id}",
+            path_parameters: &params,
+            authorized: None,
+            lambda_context: Some(&context),
+            received_at: "2026-11-25T10:00:00Z".parse().expect("time"),
+        };
+        let identity = vec!["Bearer t".to_string()];
+        let a = build_authorizer(&parts, &meta, &identity);
+        assert_eq!(a["version"], "2.0");
+        assert_eq!(a["type"], "REQUEST");
+        assert_eq!(
+            a["routeArn"],
+            "arn:aws:execute-api:us-east-1:123456789012:local/$default/GET/v1/exams/x"
+        );
+        assert_eq!(a["identitySource"], serde_json::json!(["Bearer t"]));
+        assert_eq!(a["routeKey"], "GET /v1/exams/{id}");
+        assert_eq!(a["rawQueryString"], "a=1&a=2");
+        assert_eq!(a["queryStringParameters"]["a"], "1,2");
+        assert_eq!(a["cookies"], serde_json::json!(["a=1"]));
+        assert_eq!(a["pathParameters"]["id"], "x");
+        assert_eq!(
+            a["headers"]["x-amzn-trace-id"],
+            trace.to_str().expect("ascii")
+        );
+        assert!(a["requestContext"].get("authorizer").is_none());
+        assert!(a.get("body").is_none() && a.get("isBase64Encoded").is_none());
+        assert!(a.get("stageVariables").is_none());
+
+        let e = build(&parts, &meta, b"");
+        assert_eq!(
+            e["requestContext"]["authorizer"],
+            serde_json::json!({"lambda": {"hospitalId": "h-1", "n": 2}})
+        );
+        assert_eq!(
+            e["headers"]["x-amzn-trace-id"],
+            a["headers"]["x-amzn-trace-id"]
+        );
+        assert_eq!(
+            route_arn("eu-west-1", "api", &Method::POST, "/"),
+            "arn:aws:execute-api:eu-west-1:123456789012:api/$default/POST/"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP API gateway of the local runner: routes requests to functions as API Gateway HTTP
-//! APIs do (payload format 2.0), with the JWT authorizer, CORS, the 10 MB payload limit, request
-//! ids, and the user pool's OAuth2 token endpoint (client credentials) that the emulator lacks.
+//! APIs do (payload format 2.0), with the JWT authorizer, Lambda (`REQUEST`) authorizers, CORS,
+//! the 10 MB payload limit, request ids, and the user pool's OAuth2 token endpoint (client
+//! credentials) that the emulator lacks.
 //!
 //! [`Gateway`] is the whole of it; [`Gateway::router`] (or [`router`]) serves it as an axum
 //! [`Router`] whose fallback takes every request, so extra paths can be added with `.route()` or
@@ -12,6 +13,7 @@ pub mod authorizer;
 pub mod cors;
 pub mod event;
 pub mod jwks;
+pub mod lambda_authorizer;
 pub mod oauth;
 pub mod response;
 pub mod routes;
@@ -33,13 +35,16 @@ use http::request::Parts;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use crate::model::{ApiSpec, HttpRoute, Invoker, JwtAuthorizer};
+use crate::model::{
+    ApiSpec, HttpRoute, Invoker, JwtAuthorizer, LAMBDA_AUTHORIZER_PAYLOAD_VERSION, LambdaAuthorizer,
+};
 pub use authorizer::{AuthError, Authorized, JwtVerifier};
 pub use cors::CorsPolicy;
 pub use jwks::{JwksCache, JwksError};
+pub use lambda_authorizer::{DecisionCache, LambdaRefusal};
 pub use oauth::{OAuthError, TOKEN_PATH, TokenEndpoint};
 pub use routes::{RouteError, RouteMatch, RouteTable};
-pub use signer::{IssuedToken, LOCAL_KEY_ID, LocalSigner, SignerError};
+pub use signer::{IssuedToken, LOCAL_KEY_ID, LOCAL_TOKEN_SECRET_ENV, LocalSigner, SignerError};
 
 /// API Gateway's request payload limit for HTTP APIs (10 MB).
 pub const MAX_REQUEST_BODY: usize = 10 * 1024 * 1024;
@@ -61,6 +66,8 @@ pub struct Limits {
     pub jwks_refetch_interval: Duration,
     /// Timeout of one key set fetch.
     pub jwks_fetch_timeout: Duration,
+    /// Most Lambda authorizer results cached at once.
+    pub lambda_authorizer_cache_entries: usize,
 }
 
 impl Default for Limits {
@@ -70,6 +77,7 @@ impl Default for Limits {
             max_token_request_body: 64 * 1024,
             jwks_refetch_interval: Duration::from_secs(10),
             jwks_fetch_timeout: Duration::from_secs(5),
+            lambda_authorizer_cache_entries: lambda_authorizer::DEFAULT_CACHE_ENTRIES,
         }
     }
 }
@@ -127,6 +135,10 @@ pub enum GatewayError {
     Route(#[from] RouteError),
     #[error("route `{route}` names authorizer `{authorizer}`, which the API does not declare")]
     UnknownAuthorizer { route: String, authorizer: String },
+    #[error("authorizer `{0}` is declared twice")]
+    DuplicateAuthorizer(String),
+    #[error("Lambda authorizer `{authorizer}`: {reason}")]
+    UnsupportedAuthorizer { authorizer: String, reason: String },
     #[error("HTTP client for the key sets: {0}")]
     HttpClient(String),
 }
@@ -134,6 +146,8 @@ pub enum GatewayError {
 struct Inner<I> {
     routes: RouteTable,
     authorizers: HashMap<String, JwtAuthorizer>,
+    lambda_authorizers: HashMap<String, LambdaAuthorizer>,
+    lambda_cache: DecisionCache,
     cors: Option<CorsPolicy>,
     verifier: JwtVerifier,
     signer: Arc<LocalSigner>,
@@ -183,11 +197,12 @@ enum BodyError {
 }
 
 impl<I: Invoker> Gateway<I> {
-    /// Checks the routes against the API and prepares the authorizer.
+    /// Checks the routes against the API and prepares the authorizers.
     ///
     /// # Errors
     /// [`GatewayError`] when a route is malformed, declared twice or names an undeclared
-    /// authorizer.
+    /// authorizer, or a Lambda authorizer is not one the gateway emulates (payload format 2.0
+    /// with simple responses).
     pub fn new(config: GatewayConfig, invoker: Arc<I>) -> Result<Gateway<I>, GatewayError> {
         let routes = RouteTable::new(&config.routes)?;
         let authorizers: HashMap<String, JwtAuthorizer> = config
@@ -196,9 +211,31 @@ impl<I: Invoker> Gateway<I> {
             .iter()
             .map(|a| (a.name.clone(), a.clone()))
             .collect();
+        let mut lambda_authorizers: HashMap<String, LambdaAuthorizer> = HashMap::new();
+        for lambda in &config.api.lambda_authorizers {
+            if lambda.payload_version != LAMBDA_AUTHORIZER_PAYLOAD_VERSION
+                || !lambda.simple_responses
+            {
+                return Err(GatewayError::UnsupportedAuthorizer {
+                    authorizer: lambda.name.clone(),
+                    reason: format!(
+                        "only payload format {LAMBDA_AUTHORIZER_PAYLOAD_VERSION} with simple \
+                         responses is emulated"
+                    ),
+                });
+            }
+            if authorizers.contains_key(&lambda.name)
+                || lambda_authorizers
+                    .insert(lambda.name.clone(), lambda.clone())
+                    .is_some()
+            {
+                return Err(GatewayError::DuplicateAuthorizer(lambda.name.clone()));
+            }
+        }
         for (_, route) in &config.routes {
             if let Some(name) = &route.authorizer
                 && !authorizers.contains_key(name)
+                && !lambda_authorizers.contains_key(name)
             {
                 return Err(GatewayError::UnknownAuthorizer {
                     route: format!("{} {}", route.method, route.path),
@@ -216,6 +253,8 @@ impl<I: Invoker> Gateway<I> {
             inner: Arc::new(Inner {
                 routes,
                 authorizers,
+                lambda_authorizers,
+                lambda_cache: DecisionCache::new(config.limits.lambda_authorizer_cache_entries),
                 cors: config.api.cors.map(CorsPolicy::new),
                 verifier: JwtVerifier::new(Arc::clone(&config.signer), jwks),
                 signer: config.signer,
@@ -318,12 +357,35 @@ impl<I: Invoker> Gateway<I> {
                 return (answer, route_key);
             }
         };
-        let authorized = match &matched.route.authorizer {
-            None => None,
-            Some(name) => {
-                let Some(authorizer) = inner.authorizers.get(name) else {
-                    return (response::internal_error(), route_key);
-                };
+        let source_ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "127.0.0.1".to_string(), |c| c.0.ip().to_string());
+        // One trace id for the authorizer's event and the route's.
+        let mut headers = parts.headers.clone();
+        event::ensure_trace_id(&mut headers);
+        let request = event::RequestParts {
+            method: &parts.method,
+            version: parts.version,
+            raw_path: parts.uri.path(),
+            raw_query: parts.uri.query().unwrap_or_default(),
+            headers: &headers,
+            source_ip,
+        };
+        let unauthorized = event::RequestMeta {
+            api_id: &inner.api_id,
+            region: &inner.region,
+            request_id,
+            route_key: matched.route_key,
+            path_parameters: &matched.path_parameters,
+            authorized: None,
+            lambda_context: None,
+            received_at,
+        };
+        let mut authorized = None;
+        let mut lambda_context = None;
+        if let Some(name) = &matched.route.authorizer {
+            if let Some(authorizer) = inner.authorizers.get(name) {
                 let header = parts
                     .headers
                     .get(AUTHORIZATION)
@@ -333,34 +395,31 @@ impl<I: Invoker> Gateway<I> {
                     .authorize(authorizer, &matched.route.scopes, header)
                     .await
                 {
-                    Ok(authorized) => Some(authorized),
+                    Ok(verified) => authorized = Some(verified),
                     Err(error) => {
                         tracing::info!(request_id, reason = %error, "request not authorized");
                         return (refusal(&error), route_key);
                     }
                 }
+            } else if let Some(authorizer) = inner.lambda_authorizers.get(name) {
+                match self
+                    .authorize_lambda(authorizer, &request, &unauthorized)
+                    .await
+                {
+                    Ok(context) => lambda_context = Some(context),
+                    Err(refused) => {
+                        let answer = response::gateway_message(refused.status(), refused.message());
+                        return (answer, route_key);
+                    }
+                }
+            } else {
+                return (response::internal_error(), route_key);
             }
-        };
-        let source_ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "127.0.0.1".to_string(), |c| c.0.ip().to_string());
-        let request = event::RequestParts {
-            method: &parts.method,
-            version: parts.version,
-            raw_path: parts.uri.path(),
-            raw_query: parts.uri.query().unwrap_or_default(),
-            headers: &parts.headers,
-            source_ip,
-        };
+        }
         let meta = event::RequestMeta {
-            api_id: &inner.api_id,
-            region: &inner.region,
-            request_id,
-            route_key: matched.route_key,
-            path_parameters: &matched.path_parameters,
             authorized: authorized.as_ref(),
-            received_at,
+            lambda_context: lambda_context.as_ref(),
+            ..unauthorized
         };
         let payload = event::build(&request, &meta, &body);
         let answer = match inner.invoker.invoke(matched.function, payload).await {
@@ -374,6 +433,53 @@ impl<I: Invoker> Gateway<I> {
             }
         };
         (answer, route_key)
+    }
+
+    /// Runs a Lambda authorizer for the request (see [`lambda_authorizer`]); its context on
+    /// success.
+    async fn authorize_lambda(
+        &self,
+        authorizer: &LambdaAuthorizer,
+        request: &event::RequestParts<'_>,
+        meta: &event::RequestMeta<'_>,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, LambdaRefusal> {
+        let inner = &self.inner;
+        let request_id = meta.request_id;
+        let Some(identity) =
+            lambda_authorizer::identity_source(authorizer, request.headers, request.raw_query)
+        else {
+            tracing::info!(
+                request_id,
+                authorizer = authorizer.name,
+                "request not authorized: an identity source is missing"
+            );
+            return Err(LambdaRefusal::MissingIdentity);
+        };
+        let outcome = lambda_authorizer::authorize(
+            inner.invoker.as_ref(),
+            &inner.lambda_cache,
+            authorizer,
+            &identity,
+            || event::build_authorizer(request, meta, &identity),
+        )
+        .await;
+        match &outcome {
+            Ok(_) => {}
+            Err(LambdaRefusal::Failed(reason)) => tracing::warn!(
+                request_id,
+                authorizer = authorizer.name,
+                function = authorizer.function,
+                reason,
+                "Lambda authorizer failed"
+            ),
+            Err(refused) => tracing::info!(
+                request_id,
+                authorizer = authorizer.name,
+                reason = %refused,
+                "request not authorized"
+            ),
+        }
+        outcome
     }
 
     async fn token(&self, parts: &Parts, body: Body) -> Response {

@@ -1,17 +1,25 @@
 //! The runner's own token key. The emulator has no OAuth2 token endpoint, so the runner issues
 //! client-credentials access tokens itself and signs them with an HS256 secret drawn at random
-//! for each run (key id `clinic-local`). Only the runner's JWT authorizer trusts that key;
-//! production configuration never accepts it — API Gateway verifies Cognito's keys only, and this
-//! runner exists for local runs alone.
+//! for each run (key id `clinic-local`). Only the runner trusts that key: its JWT authorizer, and
+//! the Lambda authorizer functions it runs, which receive the secret (base64, see
+//! [`LocalSigner::secret_base64`]) in `CLINIC_LOCAL_TOKEN_SECRET`. Production configuration never
+//! accepts it — API Gateway verifies Cognito's keys only, `template.yaml` never sets that
+//! variable, and this runner exists for local runs alone.
 
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// Key id (`kid`) of tokens signed by the runner.
 pub const LOCAL_KEY_ID: &str = "clinic-local";
+
+/// The environment variable through which functions run by the runner receive the local key
+/// (see [`LocalSigner::secret_base64`]).
+pub const LOCAL_TOKEN_SECRET_ENV: &str = "CLINIC_LOCAL_TOKEN_SECRET";
 
 /// Why a token could not be signed.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +42,7 @@ pub struct IssuedToken {
 /// Holds the runner's signing key; built once per run and shared by the JWT authorizer (which
 /// verifies with it) and the OAuth2 token endpoint (which signs with it).
 pub struct LocalSigner {
+    secret: Vec<u8>,
     encoding: EncodingKey,
     decoding: DecodingKey,
 }
@@ -60,9 +69,17 @@ impl LocalSigner {
     /// A signer with a given secret (tests that need reproducible keys).
     pub fn from_secret(secret: &[u8]) -> LocalSigner {
         LocalSigner {
+            secret: secret.to_vec(),
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
         }
+    }
+
+    /// The raw HMAC secret in standard base64 (with padding): the value of
+    /// [`LOCAL_TOKEN_SECRET_ENV`] for the functions the runner runs, so that a Lambda authorizer
+    /// can verify the HS256 tokens (`kid: clinic-local`) the runner issues.
+    pub fn secret_base64(&self) -> String {
+        BASE64.encode(&self.secret)
     }
 
     /// Signs arbitrary claims with the local key (header `alg: HS256`, `kid: clinic-local`).
@@ -165,6 +182,27 @@ mod tests {
 
         let other = LocalSigner::generate().expect("random");
         assert!(other.verify_signature(&issued.token).is_err());
+    }
+
+    #[test]
+    fn the_secret_is_exported_in_standard_base64() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let signer = LocalSigner::from_secret(secret);
+        let exported = signer.secret_base64();
+        assert_eq!(BASE64.decode(&exported).expect("base64"), secret);
+        let token = signer.sign(&serde_json::json!({"sub": "x"})).expect("sign");
+        let key = DecodingKey::from_base64_secret(&exported).expect("key");
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        assert!(jsonwebtoken::decode::<Map<String, Value>>(&token, &key, &validation).is_ok());
+        assert_eq!(
+            LocalSigner::generate()
+                .expect("random")
+                .secret_base64()
+                .len(),
+            44
+        );
     }
 
     #[test]

@@ -179,18 +179,24 @@ fn http_route(props: &Node<'_>, apis: &[HttpApiInfo]) -> Result<HttpRoute, Templ
     let authorizer = match named {
         Some(name) if name == "NONE" => None,
         Some(name) => {
-            if !api.is_some_and(|a| a.spec.authorizers.iter().any(|z| z.name == name)) {
+            let declared = api.is_some_and(|a| {
+                a.spec.authorizers.iter().any(|z| z.name == name)
+                    || a.spec.lambda_authorizers.iter().any(|z| z.name == name)
+            });
+            if !declared {
                 let node = auth
                     .as_ref()
                     .and_then(|a| a.get("Authorizer"))
                     .unwrap_or_else(|| props.clone());
-                return Err(
-                    node.invalid(format!("{name} is not a JWT authorizer of the route's API"))
-                );
+                return Err(node.invalid(format!("{name} is not an authorizer of the route's API")));
             }
             Some(name)
         }
         None => api.and_then(|a| a.default_authorizer.clone()),
+    };
+    let lambda_guarded = match (api, &authorizer) {
+        (Some(api), Some(name)) => api.spec.lambda_authorizers.iter().any(|z| &z.name == name),
+        _ => false,
     };
     let mut scopes = match auth.as_ref() {
         Some(a) => a.strings("AuthorizationScopes")?,
@@ -201,7 +207,15 @@ fn http_route(props: &Node<'_>, apis: &[HttpApiInfo]) -> Result<HttpRoute, Templ
     {
         scopes = api.authorizer_scopes.get(name).cloned().unwrap_or_default();
     }
-    if authorizer.is_none() {
+    if lambda_guarded && !scopes.is_empty() {
+        // API Gateway checks authorization scopes with JWT authorizers only.
+        warn!(
+            path = props.opt_string("Path")?.unwrap_or_default(),
+            authorizer = authorizer.as_deref().unwrap_or_default(),
+            "AuthorizationScopes are ignored on routes guarded by a Lambda authorizer"
+        );
+    }
+    if authorizer.is_none() || lambda_guarded {
         scopes.clear();
     }
     Ok(HttpRoute {

@@ -101,6 +101,9 @@ pub async fn provision(
     let stack = settings.stack_name.as_str();
     let mut facts = CognitoFacts::default();
     let mut apis: Vec<HttpApiInfo> = Vec::new();
+    // Physical name → logical id of the functions seen so far (Lambda authorizers name theirs
+    // by ARN, and depend on it, so it comes first in dependency order).
+    let mut function_names: BTreeMap<String, String> = BTreeMap::new();
     let mut pending: Vec<(usize, Value, Value)> = Vec::new();
 
     for resource in template.resources_in_dependency_order() {
@@ -179,7 +182,12 @@ pub async fn provision(
                     }
                     .into());
                 }
-                apis.push(api::read_api(id, &node, &settings.emulator_url)?);
+                apis.push(api::read_api(
+                    id,
+                    &node,
+                    &settings.emulator_url,
+                    &function_names,
+                )?);
                 api::values(id)
             }
             ResourceKind::Function => {
@@ -197,6 +205,7 @@ pub async fn provision(
                     .position(|r| r.logical_id == resource.logical_id)
                     .unwrap_or_default();
                 pending.push((index, resolved.clone(), metadata));
+                function_names.insert(name.clone(), id.to_string());
                 functions::values(&name)
             }
             ResourceKind::Ignored => continue,

@@ -1,3 +1,4 @@
-//! Entry points: the HTTP API (API Gateway → axum) and the outbox relay.
+//! Entry points: the HTTP API (API Gateway → axum) and the API's Lambda authorizer.
 
+pub mod authorizer;
 pub mod http;

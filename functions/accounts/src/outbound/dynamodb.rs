@@ -148,9 +148,15 @@ fn account_pk(id: &str) -> String {
     format!("ACCOUNT#{id}")
 }
 
+fn hospital_client_pk(client_id: &str) -> String {
+    format!("HOSPITALCLIENT#{client_id}")
+}
+
 fn sort_key_of(pk: &str) -> &'static str {
     if pk.starts_with("CLAIM#") {
         "CLAIM"
+    } else if pk.starts_with("HOSPITALCLIENT#") {
+        "CLIENT"
     } else {
         "PROFILE"
     }
@@ -429,9 +435,20 @@ impl AccountStore for DynamoAccountStore {
             "gsi1sk".into(),
             s(&format!("{}#{}", fold(&hospital.name), hospital.id)),
         );
+        // The authorizer maps a machine client's token to its hospital through this item.
+        let mut client = HashMap::new();
+        client.insert(
+            "pk".to_string(),
+            s(&hospital_client_pk(&hospital.client_id)),
+        );
+        client.insert("sk".to_string(), s("CLIENT"));
+        client.insert("hospitalId".to_string(), s(&hospital.id));
         let mut items = vec![
             TransactWriteItem::builder()
                 .put(self.put(item, "attribute_not_exists(pk)")?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(self.put(client, "attribute_not_exists(pk)")?)
                 .build(),
         ];
         items.extend(self.bind_claims(claims, reservation, &hospital.id)?);
@@ -442,5 +459,12 @@ impl AccountStore for DynamoAccountStore {
                 Some(_) => StoreError::Conflict("reservation lost".into()),
                 None => unavailable(&err),
             })
+    }
+}
+
+impl crate::inbound::authorizer::HospitalDirectory for DynamoAccountStore {
+    async fn hospital_for_client(&self, client_id: &str) -> Result<Option<String>, StoreError> {
+        let item = self.get(&hospital_client_pk(client_id)).await?;
+        Ok(item.and_then(|i| i.get("hospitalId").and_then(|v| v.as_s().ok()).cloned()))
     }
 }

@@ -125,21 +125,30 @@ impl Stack {
             ingest_scope: "clinic/ingest".into(),
             cache: Default::default(),
         };
-        let router =
-            clinic_exam_results::build_api(&config, IdempotencyConfig::default(), &sdk);
-        let events = clinic_exam_results::build_events_consumer(
+        // One store for every entry point, sending its transactions one at a time: the emulator
+        // does not isolate concurrent transactions (see `DynamoStore::serializing_transactions`).
+        let store = DynamoStore::new(dynamodb.clone(), table.clone()).serializing_transactions();
+        let router = clinic_exam_results::api_with_store(
+            &config,
+            IdempotencyConfig::default(),
+            &sdk,
+            store.clone(),
+        );
+        let events = clinic_exam_results::events_consumer_with_store(
             &ConsumerConfig {
                 table_name: table.clone(),
                 dlq_url: events_dlq_url.clone(),
             },
             &sdk,
+            store.clone(),
         );
-        let ingest = clinic_exam_results::build_ingest_consumer(
+        let ingest = clinic_exam_results::ingest_consumer_with_store(
             &ConsumerConfig {
                 table_name: table,
                 dlq_url: ingest_dlq_url.clone(),
             },
             &sdk,
+            store,
         );
         Stack {
             sdk,

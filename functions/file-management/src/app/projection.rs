@@ -40,7 +40,9 @@ impl<S: Projection + Files + AuditTrail, O: ObjectStorage> ProjectionApp<S, O> {
         client_id: &str,
         hospital_id: &str,
     ) -> Result<(), FilesError> {
-        self.store.put_hospital_client(client_id, hospital_id).await?;
+        self.store
+            .put_hospital_client(client_id, hospital_id)
+            .await?;
         tracing::info!(hospital_id, "hospital client mapped");
         Ok(())
     }
@@ -52,7 +54,11 @@ impl<S: Projection + Files + AuditTrail, O: ObjectStorage> ProjectionApp<S, O> {
     /// # Errors
     /// `Unavailable`.
     #[tracing::instrument(skip_all, fields(account_id = %account_id))]
-    pub async fn erase_patient(&self, account_id: &str, event_id: &str) -> Result<usize, FilesError> {
+    pub async fn erase_patient(
+        &self,
+        account_id: &str,
+        event_id: &str,
+    ) -> Result<usize, FilesError> {
         let mut erased = 0;
         for exam_id in self.store.exams_of_patient(account_id).await? {
             let mut cursor: Option<String> = None;
@@ -65,7 +71,9 @@ impl<S: Projection + Files + AuditTrail, O: ObjectStorage> ProjectionApp<S, O> {
                     if file.status == FileStatus::Erased {
                         continue;
                     }
-                    self.storage.erase(Bucket::Uploads, &file.upload_key).await?;
+                    self.storage
+                        .erase(Bucket::Uploads, &file.upload_key)
+                        .await?;
                     if let Some(key) = &file.result_key {
                         self.storage.erase(Bucket::Results, key).await?;
                     }

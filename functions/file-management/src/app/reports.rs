@@ -24,7 +24,9 @@ use crate::report::{self, RenderError, ReportMeta};
 /// How a build attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BuildOutcome {
-    Built { rows: u64 },
+    Built {
+        rows: u64,
+    },
     /// Done or failed before: nothing to do.
     AlreadyFinished,
     /// Another worker took over before this one finished; its result stands.
@@ -154,7 +156,11 @@ impl<S: Reports + Projection, O: ObjectStorage, Q: ReportQueue> ReportsApp<S, O,
             .ok_or(FilesError::NotFound("Report"))?;
         let url = match (&report.status, &report.result_key) {
             (ReportStatus::Done, Some(key)) => {
-                let name = format!("exams-report-{}.{}", report.report_id, report.format.as_str());
+                let name = format!(
+                    "exams-report-{}.{}",
+                    report.report_id,
+                    report.format.as_str()
+                );
                 Some(
                     self.storage
                         .presign_download(Bucket::Results, key, &name)
@@ -181,7 +187,7 @@ impl<S: Reports + Projection, O: ObjectStorage, Q: ReportQueue> ReportsApp<S, O,
             .claim_report(report_id, &token, now, now + self.lease)
             .await?
         {
-            ReportClaim::Claimed(report) => report,
+            ReportClaim::Claimed(report) => *report,
             ReportClaim::Finished => return Ok(BuildOutcome::AlreadyFinished),
             ReportClaim::Missing => return Err(FilesError::NotFound("Report")),
             ReportClaim::Busy => {

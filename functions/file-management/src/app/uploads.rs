@@ -72,9 +72,7 @@ impl<S: Files, O: ObjectStorage> UploadProcessor<S, O> {
         let outcome = match self.inspect(&file, object).await? {
             Ok(inspected) => {
                 let key = result_key(&file.file_id);
-                self.storage
-                    .copy_to_results(&file.upload_key, &key)
-                    .await?;
+                self.storage.copy_to_results(&file.upload_key, &key).await?;
                 FileOutcome::Available {
                     size: inspected.size,
                     sha256: inspected.sha256,
@@ -141,7 +139,11 @@ impl<S: Files, O: ObjectStorage> UploadProcessor<S, O> {
         // Never download more than the limit: the size in the notification, then the object's.
         let size = match object.size {
             Some(size) => size,
-            None => self.storage.size_of(Bucket::Uploads, &file.upload_key).await?,
+            None => {
+                self.storage
+                    .size_of(Bucket::Uploads, &file.upload_key)
+                    .await?
+            }
         };
         if let Err(reason) = checks::check_size(size, file.declared_size) {
             return Ok(Err(reason));

@@ -33,7 +33,8 @@ impl Actor {
     }
 
     fn is_hospital_of(&self, exam: &ExamView) -> bool {
-        self.role == Role::Hospital && self.hospital_id.as_deref() == Some(exam.hospital_id.as_str())
+        self.role == Role::Hospital
+            && self.hospital_id.as_deref() == Some(exam.hospital_id.as_str())
     }
 
     /// Uploading a file: the assigned doctor or the exam's hospital.

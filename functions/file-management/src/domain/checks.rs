@@ -150,7 +150,10 @@ mod tests {
 
     #[test]
     fn fakes_and_truncations_are_rejected() {
-        assert_eq!(check(b"hello, I am a text file"), Err(RejectReason::NotAPdf));
+        assert_eq!(
+            check(b"hello, I am a text file"),
+            Err(RejectReason::NotAPdf)
+        );
         let pdf = sample_pdf("hello");
         let truncated = &pdf[..pdf.len() / 2];
         assert_eq!(check(truncated), Err(RejectReason::CorruptPdf));
@@ -171,9 +174,18 @@ mod tests {
             inspect(&pdf, Some("text/plain"), ContentType::Pdf, pdf.len() as u64),
             Err(RejectReason::ContentTypeMismatch)
         );
-        assert_eq!(check_size(MAX_UPLOAD_BYTES + 1, 10), Err(RejectReason::TooLarge));
         assert_eq!(
-            inspect(b"\x89PNG\r\n\x1a\nrest", Some("image/png"), ContentType::Png, 12).map(|i| i.size),
+            check_size(MAX_UPLOAD_BYTES + 1, 10),
+            Err(RejectReason::TooLarge)
+        );
+        assert_eq!(
+            inspect(
+                b"\x89PNG\r\n\x1a\nrest",
+                Some("image/png"),
+                ContentType::Png,
+                12
+            )
+            .map(|i| i.size),
             Ok(12)
         );
         assert_eq!(

@@ -242,7 +242,7 @@ pub struct Page<T> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReportClaim {
     /// Ours until the lease ends.
-    Claimed(Report),
+    Claimed(Box<Report>),
     /// Finished before (done or error): nothing to do.
     Finished,
     /// Another worker holds a live lease.

@@ -10,7 +10,8 @@ use jiff::Timestamp;
 
 use super::error::{StorageError, StoreError};
 use super::model::{
-    AccessEntry, ExamView, FailOutcome, FileOutcome, FileRecord, Page, Report, ReportClaim, ReportStatus,
+    AccessEntry, ExamView, FailOutcome, FileOutcome, FileRecord, Page, Report, ReportClaim,
+    ReportStatus,
 };
 use super::values::ReportFilters;
 
@@ -18,13 +19,17 @@ use super::values::ReportFilters;
 pub trait Projection: Send + Sync {
     /// # Errors
     /// `Unavailable`, `Corrupt`.
-    fn exam(&self, exam_id: &str) -> impl Future<Output = Result<Option<ExamView>, StoreError>> + Send;
+    fn exam(
+        &self,
+        exam_id: &str,
+    ) -> impl Future<Output = Result<Option<ExamView>, StoreError>> + Send;
 
     /// Writes the view unless a newer event already did; true when written.
     ///
     /// # Errors
     /// `Unavailable`.
-    fn upsert_exam(&self, exam: &ExamView) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn upsert_exam(&self, exam: &ExamView)
+    -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// The hospital a machine client id belongs to.
     ///
@@ -73,11 +78,15 @@ pub trait Projection: Send + Sync {
 pub trait Files: Send + Sync {
     /// # Errors
     /// `Conflict` when the id exists; `Unavailable`.
-    fn create_file(&self, file: &FileRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn create_file(&self, file: &FileRecord)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// # Errors
     /// `Unavailable`, `Corrupt`.
-    fn file(&self, file_id: &str) -> impl Future<Output = Result<Option<FileRecord>, StoreError>> + Send;
+    fn file(
+        &self,
+        file_id: &str,
+    ) -> impl Future<Output = Result<Option<FileRecord>, StoreError>> + Send;
 
     /// # Errors
     /// `InvalidCursor`, `Unavailable`, `Corrupt`.
@@ -105,7 +114,11 @@ pub trait Files: Send + Sync {
     ///
     /// # Errors
     /// `Unavailable`.
-    fn mark_erased(&self, file_id: &str, at: Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn mark_erased(
+        &self,
+        file_id: &str,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The append-only audit trail.
@@ -143,11 +156,15 @@ pub trait AuditTrail: Send + Sync {
 pub trait Reports: Send + Sync {
     /// # Errors
     /// `Unavailable`.
-    fn create_report(&self, report: &Report) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn create_report(&self, report: &Report)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// # Errors
     /// `Unavailable`, `Corrupt`.
-    fn report(&self, report_id: &str) -> impl Future<Output = Result<Option<Report>, StoreError>> + Send;
+    fn report(
+        &self,
+        report_id: &str,
+    ) -> impl Future<Output = Result<Option<Report>, StoreError>> + Send;
 
     /// Takes a `queued` job, or a `processing` one whose lease ran out, for `token` until
     /// `lease_until`.
@@ -264,7 +281,11 @@ pub trait ObjectStorage: Send + Sync {
     ///
     /// # Errors
     /// `NotFound`, `Unavailable`.
-    fn size_of(&self, bucket: Bucket, key: &str) -> impl Future<Output = Result<u64, StorageError>> + Send;
+    fn size_of(
+        &self,
+        bucket: Bucket,
+        key: &str,
+    ) -> impl Future<Output = Result<u64, StorageError>> + Send;
 
     /// Reads an object of at most `max_bytes`.
     ///
@@ -291,13 +312,21 @@ pub trait ObjectStorage: Send + Sync {
     ///
     /// # Errors
     /// `Unavailable`.
-    fn delete(&self, bucket: Bucket, key: &str) -> impl Future<Output = Result<(), StorageError>> + Send;
+    fn delete(
+        &self,
+        bucket: Bucket,
+        key: &str,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     /// Deletes every version of an object (erasure).
     ///
     /// # Errors
     /// `Unavailable`.
-    fn erase(&self, bucket: Bucket, key: &str) -> impl Future<Output = Result<(), StorageError>> + Send;
+    fn erase(
+        &self,
+        bucket: Bucket,
+        key: &str,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     /// Uploads a local file to the results bucket, streaming it.
     ///

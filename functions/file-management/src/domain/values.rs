@@ -22,7 +22,9 @@ fn invalid(message: impl Into<String>) -> Invalid {
 
 /// A ULID-shaped id minted by this service (files, reports).
 fn parse_ulid(raw: &str) -> Option<String> {
-    ulid::Ulid::from_string(raw.trim()).ok().map(|u| u.to_string())
+    ulid::Ulid::from_string(raw.trim())
+        .ok()
+        .map(|u| u.to_string())
 }
 
 /// Id of a file.
@@ -363,7 +365,13 @@ mod tests {
         assert!(ReportFilters::new(to, from, None, None).is_err());
         let far = parse_bound("2027-01-01", false).unwrap();
         assert!(ReportFilters::new(from, far, None, None).is_err());
-        let exact = ReportFilters::new(from, parse_bound("2025-02-01T00:00:00Z", true).unwrap(), None, None).unwrap();
+        let exact = ReportFilters::new(
+            from,
+            parse_bound("2025-02-01T00:00:00Z", true).unwrap(),
+            None,
+            None,
+        )
+        .unwrap();
         assert_eq!(exact.months(), ["2025-01"]);
         assert!(parse_bound("yesterday", false).is_err());
     }

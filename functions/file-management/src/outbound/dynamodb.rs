@@ -145,7 +145,10 @@ impl DynamoStore {
         item.insert("pk".into(), s(format!("EXAM#{}", exam.exam_id)));
         item.insert("sk".into(), s(EXAM_SK));
         item.insert("eventMs".into(), n(exam.event_time.as_millisecond()));
-        item.insert("gsi1pk".into(), s(format!("EXAMS#{}", month_of(exam.scheduled_at))));
+        item.insert(
+            "gsi1pk".into(),
+            s(format!("EXAMS#{}", month_of(exam.scheduled_at))),
+        );
         item.insert("gsi1sk".into(), s(position.clone()));
         item.insert("gsi2pk".into(), s(format!("HOSPITAL#{}", exam.hospital_id)));
         item.insert("gsi2sk".into(), s(position));
@@ -238,7 +241,11 @@ impl Projection for DynamoStore {
             .and_then(|item| item.get("hospitalId").and_then(|v| v.as_s().ok()).cloned()))
     }
 
-    async fn put_hospital_client(&self, client_id: &str, hospital_id: &str) -> Result<(), StoreError> {
+    async fn put_hospital_client(
+        &self,
+        client_id: &str,
+        hospital_id: &str,
+    ) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -311,7 +318,10 @@ impl Projection for DynamoStore {
             None => {
                 let months = filters.months();
                 let Some(month) = months.get(position.m) else {
-                    return Ok(Page { items: vec![], next_cursor: None });
+                    return Ok(Page {
+                        items: vec![],
+                        next_cursor: None,
+                    });
                 };
                 ("gsi1", format!("EXAMS#{month}"))
             }
@@ -338,9 +348,8 @@ impl Projection for DynamoStore {
                 .expression_attribute_values(":status", s(status_name(status)));
         }
         if let Some(key) = position.k {
-            request = request.set_exclusive_start_key(Some(
-                key.into_iter().map(|(k, v)| (k, s(v))).collect(),
-            ));
+            request = request
+                .set_exclusive_start_key(Some(key.into_iter().map(|(k, v)| (k, s(v))).collect()));
         }
         let out = request.send().await.map_err(|e| unavailable(&e))?;
         let items = out
@@ -527,7 +536,12 @@ impl AuditTrail for DynamoStore {
         .await
     }
 
-    async fn record_erasure(&self, account_id: &str, files: usize, at: Timestamp) -> Result<(), StoreError> {
+    async fn record_erasure(
+        &self,
+        account_id: &str,
+        files: usize,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -548,7 +562,9 @@ fn report_of(item: Item) -> Result<Report, StoreError> {
 }
 
 fn status_of(item: &Item) -> Option<&str> {
-    item.get("status").and_then(|v| v.as_s().ok()).map(String::as_str)
+    item.get("status")
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
 }
 
 impl Reports for DynamoStore {
@@ -608,7 +624,9 @@ impl Reports for DynamoStore {
             .send()
             .await;
         match result {
-            Ok(out) => Ok(ReportClaim::Claimed(report_of(out.attributes.unwrap_or_default())?)),
+            Ok(out) => Ok(ReportClaim::Claimed(Box::new(report_of(
+                out.attributes.unwrap_or_default(),
+            )?))),
             Err(err) => {
                 let Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(failed)) =
                     err.as_service_error()
@@ -664,7 +682,12 @@ impl Reports for DynamoStore {
         }
     }
 
-    async fn release_report(&self, report_id: &str, token: &str, error_code: &str) -> Result<(), StoreError> {
+    async fn release_report(
+        &self,
+        report_id: &str,
+        token: &str,
+        error_code: &str,
+    ) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()

@@ -205,7 +205,11 @@ impl ObjectStorage for S3Storage {
         })
     }
 
-    async fn copy_to_results(&self, upload_key: &str, result_key: &str) -> Result<(), StorageError> {
+    async fn copy_to_results(
+        &self,
+        upload_key: &str,
+        result_key: &str,
+    ) -> Result<(), StorageError> {
         match self
             .client
             .copy_object()
@@ -288,7 +292,12 @@ impl ObjectStorage for S3Storage {
         Ok(())
     }
 
-    async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<(), StorageError> {
+    async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<(), StorageError> {
         let body = ByteStream::from_path(path)
             .await
             .map_err(|e| StorageError::Unavailable(e.to_string()))?;

@@ -121,7 +121,9 @@ pub fn in_memory_xlsx_writer(
     work_dir: &Path,
     meta: ReportMeta,
 ) -> Result<Box<dyn RowSink + Send>, RenderError> {
-    Ok(Box::new(xlsx::XlsxSink::new(output, work_dir, &meta, false)?))
+    Ok(Box::new(xlsx::XlsxSink::new(
+        output, work_dir, &meta, false,
+    )?))
 }
 
 /// Where a report is written locally.
@@ -148,8 +150,11 @@ pub fn synthetic_rows(n: u64) -> impl Iterator<Item = ReportRow> {
                 .unwrap_or(start),
             hospital_id: format!("hosp-{}", i % 7),
             hospital_name: format!("Hospital São Lucas {}", i % 7),
-            exam_type: ["Hemograma completo", "Raio-X de tórax", "Ressonância magnética"]
-                [usize::try_from(i % 3).unwrap_or(0)]
+            exam_type: [
+                "Hemograma completo",
+                "Raio-X de tórax",
+                "Ressonância magnética",
+            ][usize::try_from(i % 3).unwrap_or(0)]
             .to_string(),
             status: STATUSES[usize::try_from(i % 4).unwrap_or(0)],
             doctor_id: (i % 5 != 0).then(|| format!("doc-{:08}", i % 97)),

@@ -57,7 +57,11 @@ pub(super) struct PdfSink {
 }
 
 impl PdfSink {
-    pub(super) fn new(output: &Path, work_dir: &Path, meta: ReportMeta) -> Result<Self, RenderError> {
+    pub(super) fn new(
+        output: &Path,
+        work_dir: &Path,
+        meta: ReportMeta,
+    ) -> Result<Self, RenderError> {
         let spool_path = work_dir.join(format!("report-{}.rows.jsonl", meta.report_id));
         Ok(Self {
             spool: BufWriter::new(File::create(&spool_path)?),
@@ -216,11 +220,25 @@ fn decorate(
         60.0,
         &format!("{} · {rows} rows", meta.summary()),
     );
-    text(surface, &fonts.regular, FONT_SIZE, MARGIN, 72.0, &meta.stamp());
+    text(
+        surface,
+        &fonts.regular,
+        FONT_SIZE,
+        MARGIN,
+        72.0,
+        &meta.stamp(),
+    );
     let header: [String; 7] = PDF_COLUMNS.map(|(title, _, _)| title.to_string());
     let mut x = MARGIN;
     for ((_, width, _), title) in PDF_COLUMNS.iter().zip(&header) {
-        text(surface, &fonts.bold, FONT_SIZE, x + 2.0, TABLE_TOP + ROW_H - 3.0, title);
+        text(
+            surface,
+            &fonts.bold,
+            FONT_SIZE,
+            x + 2.0,
+            TABLE_TOP + ROW_H - 3.0,
+            title,
+        );
         x += width;
     }
     rule(surface, TABLE_TOP + ROW_H + 2.0, 0.8);

@@ -84,7 +84,9 @@ impl RowSink for XlsxSink {
         sheet.write_string(r, 2, &row.hospital_name).map_err(xlsx)?;
         sheet.write_string(r, 3, &row.hospital_id).map_err(xlsx)?;
         sheet.write_string(r, 4, &row.exam_type).map_err(xlsx)?;
-        sheet.write_string(r, 5, status_name(row.status)).map_err(xlsx)?;
+        sheet
+            .write_string(r, 5, status_name(row.status))
+            .map_err(xlsx)?;
         if let Some(doctor) = &row.doctor_id {
             sheet.write_string(r, 6, doctor).map_err(xlsx)?;
         }

@@ -15,6 +15,7 @@ use aws_sdk_s3::types::{
     NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter, VersioningConfiguration,
 };
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use clinic_file_management::Processor;
 use clinic_file_management::config::{ApiConfig, ConsumerConfig};
 use clinic_file_management::inbound::events::{
     ProjectionHandler, ReportDlqHandler, ReportJobHandler, UploadsHandler,
@@ -22,7 +23,6 @@ use clinic_file_management::inbound::events::{
 use clinic_file_management::outbound::dynamodb::DynamoStore;
 use clinic_file_management::outbound::s3::S3Storage;
 use clinic_file_management::outbound::sqs::SqsReportQueue;
-use clinic_file_management::Processor;
 use clinic_shared::envelope::{Envelope, EventData, ExamCreated, ExamStatus};
 use clinic_shared::outbox::{DynamoOutbox, OutboxRelay, SnsPublisher};
 use clinic_shared::sqs_batch::{handle_batch, sqs_event_from_messages};
@@ -93,7 +93,10 @@ async fn queue(sqs: &aws_sdk_sqs::Client, name: &str, visibility: u32) -> Queue 
         .create_queue()
         .queue_name(unique(name))
         .attributes(QueueAttributeName::RedrivePolicy, redrive)
-        .attributes(QueueAttributeName::VisibilityTimeout, visibility.to_string())
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility.to_string(),
+        )
         .send()
         .await
         .expect("queue")
@@ -110,7 +113,11 @@ async fn queue(sqs: &aws_sdk_sqs::Client, name: &str, visibility: u32) -> Queue 
 
 async fn bucket(s3: &aws_sdk_s3::Client, prefix: &str) -> String {
     let name = unique(prefix);
-    s3.create_bucket().bucket(&name).send().await.expect("bucket");
+    s3.create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .expect("bucket");
     s3.put_bucket_versioning()
         .bucket(&name)
         .versioning_configuration(
@@ -136,10 +143,26 @@ impl Stack {
             &dynamodb,
             &table,
             &[
-                Gsi { name: "gsi1", pk: "gsi1pk", sk: "gsi1sk" },
-                Gsi { name: "gsi2", pk: "gsi2pk", sk: "gsi2sk" },
-                Gsi { name: "gsi3", pk: "gsi3pk", sk: "gsi3sk" },
-                Gsi { name: "outbox", pk: "outboxPending", sk: "createdAt" },
+                Gsi {
+                    name: "gsi1",
+                    pk: "gsi1pk",
+                    sk: "gsi1sk",
+                },
+                Gsi {
+                    name: "gsi2",
+                    pk: "gsi2pk",
+                    sk: "gsi2sk",
+                },
+                Gsi {
+                    name: "gsi3",
+                    pk: "gsi3pk",
+                    sk: "gsi3sk",
+                },
+                Gsi {
+                    name: "outbox",
+                    pk: "outboxPending",
+                    sk: "createdAt",
+                },
             ],
         )
         .await;
@@ -233,15 +256,24 @@ impl Stack {
     }
 
     pub fn uploads_handler(&self) -> UploadsHandler<DynamoStore, S3Storage> {
-        clinic_file_management::uploads_handler(&self.consumer_config(&self.uploads.dlq_url), &self.sdk)
+        clinic_file_management::uploads_handler(
+            &self.consumer_config(&self.uploads.dlq_url),
+            &self.sdk,
+        )
     }
 
     pub fn worker(&self) -> ReportJobHandler<DynamoStore, S3Storage, SqsReportQueue> {
-        clinic_file_management::report_worker(&self.consumer_config(&self.reports.dlq_url), &self.sdk)
+        clinic_file_management::report_worker(
+            &self.consumer_config(&self.reports.dlq_url),
+            &self.sdk,
+        )
     }
 
     pub fn dlq_handler(&self) -> ReportDlqHandler<DynamoStore, S3Storage, SqsReportQueue> {
-        clinic_file_management::report_dlq_handler(&self.consumer_config(&self.reports.dlq_url), &self.sdk)
+        clinic_file_management::report_dlq_handler(
+            &self.consumer_config(&self.reports.dlq_url),
+            &self.sdk,
+        )
     }
 
     pub fn projection_handler(&self) -> ProjectionHandler<DynamoStore, S3Storage> {
@@ -276,7 +308,11 @@ impl Stack {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// Delivers envelopes to the projection consumer as one SQS batch (the sample's shape).
@@ -325,7 +361,11 @@ impl Stack {
     pub async fn ack(&self, queue_url: &str, event: &SqsEvent, response: &SqsBatchResponse) {
         for record in &event.records {
             let id = record.message_id.clone().unwrap_or_default();
-            if response.batch_item_failures.iter().any(|f| f.item_identifier == id) {
+            if response
+                .batch_item_failures
+                .iter()
+                .any(|f| f.item_identifier == id)
+            {
                 continue;
             }
             if let Some(handle) = &record.receipt_handle {
@@ -401,7 +441,12 @@ impl Stack {
                 }
             }
         }
-        request.send().await.expect("presigned put").status().as_u16()
+        request
+            .send()
+            .await
+            .expect("presigned put")
+            .status()
+            .as_u16()
     }
 
     /// Uploads `bytes` as a PDF of `exam_id` by the doctor and processes it; returns the file id.
@@ -482,7 +527,12 @@ pub fn sample(name: &str) -> Value {
 }
 
 /// An authenticated route's sample event for `path`, with these claims (and body, if any).
-pub fn authed(name: &str, claims: &HashMap<String, String>, path: &str, body: Option<Value>) -> Value {
+pub fn authed(
+    name: &str,
+    claims: &HashMap<String, String>,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
     let mut event = sample(name);
     event["rawPath"] = json!(path);
     event["requestContext"]["http"]["path"] = json!(path);
@@ -559,7 +609,11 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
     let query = url.split_once('?')?.1;
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
-        (k == name).then(|| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
+        (k == name).then(|| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
     })
 }
 

@@ -9,8 +9,11 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
@@ -434,9 +437,28 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// Everything sent before this call. The emulator records a message before it answers the
+    /// send, so a read that started after this call began sees it: concurrent tests share such
+    /// a read instead of each walking the whole emulator (which takes seconds when it is busy).
+    pub async fn read() -> Arc<Outbox> {
+        static LAST: tokio::sync::Mutex<Option<(Instant, Arc<Outbox>)>> =
+            tokio::sync::Mutex::const_new(None);
+        let asked = Instant::now();
+        let mut last = LAST.lock().await;
+        if let Some((started, outbox)) = last.as_ref()
+            && *started >= asked
+        {
+            return outbox.clone();
+        }
+        let started = Instant::now();
+        let outbox = Arc::new(Self::fetch().await);
+        *last = Some((started, outbox.clone()));
+        outbox
+    }
+
     /// Reads `GET /moto-api/data.json`: `ses.Message[]` (`source`, `destinations.ToAddresses`,
     /// `subject`, `body`) and `sns.SMS[]` (`phone_number`, `message`).
-    pub async fn read() -> Outbox {
+    async fn fetch() -> Outbox {
         let data = emulator_data().await;
         let text = |v: &Value, key: &str| v[key].as_str().unwrap_or_default().to_string();
         let emails = data["ses"]["Message"]

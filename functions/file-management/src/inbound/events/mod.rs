@@ -2,7 +2,6 @@
 //! batch response, backoff, parking): envelopes through [`EventHandler`], S3 notifications and
 //! report jobs through [`MessageHandler`] (idempotent on the file or report they touch).
 
-use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::SqsMessage;
 use clinic_shared::envelope::{
     AccountDeleted, Envelope, EventType, ExamCreated, ExamUpdated, HospitalRegistered, Role,
@@ -37,6 +36,35 @@ pub fn decode_key(raw: &str) -> String {
     percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
 }
 
+/// The parts of an S3 event notification this service reads. (`aws_lambda_events`' S3 types
+/// insist on fields such as `userIdentity` that not every sender fills, so a lenient shape is
+/// read instead.)
+#[derive(Debug, serde::Deserialize)]
+struct Notification {
+    #[serde(rename = "Records", default)]
+    records: Vec<NotificationRecord>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NotificationRecord {
+    #[serde(default)]
+    event_name: Option<String>,
+    s3: NotificationEntity,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct NotificationEntity {
+    object: NotificationObject,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct NotificationObject {
+    key: String,
+    #[serde(default)]
+    size: Option<u64>,
+}
+
 /// The objects created in an S3 notification body; empty for the `s3:TestEvent` S3 sends when
 /// notifications are configured, and for other event kinds.
 ///
@@ -48,7 +76,7 @@ pub fn created_objects(body: &str) -> Result<Vec<UploadedObject>, String> {
     if value.get("Event").and_then(serde_json::Value::as_str) == Some("s3:TestEvent") {
         return Ok(Vec::new());
     }
-    let event: S3Event =
+    let event: Notification =
         serde_json::from_value(value).map_err(|e| format!("not an S3 notification: {e}"))?;
     Ok(event
         .records
@@ -58,12 +86,9 @@ pub fn created_objects(body: &str) -> Result<Vec<UploadedObject>, String> {
                 .as_deref()
                 .is_some_and(|n| n.starts_with("ObjectCreated:"))
         })
-        .filter_map(|r| {
-            let key = r.s3.object.key?;
-            Some(UploadedObject {
-                key: decode_key(&key),
-                size: r.s3.object.size.and_then(|s| u64::try_from(s).ok()),
-            })
+        .map(|r| UploadedObject {
+            key: decode_key(&r.s3.object.key),
+            size: r.s3.object.size,
         })
         .collect())
 }
@@ -111,31 +136,9 @@ impl<S, O> ProjectionHandler<S, O> {
     }
 }
 
-fn view(
-    exam_id: String,
-    patient_id: Option<String>,
-    hospital_id: String,
-    hospital_name: String,
-    doctor_id: Option<String>,
-    exam_type: String,
-    scheduled_at: jiff::Timestamp,
-    status: clinic_shared::envelope::ExamStatus,
-    event_time: jiff::Timestamp,
-) -> ExamView {
-    ExamView {
-        exam_id,
-        patient_id,
-        hospital_id,
-        hospital_name,
-        doctor_id,
-        exam_type,
-        scheduled_at,
-        status,
-        event_time,
-    }
-}
-
-impl<S: Projection + Files + AuditTrail, O: ObjectStorage> EventHandler for ProjectionHandler<S, O> {
+impl<S: Projection + Files + AuditTrail, O: ObjectStorage> EventHandler
+    for ProjectionHandler<S, O>
+{
     fn consumer(&self) -> &str {
         "file-management-projection"
     }
@@ -144,18 +147,32 @@ impl<S: Projection + Files + AuditTrail, O: ObjectStorage> EventHandler for Proj
         match event.event_type {
             EventType::ExamCreated => {
                 let e: ExamCreated = event.data_as()?;
-                let exam = view(
-                    e.exam_id, e.patient_id, e.hospital_id, e.hospital_name, e.doctor_id,
-                    e.exam_type, e.scheduled_at, e.status, event.time,
-                );
+                let exam = ExamView {
+                    exam_id: e.exam_id,
+                    patient_id: e.patient_id,
+                    hospital_id: e.hospital_id,
+                    hospital_name: e.hospital_name,
+                    doctor_id: e.doctor_id,
+                    exam_type: e.exam_type,
+                    scheduled_at: e.scheduled_at,
+                    status: e.status,
+                    event_time: event.time,
+                };
                 self.app.apply_exam(&exam).await.map_err(failure)?;
             }
             EventType::ExamUpdated => {
                 let e: ExamUpdated = event.data_as()?;
-                let exam = view(
-                    e.exam_id, e.patient_id, e.hospital_id, e.hospital_name, e.doctor_id,
-                    e.exam_type, e.scheduled_at, e.status, event.time,
-                );
+                let exam = ExamView {
+                    exam_id: e.exam_id,
+                    patient_id: e.patient_id,
+                    hospital_id: e.hospital_id,
+                    hospital_name: e.hospital_name,
+                    doctor_id: e.doctor_id,
+                    exam_type: e.exam_type,
+                    scheduled_at: e.scheduled_at,
+                    status: e.status,
+                    event_time: event.time,
+                };
                 self.app.apply_exam(&exam).await.map_err(failure)?;
             }
             EventType::HospitalRegistered => {
@@ -206,7 +223,11 @@ impl<S: Reports + Projection, O: ObjectStorage, Q: ReportQueue> MessageHandler
     async fn handle_message(&self, body: &str, _record: &SqsMessage) -> Result<(), HandlerFailure> {
         let job = job(body)?;
         let trace = TraceContext::start().traceparent();
-        let outcome = self.app.build(&job.report_id, &trace).await.map_err(failure)?;
+        let outcome = self
+            .app
+            .build(&job.report_id, &trace)
+            .await
+            .map_err(failure)?;
         tracing::info!(report_id = %job.report_id, outcome = ?outcome, "report job");
         Ok(())
     }

@@ -94,7 +94,12 @@ fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T,
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|ct| {
-            let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let essence = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             essence == "application/json" || essence.ends_with("+json")
         })
         .unwrap_or(false);
@@ -239,7 +244,11 @@ async fn access_log(
         .access_log(&caller, &exam_id, limit, query.cursor.as_deref())
         .await?;
     Ok(axum::Json(AccessLogPage {
-        items: page.items.into_iter().map(AccessEntryResponse::from).collect(),
+        items: page
+            .items
+            .into_iter()
+            .map(AccessEntryResponse::from)
+            .collect(),
         next_cursor: page.next_cursor,
     }))
 }

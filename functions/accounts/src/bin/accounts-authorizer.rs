@@ -1,0 +1,24 @@
+//! Lambda entry of the HTTP API's Lambda authorizer (people and registered hospitals).
+
+use clinic_accounts::inbound::authorizer::{Authorizer, AuthorizerConfig};
+use clinic_accounts::outbound::dynamodb::DynamoAccountStore;
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    clinic_shared::telemetry::init();
+    let config = AuthorizerConfig::from_env()?;
+    let table = clinic_shared::config::required("TABLE_NAME")?;
+    let sdk = clinic_shared::aws::sdk_config().await;
+    let authorizer = Authorizer::new(
+        config,
+        DynamoAccountStore::new(clinic_shared::aws::dynamodb(&sdk), table),
+    );
+    let authorizer = &authorizer;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            Ok::<_, lambda_runtime::Error>(authorizer.handle(event.payload).await)
+        },
+    ))
+    .await
+}
