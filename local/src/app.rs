@@ -207,6 +207,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
 
     let mut pollers = crate::events::start(&stack, runtime.clone(), &sdk, stop_rx.clone());
 
+    crate::seed::verify_senders(&aws_sdk_sesv2::Client::new(&sdk), &stack).await?;
     if let Some(identity) = &stack.identity {
         crate::seed::ensure_staff(
             &aws_sdk_cognitoidentityprovider::Client::new(&sdk),

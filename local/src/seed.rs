@@ -12,6 +12,8 @@ pub enum SeedError {
     Staff(String),
     #[error("demo data: {0}")]
     Demo(String),
+    #[error("sender identity: {0}")]
+    Sender(String),
 }
 
 fn attribute(name: &str, value: &str) -> Result<AttributeType, SeedError> {
@@ -144,4 +146,34 @@ pub async fn demo(
         }
     }
     Ok(created)
+}
+
+/// Verifies the sender addresses the functions are configured with (`*SENDER_EMAIL` variables),
+/// as a deployment does out of band: the emulator, like SES, refuses unverified senders.
+///
+/// # Errors
+/// [`SeedError::Sender`] when the emulator refuses the identity.
+pub async fn verify_senders(ses: &aws_sdk_sesv2::Client, stack: &crate::model::LocalStack) -> Result<Vec<String>, SeedError> {
+    let mut senders: Vec<String> = stack
+        .functions
+        .iter()
+        .flat_map(|f| f.environment.iter())
+        .filter(|(name, value)| name.ends_with("SENDER_EMAIL") && value.contains('@'))
+        .map(|(_, value)| value.clone())
+        .collect();
+    senders.sort();
+    senders.dedup();
+    for sender in &senders {
+        let result = ses.create_email_identity().email_identity(sender).send().await;
+        if let Err(err) = result {
+            let code = aws_sdk_sesv2::error::ProvideErrorMetadata::code(&err).unwrap_or_default().to_string();
+            if code != "AlreadyExistsException" {
+                return Err(SeedError::Sender(format!(
+                    "could not verify {sender}: {}",
+                    clinic_shared::aws::error_text(&err)
+                )));
+            }
+        }
+    }
+    Ok(senders)
 }
