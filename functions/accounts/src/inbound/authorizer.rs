@@ -192,7 +192,7 @@ impl<D: HospitalDirectory> Authorizer<D> {
             .iter()
             .map(|(k, v)| (k.clone(), Value::String(flatten(v))))
             .collect();
-        if self.config.web_client_ids.iter().any(|id| *id == client_id) {
+        if self.config.web_client_ids.contains(&client_id) {
             return Ok(context);
         }
         let scopes = claims
@@ -200,7 +200,7 @@ impl<D: HospitalDirectory> Authorizer<D> {
             .and_then(Value::as_str)
             .unwrap_or_default();
         let is_machine =
-            claims.get("username").is_none() && claims.get("cognito:username").is_none();
+            !claims.contains_key("username") && !claims.contains_key("cognito:username");
         if !is_machine
             || !scopes
                 .split_whitespace()
