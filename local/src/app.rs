@@ -109,7 +109,14 @@ async fn emulator_up(url: &str) -> bool {
 
 /// The merged OpenAPI document of every service.
 fn openapi() -> serde_json::Value {
-    let spec = clinic_accounts::inbound::http::openapi();
+    let mut spec = clinic_accounts::inbound::http::openapi();
+    spec.info.title = "Clinic API".to_string();
+    for other in [
+        clinic_notifications::inbound::http::openapi(),
+        clinic_file_management::inbound::http::openapi(),
+    ] {
+        spec.merge(other);
+    }
     serde_json::to_value(spec).unwrap_or(serde_json::Value::Null)
 }
 
