@@ -13,6 +13,10 @@ fn services() -> Vec<(&'static str, utoipa::openapi::OpenApi)> {
             clinic_accounts::inbound::http::openapi(),
         ),
         (
+            "ExamResultsApiFunction",
+            clinic_exam_results::inbound::http::openapi(),
+        ),
+        (
             "FilesApiFunction",
             clinic_file_management::inbound::http::openapi(),
         ),

@@ -125,7 +125,11 @@ where
 
     /// The patient may have registered between reading the CPF link and writing the exam: the
     /// registration's linking pass could then have missed this exam, so look once more.
-    async fn link_if_registered_meanwhile(&self, exam: &Exam, trace: &str) -> Result<(), ExamsError> {
+    async fn link_if_registered_meanwhile(
+        &self,
+        exam: &Exam,
+        trace: &str,
+    ) -> Result<(), ExamsError> {
         let Some(cpf) = exam.patient_cpf.as_deref() else {
             return Ok(());
         };

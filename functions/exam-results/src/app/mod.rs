@@ -8,6 +8,8 @@
 pub mod cache;
 pub mod ingest;
 pub mod projections;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 
@@ -140,7 +142,11 @@ where
         let own = match caller.role {
             Role::Staff => None,
             Role::Hospital => Some(self.hospital_of(caller).await?),
-            _ => return Err(ExamsError::Forbidden("only staff and hospitals publish slots")),
+            _ => {
+                return Err(ExamsError::Forbidden(
+                    "only staff and hospitals publish slots",
+                ));
+            }
         };
         let hospital = match Id::parse(hospital_id) {
             Ok(id) => self.store.get_hospital(id.as_str()).await?,
@@ -302,11 +308,8 @@ where
             if exam.slot_id.is_none() {
                 return Err(ExamsError::NotAnAppointment);
             }
-            let status = next_status(exam.status, Action::Cancel).map_err(|e| {
-                ExamsError::InvalidTransition {
-                    current: e.current,
-                }
-            })?;
+            let status = next_status(exam.status, Action::Cancel)
+                .map_err(|e| ExamsError::InvalidTransition { current: e.current })?;
             let now = Timestamp::now();
             if exam.scheduled_at <= now {
                 return Err(ExamsError::TooLateToCancel);
@@ -318,7 +321,11 @@ where
                 ..exam.clone()
             };
             let events = [cancelled.updated_event(exam.status, trace)];
-            match self.store.cancel_booking(&cancelled, &caller.id, &events).await {
+            match self
+                .store
+                .cancel_booking(&cancelled, &caller.id, &events)
+                .await
+            {
                 Ok(()) => {
                     self.slots_cache.clear();
                     tracing::info!(exam_id = %exam.id, "appointment cancelled");
@@ -393,7 +400,11 @@ where
     ) -> Result<Exam, ExamsError> {
         let viewer = match caller.role {
             Role::Staff | Role::Hospital => self.viewer(caller).await?,
-            _ => return Err(ExamsError::Forbidden("only staff and hospitals assign doctors")),
+            _ => {
+                return Err(ExamsError::Forbidden(
+                    "only staff and hospitals assign doctors",
+                ));
+            }
         };
         for _ in 0..WRITE_ATTEMPTS {
             let exam = self.visible_exam(&viewer, exam_id).await?;
@@ -455,11 +466,8 @@ where
         let viewer = self.viewer(caller).await?;
         for _ in 0..WRITE_ATTEMPTS {
             let exam = self.visible_exam(&viewer, exam_id).await?;
-            let status = next_status(exam.status, action).map_err(|e| {
-                ExamsError::InvalidTransition {
-                    current: e.current,
-                }
-            })?;
+            let status = next_status(exam.status, action)
+                .map_err(|e| ExamsError::InvalidTransition { current: e.current })?;
             let moved = Exam {
                 status,
                 updated_at: Timestamp::now(),

@@ -116,7 +116,12 @@ impl<S: ProjectionStore + ExamStore> Projections<S> {
             anonymised += 1;
         }
         self.store
-            .forget_patient(account.as_str(), cpf.as_deref(), anonymised, Timestamp::now())
+            .forget_patient(
+                account.as_str(),
+                cpf.as_deref(),
+                anonymised,
+                Timestamp::now(),
+            )
             .await?;
         tracing::info!(exams = anonymised, "patient data erased");
         Ok(anonymised)
@@ -153,7 +158,9 @@ impl<S: ProjectionStore + ExamStore> Projections<S> {
             let result = if upcoming {
                 erased.status = ExamStatus::Cancelled;
                 let events = [erased.updated_event(exam.status, trace)];
-                self.store.cancel_booking(&erased, account_id, &events).await
+                self.store
+                    .cancel_booking(&erased, account_id, &events)
+                    .await
             } else {
                 self.store.save_exam(&erased, &[]).await
             };

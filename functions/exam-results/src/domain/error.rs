@@ -67,7 +67,10 @@ pub enum StoreError {
     /// A conditional write found a record in another state; for slot publishing `index` is the
     /// position of the slot in the request.
     #[error("condition failed on {on:?}")]
-    Conflict { on: ConflictOn, index: Option<usize> },
+    Conflict {
+        on: ConflictOn,
+        index: Option<usize>,
+    },
     #[error("invalid cursor")]
     InvalidCursor,
     #[error("store unavailable: {0}")]

@@ -48,9 +48,12 @@ pub fn parse_item(raw: &Value) -> Result<IngestItem, RejectedItem> {
     };
     let mut problems: Vec<String> = Vec::new();
     let p = &mut problems;
-    let external_id = need(p, object, "externalId").and_then(|r| check(p, "externalId", ExternalId::parse(r)));
-    let patient_cpf = need(p, object, "patientCpf").and_then(|r| check(p, "patientCpf", Cpf::parse(r)));
-    let exam_type = need(p, object, "examType").and_then(|r| check(p, "examType", ExamType::parse(r)));
+    let external_id =
+        need(p, object, "externalId").and_then(|r| check(p, "externalId", ExternalId::parse(r)));
+    let patient_cpf =
+        need(p, object, "patientCpf").and_then(|r| check(p, "patientCpf", Cpf::parse(r)));
+    let exam_type =
+        need(p, object, "examType").and_then(|r| check(p, "examType", ExamType::parse(r)));
     let status = need(p, object, "status").and_then(|r| check(p, "status", pushable_status(r)));
     let scheduled_at = need(p, object, "scheduledAt")
         .and_then(|r| check(p, "scheduledAt", parse_time(r, "scheduledAt")))
@@ -77,7 +80,14 @@ pub fn parse_item(raw: &Value) -> Result<IngestItem, RejectedItem> {
             None
         }
     };
-    match (external_id, version, patient_cpf, exam_type, status, scheduled_at) {
+    match (
+        external_id,
+        version,
+        patient_cpf,
+        exam_type,
+        status,
+        scheduled_at,
+    ) {
         (
             Some(external_id),
             Some(version),
@@ -310,7 +320,10 @@ pub enum IngestDecision {
     /// The exam belongs to another hospital: change nothing.
     Foreign,
     /// Write this exam (conditional on the exam read being still current) with these events.
-    Apply { exam: Box<Exam>, events: Vec<Envelope> },
+    Apply {
+        exam: Box<Exam>,
+        events: Vec<Envelope>,
+    },
 }
 
 /// Applies `cmd` to the exam as read (`current`): a higher version replaces the hospital's
@@ -463,13 +476,27 @@ mod tests {
         assert_eq!(rejected.external_id.as_deref(), Some("LAB 1"));
         assert_eq!(rejected.version, Some(0));
         let missing = parse_item(&json!({})).unwrap_err();
-        assert!(missing.reason.contains("externalId: externalId is required."));
+        assert!(
+            missing
+                .reason
+                .contains("externalId: externalId is required.")
+        );
         assert!(parse_item(&json!([1])).is_err());
         assert!(parse_item(&raw(1, "RESULT_READY")).is_err());
-        assert!(parse_item(&json!({"version": "3"})).unwrap_err().reason.contains("version:"));
+        assert!(
+            parse_item(&json!({"version": "3"}))
+                .unwrap_err()
+                .reason
+                .contains("version:")
+        );
         let mut old = raw(1, "SCHEDULED");
         old["scheduledAt"] = json!("1900-01-01T00:00:00Z");
-        assert!(parse_item(&old).unwrap_err().reason.contains("scheduledAt:"));
+        assert!(
+            parse_item(&old)
+                .unwrap_err()
+                .reason
+                .contains("scheduledAt:")
+        );
     }
 
     #[test]
@@ -488,9 +515,18 @@ mod tests {
     #[test]
     fn a_higher_version_wins_and_anything_else_is_stale() {
         let (v3, _) = written(apply(None, &command(3, "COMPLETED"), None));
-        assert_eq!(apply(Some(&v3), &command(1, "SCHEDULED"), None), IngestDecision::Stale);
-        assert_eq!(apply(Some(&v3), &command(2, "COLLECTED"), None), IngestDecision::Stale);
-        assert_eq!(apply(Some(&v3), &command(3, "COMPLETED"), None), IngestDecision::Stale);
+        assert_eq!(
+            apply(Some(&v3), &command(1, "SCHEDULED"), None),
+            IngestDecision::Stale
+        );
+        assert_eq!(
+            apply(Some(&v3), &command(2, "COLLECTED"), None),
+            IngestDecision::Stale
+        );
+        assert_eq!(
+            apply(Some(&v3), &command(3, "COMPLETED"), None),
+            IngestDecision::Stale
+        );
         let (v4, events) = written(apply(Some(&v3), &command(4, "CANCELLED"), None));
         assert_eq!(v4.status, ExamStatus::Cancelled);
         assert_eq!(events[0].event_type, EventType::ExamUpdated);
@@ -521,7 +557,11 @@ mod tests {
             anonymised_at: Some(now()),
             ..exam
         };
-        let (after, _) = written(apply(Some(&erased), &command(4, "COMPLETED"), Some("acc-2")));
+        let (after, _) = written(apply(
+            Some(&erased),
+            &command(4, "COMPLETED"),
+            Some("acc-2"),
+        ));
         assert_eq!(after.patient_cpf, None);
         assert_eq!(after.patient_id, None);
         assert!(!after.awaits_patient());

@@ -78,8 +78,7 @@ pub trait CatalogueStore: Send + Sync {
 
     /// # Errors
     /// `Unavailable`.
-    fn get_slot(&self, id: &str)
-    -> impl Future<Output = Result<Option<Slot>, StoreError>> + Send;
+    fn get_slot(&self, id: &str) -> impl Future<Output = Result<Option<Slot>, StoreError>> + Send;
 }
 
 /// Exams, bookings and their events (written to the outbox in the same transaction).
@@ -88,8 +87,7 @@ pub trait ExamStore: Send + Sync {
     ///
     /// # Errors
     /// `Unavailable`, `Corrupt`.
-    fn get_exam(&self, id: &str)
-    -> impl Future<Output = Result<Option<Exam>, StoreError>> + Send;
+    fn get_exam(&self, id: &str) -> impl Future<Output = Result<Option<Exam>, StoreError>> + Send;
 
     /// The exams `viewer` sees, newest scheduled first, optionally of one status.
     ///
@@ -266,8 +264,7 @@ pub trait ProjectionStore: Send + Sync {
     ///
     /// # Errors
     /// `Unavailable`.
-    fn is_erased(&self, account_id: &str)
-    -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn is_erased(&self, account_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Records a result file that could not move its exam to `RESULT_READY`.
     ///

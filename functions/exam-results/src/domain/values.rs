@@ -303,7 +303,10 @@ mod tests {
 
     #[test]
     fn cpf_check_digits() {
-        assert_eq!(Cpf::parse("529.982.247-25").unwrap().as_str(), "52998224725");
+        assert_eq!(
+            Cpf::parse("529.982.247-25").unwrap().as_str(),
+            "52998224725"
+        );
         for bad in ["52998224724", "11111111111", "123", "5299822472a", ""] {
             assert!(Cpf::parse(bad).is_err(), "{bad}");
         }

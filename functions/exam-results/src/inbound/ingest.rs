@@ -85,7 +85,16 @@ where
             Ok(message) => message,
             Err(err) => {
                 return self
-                    .park(record, &format!("not an ingest message: {err}"))
+                    // Position and kind only: serde's text may quote the (personal) value.
+                    .park(
+                        record,
+                        &format!(
+                            "not an ingest message: {:?} error at line {} column {}",
+                            err.classify(),
+                            err.line(),
+                            err.column()
+                        ),
+                    )
                     .await;
             }
         };
@@ -93,11 +102,7 @@ where
         let command = match message.into_command() {
             Ok(command) => command,
             Err(rejected) => {
-                return match self
-                    .worker
-                    .reject(&batch_id, index, &rejected.reason)
-                    .await
-                {
+                return match self.worker.reject(&batch_id, index, &rejected.reason).await {
                     Ok(()) => Outcome::Done,
                     Err(err) => Outcome::Retry(err.to_string()),
                 };

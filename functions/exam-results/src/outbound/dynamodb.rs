@@ -40,8 +40,8 @@ use serde::de::DeserializeOwned;
 use crate::domain::ingest::{Batch, BatchItem, ItemState};
 use crate::domain::values::time_key;
 use crate::domain::{
-    BatchStore, CatalogueStore, ConflictOn, Exam, ExamStore, Hospital, Page, ProjectionStore,
-    Slot, SlotQuery, SlotSpec, StoreError, Viewer,
+    BatchStore, CatalogueStore, ConflictOn, Exam, ExamStore, Hospital, Page, ProjectionStore, Slot,
+    SlotQuery, SlotSpec, StoreError, Viewer,
 };
 
 /// The table's global secondary indexes: (name, partition key, sort key). Tests and the
@@ -164,7 +164,11 @@ impl DynamoStore {
 
     // --- building blocks --------------------------------------------------------------------
 
-    async fn get(&self, pk: &str, sk: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+    async fn get(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -376,7 +380,13 @@ impl DynamoStore {
         limit: u16,
         cursor: Option<HashMap<String, AttributeValue>>,
         build: F,
-    ) -> Result<(Vec<HashMap<String, AttributeValue>>, Option<HashMap<String, AttributeValue>>), StoreError>
+    ) -> Result<
+        (
+            Vec<HashMap<String, AttributeValue>>,
+            Option<HashMap<String, AttributeValue>>,
+        ),
+        StoreError,
+    >
     where
         F: Fn() -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
     {
@@ -517,7 +527,9 @@ impl CatalogueStore for DynamoStore {
             return Ok(None);
         };
         let Some(hospital_id) = text(&mapping, "hospitalId") else {
-            return Err(StoreError::Corrupt("client mapping without hospitalId".into()));
+            return Err(StoreError::Corrupt(
+                "client mapping without hospitalId".into(),
+            ));
         };
         self.get_hospital(&hospital_id).await
     }
@@ -656,7 +668,9 @@ impl CatalogueStore for DynamoStore {
     ) -> Result<Page<Slot>, StoreError> {
         let (index, pk_name, sk_name, pk) = match (&query.hospital_id, &query.exam_type) {
             (Some(hospital), _) => ("gsi1", "gsi1pk", "gsi1sk", format!("SLOTS#{hospital}")),
-            (None, Some(exam_type)) => ("gsi2", "gsi2pk", "gsi2sk", format!("SLOTTYPE#{exam_type}")),
+            (None, Some(exam_type)) => {
+                ("gsi2", "gsi2pk", "gsi2sk", format!("SLOTTYPE#{exam_type}"))
+            }
             (None, None) => {
                 return Ok(Page {
                     items: Vec::new(),
@@ -765,16 +779,25 @@ impl ExamStore for DynamoStore {
         })
     }
 
-    async fn book(&self, exam: &Exam, events: &[Envelope], now: Timestamp) -> Result<(), StoreError> {
+    async fn book(
+        &self,
+        exam: &Exam,
+        events: &[Envelope],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         let (Some(slot_id), Some(patient_id)) = (&exam.slot_id, &exam.patient_id) else {
-            return Err(StoreError::Corrupt("a booking needs a slot and a patient".into()));
+            return Err(StoreError::Corrupt(
+                "a booking needs a slot and a patient".into(),
+            ));
         };
         let take_place = Update::builder()
             .table_name(&self.table)
             .key("pk", s(&format!("SLOT#{slot_id}")))
             .key("sk", s("SLOT"))
             .update_expression("SET booked = booked + :one")
-            .condition_expression("attribute_exists(pk) AND booked < #capacity AND startEpoch > :now")
+            .condition_expression(
+                "attribute_exists(pk) AND booked < #capacity AND startEpoch > :now",
+            )
             .expression_attribute_names("#capacity", "capacity")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(now.as_second()))
@@ -807,7 +830,9 @@ impl ExamStore for DynamoStore {
         events: &[Envelope],
     ) -> Result<(), StoreError> {
         let Some(slot_id) = &exam.slot_id else {
-            return Err(StoreError::Corrupt("only bookings are cancelled here".into()));
+            return Err(StoreError::Corrupt(
+                "only bookings are cancelled here".into(),
+            ));
         };
         let free_place = Update::builder()
             .table_name(&self.table)
@@ -912,7 +937,10 @@ impl BatchStore for DynamoStore {
                 _ => break,
             }
         }
-        let Some(header) = rows.iter().find(|r| text(r, "sk").as_deref() == Some("BATCH")) else {
+        let Some(header) = rows
+            .iter()
+            .find(|r| text(r, "sk").as_deref() == Some("BATCH"))
+        else {
             return Ok(None);
         };
         let hospital_id = text(header, "hospitalId")
@@ -1035,7 +1063,10 @@ impl ProjectionStore for DynamoStore {
             .build()
             .map_err(build_error)?;
         let mapping = HashMap::from([
-            ("pk".to_string(), s(&format!("CLIENT#{}", hospital.client_id))),
+            (
+                "pk".to_string(),
+                s(&format!("CLIENT#{}", hospital.client_id)),
+            ),
             ("sk".to_string(), s("CLIENT")),
             ("hospitalId".to_string(), s(&hospital.id)),
         ]);

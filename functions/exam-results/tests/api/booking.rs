@@ -59,7 +59,10 @@ async fn fifty_concurrent_bookings_for_three_places_book_exactly_three() {
     let full: Vec<_> = replies.iter().filter(|r| r.status == 409).collect();
     assert_eq!(created, 3, "{replies:?}");
     assert_eq!(full.len(), 47, "{replies:?}");
-    assert!(full.iter().all(|r| r.body["code"] == "SLOT_FULL"), "{full:?}");
+    assert!(
+        full.iter().all(|r| r.body["code"] == "SLOT_FULL"),
+        "{full:?}"
+    );
     assert_eq!(stack.booked_count(&slot_id).await, 3);
     assert_eq!(stack.published(3).await.len(), 3);
     stack.nothing_published().await;
@@ -86,11 +89,16 @@ async fn retries_with_the_same_key_book_once() {
     assert_eq!(reused.body["code"], "IDEMPOTENCY_KEY_REUSED");
 
     // The key is scoped to the caller: another patient's key-1 is another request.
-    let someone_else = stack.call(booking(&patient_claims(), &slot_id, "key-1")).await;
+    let someone_else = stack
+        .call(booking(&patient_claims(), &slot_id, "key-1"))
+        .await;
     assert_eq!(someone_else.status, 201);
 
     let mut no_key = booking(&patient, &other_slot, "unused");
-    no_key["headers"].as_object_mut().unwrap().remove("idempotency-key");
+    no_key["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("idempotency-key");
     let no_key = stack.call(no_key).await;
     assert_eq!(no_key.status, 400);
     assert_eq!(no_key.body["code"], "IDEMPOTENCY_KEY_REQUIRED");
@@ -116,7 +124,9 @@ async fn booking_refuses_other_roles_and_bad_input() {
         .call(without_auth(booking(&patient_claims(), &slot_id, "k")))
         .await;
     assert_eq!(anonymous.status, 401);
-    let unknown = stack.book(&patient_claims(), "01JNOSUCHSLOT0000000000000").await;
+    let unknown = stack
+        .book(&patient_claims(), "01JNOSUCHSLOT0000000000000")
+        .await;
     assert_eq!(unknown.status, 404);
     for body in [json!({}), json!({"slotId": "a#b"}), json!({"slotId": 5})] {
         let mut e = booking(&patient_claims(), &slot_id, &ulid::Ulid::new().to_string());
@@ -151,8 +161,17 @@ async fn cancelling_frees_the_place_once() {
         assert_eq!(stack.call(cancel(&claims, &exam_id)).await.status, 403);
     }
     let not_theirs = stack.call(cancel(&patient_claims(), &exam_id)).await;
-    assert_eq!(not_theirs.status, 404, "another patient's exam is not found");
-    assert_eq!(stack.call(cancel(&patient, "01JNOSUCHEXAM0000000000000")).await.status, 404);
+    assert_eq!(
+        not_theirs.status, 404,
+        "another patient's exam is not found"
+    );
+    assert_eq!(
+        stack
+            .call(cancel(&patient, "01JNOSUCHEXAM0000000000000"))
+            .await
+            .status,
+        404
+    );
 
     let reply = stack.call(cancel(&patient, &exam_id)).await;
     assert_eq!(reply.status, 204, "{reply:?}");
@@ -194,7 +213,12 @@ async fn an_appointment_that_started_cannot_be_booked_or_cancelled() {
     tokio::time::sleep(Duration::from_secs(4)).await;
 
     let late = stack
-        .call(event("appointments-delete.json", &patient, None, &[("examId", &exam_id)]))
+        .call(event(
+            "appointments-delete.json",
+            &patient,
+            None,
+            &[("examId", &exam_id)],
+        ))
         .await;
     assert_eq!(late.status, 409);
     assert_eq!(late.body["code"], "TOO_LATE_TO_CANCEL");

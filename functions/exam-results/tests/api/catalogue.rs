@@ -12,7 +12,10 @@ async fn hospitals_are_listed_with_the_exam_types_they_publish() {
     stack
         .slots(
             &clara,
-            json!([slot_json("blood-count", 48, 2), slot_json("Chest-X-Ray", 50, 1)]),
+            json!([
+                slot_json("blood-count", 48, 2),
+                slot_json("Chest-X-Ray", 50, 1)
+            ]),
         )
         .await;
 
@@ -26,7 +29,11 @@ async fn hospitals_are_listed_with_the_exam_types_they_publish() {
             .call(event("hospitals-get.json", &claims, None, &[]))
             .await;
         assert_eq!(reply.status, 200, "{reply:?}");
-        assert_eq!(ids(&reply), vec![alpha.id.clone(), clara.id.clone()], "by name");
+        assert_eq!(
+            ids(&reply),
+            vec![alpha.id.clone(), clara.id.clone()],
+            "by name"
+        );
         assert!(reply.headers.contains_key("x-request-id"));
     }
     let reply = stack
@@ -46,7 +53,10 @@ async fn hospitals_are_listed_with_the_exam_types_they_publish() {
         ))
         .await;
     assert_eq!(ids(&first), vec![alpha.id.clone()]);
-    let cursor = first.body["nextCursor"].as_str().expect("cursor").to_string();
+    let cursor = first.body["nextCursor"]
+        .as_str()
+        .expect("cursor")
+        .to_string();
     let second = stack
         .call(with_query(
             event("hospitals-get.json", &patient_claims(), None, &[]),
@@ -128,11 +138,15 @@ async fn staff_and_the_hospital_itself_publish_slots() {
         .call(put(&hospital_claims("never-registered"), &clara.id))
         .await;
     assert_eq!(unregistered.status, 403);
-    let unknown = stack.call(put(&staff_claims(), "01JNOSUCHHOSPITAL000000000")).await;
+    let unknown = stack
+        .call(put(&staff_claims(), "01JNOSUCHHOSPITAL000000000"))
+        .await;
     assert_eq!(unknown.status, 404);
     let malformed_id = stack.call(put(&staff_claims(), "a%23b")).await;
     assert_eq!(malformed_id.status, 404);
-    let anonymous = stack.call(without_auth(put(&staff_claims(), &clara.id))).await;
+    let anonymous = stack
+        .call(without_auth(put(&staff_claims(), &clara.id)))
+        .await;
     assert_eq!(anonymous.status, 401);
 
     let invalid = stack
@@ -150,15 +164,31 @@ async fn staff_and_the_hospital_itself_publish_slots() {
     assert_eq!(invalid.body["code"], "VALIDATION_FAILED");
     assert_eq!(
         field_names(&invalid.body),
-        ["[0].examType", "[0].capacity", "[0].start", "[1].capacity", "[1].end"]
+        [
+            "[0].examType",
+            "[0].capacity",
+            "[0].start",
+            "[1].capacity",
+            "[1].end"
+        ]
     );
     let empty = stack
-        .call(event("slots-put.json", &staff_claims(), Some(json!([])), &[("id", &clara.id)]))
+        .call(event(
+            "slots-put.json",
+            &staff_claims(),
+            Some(json!([])),
+            &[("id", &clara.id)],
+        ))
         .await;
     assert_eq!(field_names(&empty.body), ["slots"]);
     let too_many: Vec<_> = (0..51).map(|h| slot_json("mri", 10 + h, 1)).collect();
     let crowded = stack
-        .call(event("slots-put.json", &staff_claims(), Some(json!(too_many)), &[("id", &clara.id)]))
+        .call(event(
+            "slots-put.json",
+            &staff_claims(),
+            Some(json!(too_many)),
+            &[("id", &clara.id)],
+        ))
         .await;
     assert_eq!(crowded.status, 400);
     let mut not_json = put(&staff_claims(), &clara.id);
@@ -185,7 +215,12 @@ async fn capacity_never_drops_below_the_bookings() {
     lower[0]["capacity"] = json!(1);
     lower[1]["capacity"] = json!(9);
     let reply = stack
-        .call(event("slots-put.json", &staff_claims(), Some(lower), &[("id", &clara.id)]))
+        .call(event(
+            "slots-put.json",
+            &staff_claims(),
+            Some(lower),
+            &[("id", &clara.id)],
+        ))
         .await;
     assert_eq!(reply.status, 409, "{reply:?}");
     assert_eq!(reply.body["code"], "CAPACITY_BELOW_BOOKED");
@@ -193,7 +228,10 @@ async fn capacity_never_drops_below_the_bookings() {
     assert_eq!(reply.body["booked"], 2);
     // All or nothing: the other slot kept its capacity.
     let mri = stack
-        .item(&format!("SLOT#{}", published[1]["id"].as_str().unwrap()), "SLOT")
+        .item(
+            &format!("SLOT#{}", published[1]["id"].as_str().unwrap()),
+            "SLOT",
+        )
         .await
         .unwrap();
     assert_eq!(mri["capacity"].as_n().unwrap(), "4");
@@ -201,7 +239,12 @@ async fn capacity_never_drops_below_the_bookings() {
     let mut same = body;
     same[0]["capacity"] = json!(2);
     let reply = stack
-        .call(event("slots-put.json", &staff_claims(), Some(same), &[("id", &clara.id)]))
+        .call(event(
+            "slots-put.json",
+            &staff_claims(),
+            Some(same),
+            &[("id", &clara.id)],
+        ))
         .await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body["items"][0]["booked"], 2);
@@ -229,24 +272,30 @@ async fn open_slots_are_found_by_hospital_type_and_time() {
         .map(|s| s["id"].as_str().unwrap().to_string())
         .collect();
     let other_slot = stack.slot(&other, "blood-count", 36, 1).await;
-    let list = |query: &str| {
-        with_query(
-            event("slots-get.json", &patient_claims(), None, &[]),
-            query,
-        )
-    };
+    let list =
+        |query: &str| with_query(event("slots-get.json", &patient_claims(), None, &[]), query);
 
     let by_hospital = stack.call(list(&format!("hospitalId={}", clara.id))).await;
     assert_eq!(by_hospital.status, 200, "{by_hospital:?}");
     assert_eq!(
         ids(&by_hospital),
-        vec![slot_ids[0].clone(), slot_ids[2].clone(), slot_ids[1].clone()],
+        vec![
+            slot_ids[0].clone(),
+            slot_ids[2].clone(),
+            slot_ids[1].clone()
+        ],
         "next 31 days by start time"
     );
     let by_both = stack
-        .call(list(&format!("hospitalId={}&examType=blood-count", clara.id)))
+        .call(list(&format!(
+            "hospitalId={}&examType=blood-count",
+            clara.id
+        )))
         .await;
-    assert_eq!(ids(&by_both), vec![slot_ids[0].clone(), slot_ids[1].clone()]);
+    assert_eq!(
+        ids(&by_both),
+        vec![slot_ids[0].clone(), slot_ids[1].clone()]
+    );
     let by_type = stack.call(list("examType=blood-count")).await;
     assert_eq!(
         ids(&by_type),
@@ -278,8 +327,14 @@ async fn open_slots_are_found_by_hospital_type_and_time() {
         ("", vec!["hospitalId"]),
         ("examType=-", vec!["examType"]),
         ("hospitalId=x&from=yesterday", vec!["from"]),
-        ("hospitalId=x&from=2030-01-02T00:00:00Z&to=2030-01-01T00:00:00Z", vec!["to"]),
-        ("hospitalId=x&from=2030-01-01T00:00:00Z&to=2030-12-01T00:00:00Z", vec!["to"]),
+        (
+            "hospitalId=x&from=2030-01-02T00:00:00Z&to=2030-01-01T00:00:00Z",
+            vec!["to"],
+        ),
+        (
+            "hospitalId=x&from=2030-01-01T00:00:00Z&to=2030-12-01T00:00:00Z",
+            vec!["to"],
+        ),
         ("hospitalId=x&limit=500", vec!["limit"]),
         ("hospitalId=x&cursor=garbage", vec!["cursor"]),
     ] {

@@ -30,7 +30,9 @@ async fn completed_exam(
         .await;
     assert_eq!(assign.status, 200);
     for name in ["exam-collect.json", "exam-complete.json"] {
-        let reply = stack.call(event(name, &doctor, None, &[("id", &exam)])).await;
+        let reply = stack
+            .call(event(name, &doctor, None, &[("id", &exam)]))
+            .await;
         assert_eq!(reply.status, 200, "{name}: {reply:?}");
     }
     (exam, doctor)
@@ -78,7 +80,11 @@ async fn a_processed_result_file_makes_the_result_ready_once() {
     stack
         .deliver("events-file-processed.json", &[event.clone(), event])
         .await;
-    assert_eq!(stack.published(2).await.len(), 1, "a newer result file is announced once");
+    assert_eq!(
+        stack.published(2).await.len(),
+        1,
+        "a newer result file is announced once"
+    );
 }
 
 #[tokio::test]
@@ -93,15 +99,30 @@ async fn a_result_file_for_an_exam_not_completed_is_recorded_and_skipped() {
     let file = ulid::Ulid::new().to_string();
     let response = stack.file_processed(&exam, &file, FileKind::Result).await;
     assert!(response.batch_item_failures.is_empty());
-    assert_eq!(stack.get_exam(&patient, &exam).await.body["status"], "SCHEDULED");
+    assert_eq!(
+        stack.get_exam(&patient, &exam).await.body["status"],
+        "SCHEDULED"
+    );
     let skipped = stack
         .item(&format!("EXAM#{exam}"), &format!("FILE#{file}"))
         .await
         .expect("skip recorded");
-    assert!(skipped["reason"].as_s().unwrap().starts_with("NOT_COMPLETED"));
+    assert!(
+        skipped["reason"]
+            .as_s()
+            .unwrap()
+            .starts_with("NOT_COMPLETED")
+    );
     let unknown = ulid::Ulid::new().to_string();
-    stack.file_processed(&unknown, &file, FileKind::Result).await;
-    assert!(stack.item(&format!("EXAM#{unknown}"), &format!("FILE#{file}")).await.is_some());
+    stack
+        .file_processed(&unknown, &file, FileKind::Result)
+        .await;
+    assert!(
+        stack
+            .item(&format!("EXAM#{unknown}"), &format!("FILE#{file}"))
+            .await
+            .is_some()
+    );
     stack.nothing_published().await;
 }
 
@@ -122,7 +143,10 @@ async fn an_erased_patient_keeps_clinical_records_without_personal_links() {
     stack
         .send_batch(
             &clara,
-            json!([item("LAB-1", 1, &cpf, "COMPLETED"), item("LAB-2", 1, &other_cpf, "SCHEDULED")]),
+            json!([
+                item("LAB-1", 1, &cpf, "COMPLETED"),
+                item("LAB-2", 1, &other_cpf, "SCHEDULED")
+            ]),
         )
         .await;
     stack.run_ingest().await;
@@ -151,13 +175,25 @@ async fn an_erased_patient_keeps_clinical_records_without_personal_links() {
         stack.get_exam(&staff_claims(), &upcoming).await.body["status"],
         "CANCELLED"
     );
-    assert_eq!(stack.booked_count(&upcoming_slot).await, 0, "the place is freed");
+    assert_eq!(
+        stack.booked_count(&upcoming_slot).await,
+        0,
+        "the place is freed"
+    );
     let other = stack
         .item(&format!("EXAM#{}", pushed_exam_id(&clara, "LAB-2")), "EXAM")
         .await
         .unwrap();
-    assert!(other.contains_key("patientCpf"), "another person's exam is untouched");
-    assert!(ids(&stack.call(event("exams-get.json", &patient, None, &[])).await).is_empty());
+    assert!(
+        other.contains_key("patientCpf"),
+        "another person's exam is untouched"
+    );
+    assert!(
+        ids(&stack
+            .call(event("exams-get.json", &patient, None, &[]))
+            .await)
+        .is_empty()
+    );
     assert!(stack.item(&format!("CPF#{cpf}"), "ACCOUNT").await.is_none());
     let erasure = stack
         .item(&format!("ACCOUNT#{account}"), "ERASURE")
@@ -165,7 +201,11 @@ async fn an_erased_patient_keeps_clinical_records_without_personal_links() {
         .expect("erasure recorded");
     assert_eq!(erasure["examsAnonymised"].as_n().unwrap(), "3");
     let events = stack.published(1).await;
-    assert_eq!(events.len(), 1, "only the cancelled appointment is announced");
+    assert_eq!(
+        events.len(),
+        1,
+        "only the cancelled appointment is announced"
+    );
     assert_eq!(events[0].subject, upcoming);
 
     // A later push with the erased CPF is not linked to the erased account, and a late
@@ -184,7 +224,13 @@ async fn an_erased_patient_keeps_clinical_records_without_personal_links() {
         .await;
     assert_eq!(late.body["patientId"], serde_json::Value::Null);
     // Erasing again is harmless.
-    assert!(stack.account_deleted(&account, None).await.batch_item_failures.is_empty());
+    assert!(
+        stack
+            .account_deleted(&account, None)
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -208,7 +254,11 @@ async fn hospital_registration_is_idempotent_and_maps_the_machine_client() {
         .call(event("hospitals-get.json", &patient_claims(), None, &[]))
         .await;
     assert_eq!(list.body["items"][0]["name"], "Hospital Santa Clara Matriz");
-    assert_eq!(list.body["items"][0]["examTypes"], json!(["blood-count"]), "kept");
+    assert_eq!(
+        list.body["items"][0]["examTypes"],
+        json!(["blood-count"]),
+        "kept"
+    );
     let mine = stack
         .call(event("exams-get.json", &clara.claims, None, &[]))
         .await;
@@ -236,7 +286,10 @@ async fn unusable_events_are_parked_with_their_reason() {
     let response = stack
         .deliver("events-patient-registered.json", &[bad_cpf, future])
         .await;
-    assert!(response.batch_item_failures.is_empty(), "parked, not retried");
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "parked, not retried"
+    );
     let mut reasons = Vec::new();
     for _ in 0..5 {
         reasons.extend(stack.parked(&stack.events_dlq_url).await);
@@ -247,9 +300,20 @@ async fn unusable_events_are_parked_with_their_reason() {
     }
     reasons.sort();
     assert_eq!(reasons.len(), 2, "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.contains("cpf: CPF check digits are invalid.")), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.contains("version 2")), "{reasons:?}");
-    assert!(reasons.iter().all(|r| !r.contains("52998224724")), "no CPF in reasons");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("cpf: CPF check digits are invalid.")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("version 2")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().all(|r| !r.contains("52998224724")),
+        "no CPF in reasons"
+    );
 }
 
 #[tokio::test]
@@ -262,7 +326,10 @@ async fn the_ingest_sample_and_unreadable_ingest_messages() {
     assert!(response.batch_item_failures.is_empty());
     sample_event.records[0].body = Some("{not json".into());
     let response = stack.ingest.process(sample_event).await;
-    assert!(response.batch_item_failures.is_empty(), "parked, not retried");
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "parked, not retried"
+    );
     let parked = stack.parked(&stack.ingest_dlq_url).await;
     assert_eq!(parked.len(), 1);
     assert!(parked[0].starts_with("not an ingest message"), "{parked:?}");

@@ -38,7 +38,9 @@ async fn each_role_sees_only_its_exams_newest_first() {
     let ana_elsewhere = stack.booked(&ana, &elsewhere).await;
     let bia_early = stack.booked(&bia, &early).await;
     let doctor = doctor_claims();
-    let assigned = stack.call(assign(&staff_claims(), &ana_late, &sub(&doctor))).await;
+    let assigned = stack
+        .call(assign(&staff_claims(), &ana_late, &sub(&doctor)))
+        .await;
     assert_eq!(assigned.status, 200, "{assigned:?}");
 
     let mine = stack.call(list(&ana, "")).await;
@@ -49,30 +51,51 @@ async fn each_role_sees_only_its_exams_newest_first() {
         "newest scheduled first"
     );
     assert!(mine.body["items"][0].get("patientCpf").is_none());
-    assert_eq!(ids(&stack.call(list(&bia, "")).await), vec![bia_early.clone()]);
-    assert_eq!(ids(&stack.call(list(&doctor, "")).await), vec![ana_late.clone()]);
+    assert_eq!(
+        ids(&stack.call(list(&bia, "")).await),
+        vec![bia_early.clone()]
+    );
+    assert_eq!(
+        ids(&stack.call(list(&doctor, "")).await),
+        vec![ana_late.clone()]
+    );
     assert!(ids(&stack.call(list(&doctor_claims(), "")).await).is_empty());
     let hospital_list = ids(&stack.call(list(&clara.claims, "")).await);
     assert_eq!(hospital_list.len(), 3);
     assert_eq!(hospital_list[0], ana_late);
     assert!(hospital_list.contains(&ana_early) && hospital_list.contains(&bia_early));
-    assert_eq!(ids(&stack.call(list(&other.claims, "")).await), vec![ana_elsewhere.clone()]);
+    assert_eq!(
+        ids(&stack.call(list(&other.claims, "")).await),
+        vec![ana_elsewhere.clone()]
+    );
     assert_eq!(ids(&stack.call(list(&staff_claims(), "")).await).len(), 4);
 
     // Pages with a cursor.
     let first = stack.call(list(&ana, "limit=2")).await;
     assert_eq!(ids(&first), vec![ana_late.clone(), ana_elsewhere.clone()]);
     let cursor = first.body["nextCursor"].as_str().unwrap().to_string();
-    let second = stack.call(list(&ana, &format!("limit=2&cursor={cursor}"))).await;
+    let second = stack
+        .call(list(&ana, &format!("limit=2&cursor={cursor}")))
+        .await;
     assert_eq!(ids(&second), vec![ana_early.clone()]);
     assert!(second.body["nextCursor"].is_null());
     // A cursor of another list does not open someone else's.
-    let foreign = stack.call(list(&bia, &format!("limit=2&cursor={cursor}"))).await;
-    assert!(foreign.status == 400 || !ids(&foreign).contains(&ana_early), "{foreign:?}");
+    let foreign = stack
+        .call(list(&bia, &format!("limit=2&cursor={cursor}")))
+        .await;
+    assert!(
+        foreign.status == 400 || !ids(&foreign).contains(&ana_early),
+        "{foreign:?}"
+    );
 
     // Filters and bad input.
     let cancelled = stack
-        .call(event("appointments-delete.json", &ana, None, &[("examId", &ana_early)]))
+        .call(event(
+            "appointments-delete.json",
+            &ana,
+            None,
+            &[("examId", &ana_early)],
+        ))
         .await;
     assert_eq!(cancelled.status, 204);
     assert_eq!(
@@ -82,12 +105,11 @@ async fn each_role_sees_only_its_exams_newest_first() {
     for query in ["status=DONE", "limit=0", "cursor=xyz"] {
         assert_eq!(stack.call(list(&ana, query)).await.status, 400, "{query}");
     }
-    let unregistered = stack.call(list(&hospital_claims("unknown-client"), "")).await;
+    let unregistered = stack
+        .call(list(&hospital_claims("unknown-client"), ""))
+        .await;
     assert_eq!(unregistered.status, 403);
-    assert_eq!(
-        stack.call(without_auth(list(&ana, ""))).await.status,
-        401
-    );
+    assert_eq!(stack.call(without_auth(list(&ana, ""))).await.status, 401);
 
     // One exam: own → 200, anyone else's → 404.
     for (claims, exam, status) in [
@@ -102,8 +124,17 @@ async fn each_role_sees_only_its_exams_newest_first() {
         let reply = stack.get_exam(claims, exam).await;
         assert_eq!(reply.status, status, "{reply:?}");
     }
-    assert_eq!(stack.get_exam(&staff_claims(), &bia_early).await.status, 200);
-    assert_eq!(stack.get_exam(&ana, "01JNOSUCHEXAM0000000000000").await.status, 404);
+    assert_eq!(
+        stack.get_exam(&staff_claims(), &bia_early).await.status,
+        200
+    );
+    assert_eq!(
+        stack
+            .get_exam(&ana, "01JNOSUCHEXAM0000000000000")
+            .await
+            .status,
+        404
+    );
     assert_eq!(stack.get_exam(&ana, "a%23b").await.status, 404);
 }
 
@@ -121,17 +152,28 @@ async fn the_lifecycle_moves_only_forward_and_only_for_the_right_roles() {
     // Assigning: staff or the exam's hospital; the others may not.
     for claims in [patient.clone(), doctor.clone()] {
         assert_eq!(
-            stack.call(assign(&claims, &exam_id, &sub(&doctor))).await.status,
+            stack
+                .call(assign(&claims, &exam_id, &sub(&doctor)))
+                .await
+                .status,
             403
         );
     }
     assert_eq!(
-        stack.call(assign(&other.claims, &exam_id, &sub(&doctor))).await.status,
+        stack
+            .call(assign(&other.claims, &exam_id, &sub(&doctor)))
+            .await
+            .status,
         404
     );
     for bad in [json!({}), json!({"doctorId": "a b"})] {
         let reply = stack
-            .call(event("exam-assign.json", &staff_claims(), Some(bad), &[("id", &exam_id)]))
+            .call(event(
+                "exam-assign.json",
+                &staff_claims(),
+                Some(bad),
+                &[("id", &exam_id)],
+            ))
             .await;
         assert_eq!(reply.status, 400);
         assert_eq!(field_names(&reply.body), ["doctorId"]);
@@ -144,54 +186,91 @@ async fn the_lifecycle_moves_only_forward_and_only_for_the_right_roles() {
     let events = stack.published(1).await;
     let updated: ExamUpdated = events[0].data_as().unwrap();
     assert_eq!(updated.doctor_id.as_deref(), Some(sub(&doctor).as_str()));
-    let same = stack.call(assign(&staff_claims(), &exam_id, &sub(&doctor))).await;
+    let same = stack
+        .call(assign(&staff_claims(), &exam_id, &sub(&doctor)))
+        .await;
     assert_eq!(same.status, 200);
     stack.nothing_published().await;
 
     // Completing before collection is an illegal transition.
-    let early = stack.call(step("exam-complete.json", &doctor, &exam_id)).await;
+    let early = stack
+        .call(step("exam-complete.json", &doctor, &exam_id))
+        .await;
     assert_eq!(early.status, 409);
     assert_eq!(early.body["code"], "INVALID_TRANSITION");
     assert_eq!(early.body["currentStatus"], "SCHEDULED");
 
     // Collecting: staff, the hospital or the assigned doctor; not the patient.
-    assert_eq!(stack.call(step("exam-collect.json", &patient, &exam_id)).await.status, 403);
     assert_eq!(
-        stack.call(step("exam-collect.json", &doctor_claims(), &exam_id)).await.status,
+        stack
+            .call(step("exam-collect.json", &patient, &exam_id))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        stack
+            .call(step("exam-collect.json", &doctor_claims(), &exam_id))
+            .await
+            .status,
         404,
         "a doctor not assigned does not see the exam"
     );
-    let collected = stack.call(step("exam-collect.json", &doctor, &exam_id)).await;
+    let collected = stack
+        .call(step("exam-collect.json", &doctor, &exam_id))
+        .await;
     assert_eq!(collected.status, 200, "{collected:?}");
     assert_eq!(collected.body["status"], "COLLECTED");
-    let again = stack.call(step("exam-collect.json", &staff_claims(), &exam_id)).await;
+    let again = stack
+        .call(step("exam-collect.json", &staff_claims(), &exam_id))
+        .await;
     assert_eq!(again.status, 409);
     assert_eq!(again.body["currentStatus"], "COLLECTED");
 
     // Cancelling a collected exam is illegal too.
     let cancel = stack
-        .call(event("appointments-delete.json", &patient, None, &[("examId", &exam_id)]))
+        .call(event(
+            "appointments-delete.json",
+            &patient,
+            None,
+            &[("examId", &exam_id)],
+        ))
         .await;
     assert_eq!(cancel.status, 409);
     assert_eq!(cancel.body["currentStatus"], "COLLECTED");
 
     // Completing: the assigned doctor or the hospital; not staff or the patient.
     for claims in [staff_claims(), patient.clone()] {
-        assert_eq!(stack.call(step("exam-complete.json", &claims, &exam_id)).await.status, 403);
+        assert_eq!(
+            stack
+                .call(step("exam-complete.json", &claims, &exam_id))
+                .await
+                .status,
+            403
+        );
     }
     assert_eq!(
-        stack.call(step("exam-complete.json", &other.claims, &exam_id)).await.status,
+        stack
+            .call(step("exam-complete.json", &other.claims, &exam_id))
+            .await
+            .status,
         404
     );
-    let completed = stack.call(step("exam-complete.json", &doctor, &exam_id)).await;
+    let completed = stack
+        .call(step("exam-complete.json", &doctor, &exam_id))
+        .await;
     assert_eq!(completed.status, 200, "{completed:?}");
     assert_eq!(completed.body["status"], "COMPLETED");
-    let twice = stack.call(step("exam-complete.json", &clara.claims, &exam_id)).await;
+    let twice = stack
+        .call(step("exam-complete.json", &clara.claims, &exam_id))
+        .await;
     assert_eq!(twice.status, 409);
     assert_eq!(twice.body["currentStatus"], "COMPLETED");
 
     // Reassigning after completion is refused.
-    let late = stack.call(assign(&staff_claims(), &exam_id, &sub(&doctor_claims()))).await;
+    let late = stack
+        .call(assign(&staff_claims(), &exam_id, &sub(&doctor_claims())))
+        .await;
     assert_eq!(late.status, 409);
     assert_eq!(late.body["currentStatus"], "COMPLETED");
 
@@ -211,12 +290,34 @@ async fn the_lifecycle_moves_only_forward_and_only_for_the_right_roles() {
 
     for name in ["exam-collect.json", "exam-complete.json"] {
         assert_eq!(
-            stack.call(without_auth(step(name, &doctor, &exam_id))).await.status,
+            stack
+                .call(without_auth(step(name, &doctor, &exam_id)))
+                .await
+                .status,
             401
         );
         assert_eq!(
-            stack.call(step(name, &clara.claims, "01JNOSUCHEXAM0000000000000")).await.status,
+            stack
+                .call(step(name, &clara.claims, "01JNOSUCHEXAM0000000000000"))
+                .await
+                .status,
             404
         );
     }
+}
+
+#[tokio::test]
+async fn callers_verified_by_the_lambda_authorizer_are_recognised() {
+    // Routes hospitals call sit behind the Lambda authorizer, which passes the verified claims
+    // on as `authorizer.lambda` instead of `authorizer.jwt`.
+    let stack = Stack::new().await;
+    let clara = stack.hospital("Hospital Santa Clara").await;
+    let mut e = event("exams-get.json", &clara.claims, None, &[]);
+    e["requestContext"]["authorizer"] = json!({ "lambda": clara.claims });
+    let reply = stack.call(e).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let patient = patient_claims();
+    let mut e = event("exams-get.json", &patient, None, &[]);
+    e["requestContext"]["authorizer"] = json!({ "lambda": patient });
+    assert_eq!(stack.call(e).await.status, 200);
 }

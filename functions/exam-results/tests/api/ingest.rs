@@ -30,7 +30,9 @@ async fn a_batch_is_accepted_at_once_and_applied_from_the_queue() {
         item("LAB-2", 1, &unknown_cpf, "SCHEDULED"),
     ]);
 
-    let reply = stack.post_batch(&clara.claims, json!({ "items": items })).await;
+    let reply = stack
+        .post_batch(&clara.claims, json!({ "items": items }))
+        .await;
     assert_eq!(reply.status, 202, "{reply:?}");
     assert_eq!(reply.body["accepted"], 2);
     assert_eq!(reply.body["rejected"], 0);
@@ -70,16 +72,26 @@ async fn a_batch_is_accepted_at_once_and_applied_from_the_queue() {
     assert_eq!(waiting.body["patientId"], Value::Null);
     assert_eq!(waiting.body["awaitingPatient"], true);
     let mine = stack
-        .call(event("exams-get.json", &patient_with_sub(&patient), None, &[]))
+        .call(event(
+            "exams-get.json",
+            &patient_with_sub(&patient),
+            None,
+            &[],
+        ))
         .await;
     assert_eq!(ids(&mine), vec![pushed_exam_id(&clara, "LAB-1")]);
 
     let events = stack.published(2).await;
     assert_eq!(events.len(), 2);
-    assert!(events.iter().all(|e| e.event_type == EventType::ExamCreated));
     assert!(
-        events.iter().all(|e| !e.to_json().contains(&known_cpf)
-            && !e.to_json().contains(&unknown_cpf)),
+        events
+            .iter()
+            .all(|e| e.event_type == EventType::ExamCreated)
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| !e.to_json().contains(&known_cpf) && !e.to_json().contains(&unknown_cpf)),
         "no CPF in events"
     );
     let created: ExamCreated = events
@@ -109,7 +121,10 @@ async fn the_same_batch_twice_changes_nothing_the_second_time() {
     ]);
     let first = stack.send_batch(&clara, items.clone()).await;
     stack.run_ingest().await;
-    assert_eq!(states(&stack.batch(&clara, &first).await), ["APPLIED", "APPLIED"]);
+    assert_eq!(
+        states(&stack.batch(&clara, &first).await),
+        ["APPLIED", "APPLIED"]
+    );
     assert_eq!(stack.published(2).await.len(), 2);
     let before = stack
         .item(&format!("EXAM#{}", pushed_exam_id(&clara, "LAB-2")), "EXAM")
@@ -211,19 +226,33 @@ async fn a_malformed_item_is_rejected_while_the_rest_applies() {
         )
         .await;
     let accepted = stack.batch(&clara, &batch).await;
-    assert_eq!(states(&accepted), ["ACCEPTED", "REJECTED", "REJECTED", "REJECTED", "REJECTED"]);
+    assert_eq!(
+        states(&accepted),
+        ["ACCEPTED", "REJECTED", "REJECTED", "REJECTED", "REJECTED"]
+    );
     stack.run_ingest().await;
     let done = stack.batch(&clara, &batch).await;
-    assert_eq!(states(&done), ["APPLIED", "REJECTED", "REJECTED", "REJECTED", "REJECTED"]);
+    assert_eq!(
+        states(&done),
+        ["APPLIED", "REJECTED", "REJECTED", "REJECTED", "REJECTED"]
+    );
     let items = &done.body["items"];
     let reason = items[1]["reason"].as_str().unwrap();
-    assert!(reason.contains("patientCpf: CPF check digits are invalid."), "{reason}");
+    assert!(
+        reason.contains("patientCpf: CPF check digits are invalid."),
+        "{reason}"
+    );
     assert!(reason.contains("status:"), "{reason}");
     assert!(!reason.contains("52998224724"), "no CPF in reasons");
     assert_eq!(items[1]["externalId"], "LAB-2");
     assert_eq!(items[2]["reason"], "item must be a JSON object.");
     assert!(items[3]["reason"].as_str().unwrap().contains("version:"));
-    assert!(items[4]["reason"].as_str().unwrap().contains("RESULT_READY"));
+    assert!(
+        items[4]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("RESULT_READY")
+    );
     assert_eq!(
         stack
             .get_exam(&clara.claims, &pushed_exam_id(&clara, "LAB-2"))
@@ -281,7 +310,12 @@ async fn a_hospital_touches_only_its_own_exams_and_batches() {
         .await;
     assert_eq!(assign.status, 404);
     let collect = stack
-        .call(event("exam-collect.json", &other.claims, None, &[("id", &clara_exam)]))
+        .call(event(
+            "exam-collect.json",
+            &other.claims,
+            None,
+            &[("id", &clara_exam)],
+        ))
         .await;
     assert_eq!(collect.status, 404);
     // A pushed exam is not a patient's appointment.
@@ -303,11 +337,16 @@ async fn batch_envelope_problems() {
     let one = item("LAB-1", 1, &random_cpf(), "SCHEDULED");
 
     for claims in [patient_claims(), doctor_claims(), staff_claims()] {
-        let reply = stack.post_batch(&claims, json!({"items": [one.clone()]})).await;
+        let reply = stack
+            .post_batch(&claims, json!({"items": [one.clone()]}))
+            .await;
         assert_eq!(reply.status, 403, "{reply:?}");
     }
     let unregistered = stack
-        .post_batch(&hospital_claims("not-a-hospital"), json!({"items": [one.clone()]}))
+        .post_batch(
+            &hospital_claims("not-a-hospital"),
+            json!({"items": [one.clone()]}),
+        )
         .await;
     assert_eq!(unregistered.status, 403);
     let anonymous = stack
@@ -320,26 +359,37 @@ async fn batch_envelope_problems() {
         .await;
     assert_eq!(anonymous.status, 401);
 
-    let many: Vec<Value> = (0..501).map(|i| item(&format!("L{i}"), 1, "x", "SCHEDULED")).collect();
-    let too_many = stack.post_batch(&clara.claims, json!({ "items": many })).await;
+    let many: Vec<Value> = (0..501)
+        .map(|i| item(&format!("L{i}"), 1, "x", "SCHEDULED"))
+        .collect();
+    let too_many = stack
+        .post_batch(&clara.claims, json!({ "items": many }))
+        .await;
     assert_eq!(too_many.status, 413);
     assert_eq!(too_many.body["code"], "PAYLOAD_TOO_LARGE");
     let mut huge = one.clone();
     huge["padding"] = json!("x".repeat(1024 * 1024));
-    let too_big = stack.post_batch(&clara.claims, json!({"items": [huge]})).await;
+    let too_big = stack
+        .post_batch(&clara.claims, json!({"items": [huge]}))
+        .await;
     assert_eq!(too_big.status, 413);
     assert_eq!(too_big.body["code"], "PAYLOAD_TOO_LARGE");
 
     let empty = stack.post_batch(&clara.claims, json!({"items": []})).await;
     assert_eq!(empty.status, 400);
     assert_eq!(field_names(&empty.body), ["items"]);
-    let no_items = stack.post_batch(&clara.claims, json!({"exams": [one.clone()]})).await;
+    let no_items = stack
+        .post_batch(&clara.claims, json!({"exams": [one.clone()]}))
+        .await;
     assert_eq!(field_names(&no_items.body), ["items"]);
     let array = stack.post_batch(&clara.claims, json!([one.clone()])).await;
     assert_eq!(array.status, 400);
     let unkeyed = |body: Option<Value>| {
         let mut e = event("integrations-batch-post.json", &clara.claims, body, &[]);
-        e["headers"].as_object_mut().unwrap().remove("idempotency-key");
+        e["headers"]
+            .as_object_mut()
+            .unwrap()
+            .remove("idempotency-key");
         e
     };
     let mut garbage = unkeyed(None);
@@ -389,20 +439,36 @@ async fn exams_wait_for_their_patient_and_are_linked_on_registration() {
     stack
         .send_batch(
             &clara,
-            json!([item("LAB-1", 1, &cpf, "SCHEDULED"), item("LAB-2", 1, &cpf, "COMPLETED")]),
+            json!([
+                item("LAB-1", 1, &cpf, "SCHEDULED"),
+                item("LAB-2", 1, &cpf, "COMPLETED")
+            ]),
         )
         .await;
     stack.run_ingest().await;
     stack.published(2).await;
     let patient = uuid_like();
     let claims = patient_with_sub(&patient);
-    assert!(ids(&stack.call(event("exams-get.json", &claims, None, &[])).await).is_empty());
+    assert!(
+        ids(&stack
+            .call(event("exams-get.json", &claims, None, &[]))
+            .await)
+        .is_empty()
+    );
 
     let response = stack.patient_registered(&patient, &cpf).await;
     assert!(response.batch_item_failures.is_empty());
-    let mine = stack.call(event("exams-get.json", &claims, None, &[])).await;
+    let mine = stack
+        .call(event("exams-get.json", &claims, None, &[]))
+        .await;
     assert_eq!(ids(&mine).len(), 2);
-    assert!(mine.body["items"].as_array().unwrap().iter().all(|e| e["awaitingPatient"] == false));
+    assert!(
+        mine.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["awaitingPatient"] == false)
+    );
     let events = stack.published(2).await;
     assert_eq!(events.len(), 2);
     for e in &events {
@@ -417,7 +483,10 @@ async fn exams_wait_for_their_patient_and_are_linked_on_registration() {
         .await;
     stack.run_ingest().await;
     assert_eq!(
-        ids(&stack.call(event("exams-get.json", &claims, None, &[])).await).len(),
+        ids(&stack
+            .call(event("exams-get.json", &claims, None, &[]))
+            .await)
+        .len(),
         3
     );
     stack.published(1).await;

@@ -264,7 +264,12 @@ impl Stack {
         self.deliver("events-account-deleted.json", &[event]).await
     }
 
-    pub async fn file_processed(&self, exam_id: &str, file_id: &str, kind: FileKind) -> SqsBatchResponse {
+    pub async fn file_processed(
+        &self,
+        exam_id: &str,
+        file_id: &str,
+        kind: FileKind,
+    ) -> SqsBatchResponse {
         let event = envelope(
             file_id,
             FileProcessed {
@@ -293,7 +298,13 @@ impl Stack {
     }
 
     /// One slot of `capacity` places starting `in_hours` from now; returns its id.
-    pub async fn slot(&self, hospital: &HospitalFixture, exam_type: &str, in_hours: i64, capacity: u32) -> String {
+    pub async fn slot(
+        &self,
+        hospital: &HospitalFixture,
+        exam_type: &str,
+        in_hours: i64,
+        capacity: u32,
+    ) -> String {
         let slots = self
             .slots(hospital, json!([slot_json(exam_type, in_hours, capacity)]))
             .await;
@@ -320,9 +331,14 @@ impl Stack {
 
     /// Sends a batch as `hospital`; asserts 202 and returns the batch id.
     pub async fn send_batch(&self, hospital: &HospitalFixture, items: Value) -> String {
-        let reply = self.post_batch(&hospital.claims, json!({ "items": items })).await;
+        let reply = self
+            .post_batch(&hospital.claims, json!({ "items": items }))
+            .await;
         assert_eq!(reply.status, 202, "{reply:?}");
-        reply.body["batchId"].as_str().expect("batch id").to_string()
+        reply.body["batchId"]
+            .as_str()
+            .expect("batch id")
+            .to_string()
     }
 
     pub async fn post_batch(&self, claims: &HashMap<String, String>, body: Value) -> Reply {
@@ -410,7 +426,11 @@ impl Stack {
     }
 
     /// A stored item, read directly.
-    pub async fn item(&self, pk: &str, sk: &str) -> Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    pub async fn item(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
         self.dynamodb
             .get_item()
             .table_name(&self.config.table_name)
@@ -466,8 +486,8 @@ pub fn sample(name: &str) -> Value {
     serde_json::from_str(&text).expect("sample event is JSON")
 }
 
-/// A route's sample event with these verified claims, body and path parameters (the path is
-/// rebuilt from the route key).
+/// A route's sample event with these verified claims (as the route's authorizer passes them
+/// on), body and path parameters (the path is rebuilt from the route key).
 pub fn event(
     name: &str,
     claims: &HashMap<String, String>,
@@ -475,8 +495,13 @@ pub fn event(
     params: &[(&str, &str)],
 ) -> Value {
     let mut e = sample(name);
-    e["requestContext"]["authorizer"]["jwt"]["claims"] = json!(claims);
-    e["requestContext"]["authorizer"]["jwt"]["scopes"] = Value::Null;
+    // Routes behind the Lambda authorizer get its context; the others the JWT authorizer's.
+    if e["requestContext"]["authorizer"].get("lambda").is_some() {
+        e["requestContext"]["authorizer"]["lambda"] = json!(claims);
+    } else {
+        e["requestContext"]["authorizer"]["jwt"]["claims"] = json!(claims);
+        e["requestContext"]["authorizer"]["jwt"]["scopes"] = Value::Null;
+    }
     if let Some(body) = body {
         let text = body.to_string();
         e["headers"]["content-length"] = json!(text.len().to_string());
@@ -485,7 +510,10 @@ pub fn event(
     }
     if !params.is_empty() {
         let route = e["routeKey"].as_str().unwrap_or_default().to_string();
-        let mut path = route.split_once(' ').map(|(_, p)| p.to_string()).unwrap_or_default();
+        let mut path = route
+            .split_once(' ')
+            .map(|(_, p)| p.to_string())
+            .unwrap_or_default();
         for (k, v) in params {
             path = path.replace(&format!("{{{k}}}"), v);
             e["pathParameters"][*k] = json!(v);

@@ -127,7 +127,10 @@ pub fn parse_slots(input: Vec<SlotInput>, now: Timestamp) -> Result<Vec<SlotSpec
             Some(value) => match value.as_u64() {
                 Some(raw) => v.check(&f("capacity"), Capacity::new(raw)),
                 None => {
-                    v.push(&f("capacity"), "capacity must be a whole number from 0 to 1000.");
+                    v.push(
+                        &f("capacity"),
+                        "capacity must be a whole number from 0 to 1000.",
+                    );
                     None
                 }
             },
@@ -478,7 +481,10 @@ pub fn batch_items(body: &[u8]) -> Result<Vec<Value>, Problem> {
             ])),
         },
         _ => Err(Problem::validation(vec![
-            clinic_shared::problem::FieldError::new("items", "the body must be {\"items\": [...]}."),
+            clinic_shared::problem::FieldError::new(
+                "items",
+                "the body must be {\"items\": [...]}.",
+            ),
         ])),
     }
 }
@@ -560,8 +566,10 @@ mod tests {
     #[test]
     fn slots_parse_and_report_every_field() {
         let ok = parse_slots(
-            slots(json!([{"examType": "Blood-Count", "start": "2025-03-20T08:00:00Z",
-                          "end": "2025-03-20T08:30:00Z", "capacity": 3}])),
+            slots(
+                json!([{"examType": "Blood-Count", "start": "2025-03-20T08:00:00Z",
+                          "end": "2025-03-20T08:30:00Z", "capacity": 3}]),
+            ),
             now(),
         )
         .unwrap();
@@ -599,14 +607,15 @@ mod tests {
 
     #[test]
     fn slot_queries_need_a_hospital_or_a_type_and_a_sane_range() {
-        let q = |h: Option<&str>, t: Option<&str>, from: Option<&str>, to: Option<&str>| SlotsQuery {
-            hospital_id: h.map(str::to_string),
-            exam_type: t.map(str::to_string),
-            from: from.map(str::to_string),
-            to: to.map(str::to_string),
-            limit: None,
-            cursor: None,
-        };
+        let q =
+            |h: Option<&str>, t: Option<&str>, from: Option<&str>, to: Option<&str>| SlotsQuery {
+                hospital_id: h.map(str::to_string),
+                exam_type: t.map(str::to_string),
+                from: from.map(str::to_string),
+                to: to.map(str::to_string),
+                limit: None,
+                cursor: None,
+            };
         let parsed = q(Some("h1"), None, None, None).parse(now()).unwrap();
         assert_eq!(parsed.from, now());
         assert_eq!(parsed.to, now() + DEFAULT_SPAN);
@@ -625,9 +634,14 @@ mod tests {
         );
         assert_eq!(
             fields(
-                &q(Some("h"), None, Some("2025-03-12T00:00:00Z"), Some("2025-09-12T00:00:00Z"))
-                    .parse(now())
-                    .unwrap_err()
+                &q(
+                    Some("h"),
+                    None,
+                    Some("2025-03-12T00:00:00Z"),
+                    Some("2025-09-12T00:00:00Z")
+                )
+                .parse(now())
+                .unwrap_err()
             ),
             ["to"]
         );
@@ -637,9 +651,15 @@ mod tests {
     fn batch_envelopes_and_statuses() {
         assert_eq!(batch_items(br#"{"items": [1, {}]}"#).unwrap().len(), 2);
         assert_eq!(batch_items(b"[]").unwrap_err().status, 400);
-        assert_eq!(batch_items(br#"{"items": 5}"#).unwrap_err().errors[0].field, "items");
+        assert_eq!(
+            batch_items(br#"{"items": 5}"#).unwrap_err().errors[0].field,
+            "items"
+        );
         assert_eq!(batch_items(b"{oops").unwrap_err().code, "MALFORMED_REQUEST");
-        assert_eq!(parse_status(Some("RESULT_READY")).unwrap(), Some(ExamStatus::ResultReady));
+        assert_eq!(
+            parse_status(Some("RESULT_READY")).unwrap(),
+            Some(ExamStatus::ResultReady)
+        );
         assert_eq!(parse_status(None).unwrap(), None);
         assert_eq!(parse_status(Some("DONE")).unwrap_err().status, 400);
     }

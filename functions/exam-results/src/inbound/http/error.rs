@@ -22,10 +22,9 @@ impl From<ExamsError> for Problem {
                 "SLOT_CLOSED",
                 "This slot has started or passed and can no longer be booked.",
             ),
-            ExamsError::AlreadyBooked => Problem::conflict(
-                "ALREADY_BOOKED",
-                "You already hold a place in this slot.",
-            ),
+            ExamsError::AlreadyBooked => {
+                Problem::conflict("ALREADY_BOOKED", "You already hold a place in this slot.")
+            }
             ExamsError::TooLateToCancel => Problem::conflict(
                 "TOO_LATE_TO_CANCEL",
                 "The appointment has started or passed and can no longer be cancelled.",

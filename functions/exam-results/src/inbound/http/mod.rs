@@ -140,9 +140,8 @@ fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T,
             "Send the body as application/json.",
         ));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        Problem::malformed(format!("The body is not valid JSON for this route: {e}."))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| Problem::malformed(format!("The body is not valid JSON for this route: {e}.")))
 }
 
 /// The catalogue: hospitals with the exam types each offers.
@@ -191,7 +190,9 @@ async fn publish_slots(
     ApiJson(body): ApiJson<Vec<SlotInput>>,
 ) -> Result<axum::Json<PublishedSlots>, Problem> {
     if !matches!(caller.role, Role::Staff | Role::Hospital) {
-        return Err(Problem::forbidden("Only staff and hospitals publish slots."));
+        return Err(Problem::forbidden(
+            "Only staff and hospitals publish slots.",
+        ));
     }
     let specs = parse_slots(body, jiff::Timestamp::now())?;
     let slots = state.service.publish_slots(&caller, &id, specs).await?;
@@ -343,7 +344,9 @@ async fn get_exam(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<ExamResponse>, Problem> {
-    Ok(axum::Json(state.service.get_exam(&caller, &id).await?.into()))
+    Ok(axum::Json(
+        state.service.get_exam(&caller, &id).await?.into(),
+    ))
 }
 
 /// Assign the exam's doctor (staff, or the exam's hospital) before it is completed.
@@ -368,7 +371,9 @@ async fn assign(
     ApiJson(body): ApiJson<AssignRequest>,
 ) -> Result<axum::Json<ExamResponse>, Problem> {
     if !matches!(caller.role, Role::Staff | Role::Hospital) {
-        return Err(Problem::forbidden("Only staff and hospitals assign doctors."));
+        return Err(Problem::forbidden(
+            "Only staff and hospitals assign doctors.",
+        ));
     }
     let doctor = body.parse()?;
     let exam = state
