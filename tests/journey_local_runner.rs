@@ -117,8 +117,15 @@ async fn a_patient_signs_up_and_reads_the_profile_through_the_local_system() {
 
     let (status, spec) = get(&http, &format!("{base}/openapi.json"), None).await;
     assert_eq!(status, 200);
-    for path in ["/v1/me", "/v1/me/notifications", "/v1/files/{fileId}/download"] {
-        assert!(spec["paths"].get(path).is_some(), "{path} missing from the merged spec");
+    for path in [
+        "/v1/me",
+        "/v1/me/notifications",
+        "/v1/files/{fileId}/download",
+    ] {
+        assert!(
+            spec["paths"].get(path).is_some(),
+            "{path} missing from the merged spec"
+        );
     }
 
     let output = system.output();

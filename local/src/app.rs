@@ -112,6 +112,7 @@ fn openapi() -> serde_json::Value {
     let mut spec = clinic_accounts::inbound::http::openapi();
     spec.info.title = "Clinic API".to_string();
     for other in [
+        clinic_exam_results::inbound::http::openapi(),
         clinic_notifications::inbound::http::openapi(),
         clinic_file_management::inbound::http::openapi(),
     ] {

@@ -153,7 +153,10 @@ pub async fn demo(
 ///
 /// # Errors
 /// [`SeedError::Sender`] when the emulator refuses the identity.
-pub async fn verify_senders(ses: &aws_sdk_sesv2::Client, stack: &crate::model::LocalStack) -> Result<Vec<String>, SeedError> {
+pub async fn verify_senders(
+    ses: &aws_sdk_sesv2::Client,
+    stack: &crate::model::LocalStack,
+) -> Result<Vec<String>, SeedError> {
     let mut senders: Vec<String> = stack
         .functions
         .iter()
@@ -164,9 +167,15 @@ pub async fn verify_senders(ses: &aws_sdk_sesv2::Client, stack: &crate::model::L
     senders.sort();
     senders.dedup();
     for sender in &senders {
-        let result = ses.create_email_identity().email_identity(sender).send().await;
+        let result = ses
+            .create_email_identity()
+            .email_identity(sender)
+            .send()
+            .await;
         if let Err(err) = result {
-            let code = aws_sdk_sesv2::error::ProvideErrorMetadata::code(&err).unwrap_or_default().to_string();
+            let code = aws_sdk_sesv2::error::ProvideErrorMetadata::code(&err)
+                .unwrap_or_default()
+                .to_string();
             if code != "AlreadyExistsException" {
                 return Err(SeedError::Sender(format!(
                     "could not verify {sender}: {}",

@@ -152,7 +152,11 @@ async fn provisions_the_real_template_and_is_idempotent() {
         .iter()
         .filter(|r| r.type_name == "AWS::Serverless::Function")
         .count();
-    assert_eq!(stack.functions.len(), declared, "one FunctionSpec per function of the template");
+    assert_eq!(
+        stack.functions.len(),
+        declared,
+        "one FunctionSpec per function of the template"
+    );
     let function = |id: &str| {
         stack
             .functions

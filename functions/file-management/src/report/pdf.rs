@@ -10,7 +10,6 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use krilla::{Document, SerializeSettings};
 use krilla::color::rgb;
 use krilla::geom::{PathBuilder, Point};
 use krilla::metadata::Metadata;
@@ -18,6 +17,7 @@ use krilla::page::PageSettings;
 use krilla::paint::{Fill, Stroke};
 use krilla::surface::Surface;
 use krilla::text::{Font, TextDirection};
+use krilla::{Document, SerializeSettings};
 
 use super::{RenderError, ReportMeta, RowSink};
 use crate::domain::ReportRow;

@@ -1,0 +1,293 @@
+//! Journeys across services through the local runner, from the users' side: HTTP only (plus the
+//! emulator's record of sent e-mail and SMS, which stands in for the patient's inbox and phone).
+
+use std::time::{Duration, Instant};
+
+use clinic_journeys::local_system::{LocalSystem, bin_dir};
+use clinic_journeys::root;
+use serde_json::{Value, json};
+
+const STAFF_EMAIL: &str = "staff@clinic.local";
+const STAFF_PASSWORD: &str = "Clinic0Staff";
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, Some(token), None)
+            .await
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    async fn sign_in(&self, username: &str, password: &str) -> String {
+        let (status, tokens) = self
+            .post(
+                "/v1/auth/token",
+                None,
+                json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(status, 200, "{tokens}");
+        tokens["accessToken"]
+            .as_str()
+            .expect("access token")
+            .to_string()
+    }
+
+    async fn patient(&self, email: &str, cpf: &str, phone: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/v1/accounts/patients",
+                None,
+                json!({"email": email, "password": "Passw0rdOk", "name": "Ana Souza", "cpf": cpf,
+                       "birthDate": "1990-04-12", "phone": phone,
+                       "preferences": {"email": true, "sms": true, "language": "pt-BR"}}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let (status, _) = self
+            .post(
+                "/v1/accounts/confirm",
+                None,
+                json!({"email": email, "code": "123456"}),
+            )
+            .await;
+        assert_eq!(status, 204);
+        self.sign_in(email, "Passw0rdOk").await
+    }
+
+    /// Registers a hospital as staff and waits until the exam catalogue knows it.
+    async fn hospital(&self, staff: &str, name: &str, cnes: &str) -> (String, String, String) {
+        let (status, hospital) = self
+            .post(
+                "/v1/hospitals",
+                Some(staff),
+                json!({"name": name, "cnes": cnes}),
+            )
+            .await;
+        assert_eq!(status, 201, "{hospital}");
+        let id = hospital["id"].as_str().expect("id").to_string();
+        eventually("the hospital reaches the exam catalogue", || async {
+            let (_, list) = self.get("/v1/hospitals", staff).await;
+            list["items"]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|h| h["id"] == id.as_str()))
+        })
+        .await;
+        (
+            id,
+            hospital["clientId"]
+                .as_str()
+                .expect("client id")
+                .to_string(),
+            hospital["clientSecret"]
+                .as_str()
+                .expect("secret")
+                .to_string(),
+        )
+    }
+}
+
+/// Polls `check` until it holds (events travel asynchronously between services).
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_hospital_pushes_an_exam_and_the_patient_who_signs_up_later_sees_it() {
+    let system = LocalSystem::start(&root().join("template.yaml"), &bin_dir(), &[]).await;
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: system.base_url.clone(),
+    };
+    let staff = api.sign_in(STAFF_EMAIL, STAFF_PASSWORD).await;
+    let (_, client_id, client_secret) = api
+        .hospital(&staff, "Hospital Santa Luzia", "2077485")
+        .await;
+
+    // The hospital's machine token, from the OAuth2 client-credentials endpoint.
+    let token: Value = api
+        .http
+        .post(format!("{}/oauth2/token", api.base))
+        .basic_auth(&client_id, Some(&client_secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "clinic/ingest"),
+        ])
+        .send()
+        .await
+        .expect("token request")
+        .json()
+        .await
+        .expect("token JSON");
+    let hospital_token = token["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_string();
+
+    let cpf = "11144477735";
+    let (status, accepted) = api
+        .post(
+            "/v1/integrations/exams:batch",
+            Some(&hospital_token),
+            json!({"items": [{"externalId": "LAB-1", "version": 1, "patientCpf": cpf, "examType": "Hemograma",
+                              "status": "SCHEDULED", "scheduledAt": "2030-01-10T09:00:00Z"}]}),
+        )
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let batch = accepted["batchId"].as_str().expect("batch id").to_string();
+    eventually("the batch item is applied", || async {
+        let (_, state) = api
+            .get(
+                &format!("/v1/integrations/batches/{batch}"),
+                &hospital_token,
+            )
+            .await;
+        state["items"][0]["state"] == "APPLIED"
+    })
+    .await;
+
+    // The patient signs up only now; the exam is linked through `patient.registered`.
+    let patient = api
+        .patient("late.patient@example.com", cpf, "+5511912345678")
+        .await;
+    eventually("the patient sees the pushed exam", || async {
+        let (_, exams) = api.get("/v1/exams", &patient).await;
+        exams["items"].as_array().is_some_and(|items| {
+            items.iter().any(|e| {
+                e["externalId"] == "LAB-1"
+                    && e["examType"]
+                        .as_str()
+                        .is_some_and(|t| t.eq_ignore_ascii_case("hemograma"))
+            })
+        })
+    })
+    .await;
+
+    // Another patient sees nothing of it.
+    let other = api
+        .patient("other.patient@example.com", "52998224725", "+5511987654321")
+        .await;
+    let (_, exams) = api.get("/v1/exams", &other).await;
+    assert_eq!(exams["items"].as_array().map(Vec::len), Some(0), "{exams}");
+}
+
+#[tokio::test]
+async fn booking_an_exam_sends_the_confirmation_by_email_and_sms() {
+    let system = LocalSystem::start(&root().join("template.yaml"), &bin_dir(), &[]).await;
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: system.base_url.clone(),
+    };
+    let staff = api.sign_in(STAFF_EMAIL, STAFF_PASSWORD).await;
+    let (hospital_id, _, _) = api.hospital(&staff, "Hospital São Lucas", "2078015").await;
+    let (status, slots) = api
+        .send(
+            reqwest::Method::PUT,
+            &format!("/v1/hospitals/{hospital_id}/slots"),
+            Some(&staff),
+            Some(json!([{"examType": "Ultrassom", "start": "2030-02-01T13:00:00Z", "end": "2030-02-01T13:30:00Z", "capacity": 2}])),
+        )
+        .await;
+    assert!(status == 200 || status == 201, "{status} {slots}");
+
+    let email = "booking.patient@example.com";
+    let phone = "+5521998765432";
+    let patient = api.patient(email, "11144477735", phone).await;
+    let (_, open) = api.get(
+            &format!("/v1/slots?hospitalId={hospital_id}&from=2030-02-01T00:00:00Z&to=2030-02-02T00:00:00Z"),
+            &patient,
+        ).await;
+    let slot_id = open["items"][0]["id"]
+        .as_str()
+        .expect("an open slot")
+        .to_string();
+
+    let response = api
+        .http
+        .post(format!("{}/v1/appointments", api.base))
+        .bearer_auth(&patient)
+        .header("idempotency-key", "booking-journey-1")
+        .json(&json!({"slotId": slot_id}))
+        .send()
+        .await
+        .expect("booking");
+    assert_eq!(response.status().as_u16(), 201);
+    let booked: Value = response.json().await.expect("booking JSON");
+    assert_eq!(booked["status"], "SCHEDULED");
+
+    let emulator = reqwest::Client::new();
+    let data_url = format!("{}/moto-api/data.json", system.emulator_url);
+    eventually("the confirmation e-mail and SMS are sent", || async {
+        let Ok(response) = emulator.get(&data_url).send().await else {
+            return false;
+        };
+        let data: Value = response.json().await.unwrap_or(Value::Null);
+        let emails = data["ses"]["Message"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let sms = data["sns"]["SMS"].as_array().cloned().unwrap_or_default();
+        let mail = emails.iter().any(|m| {
+            m["destinations"]["ToAddresses"]
+                .as_array()
+                .is_some_and(|to| to.iter().any(|a| a == email))
+                && m["body"]
+                    .as_str()
+                    .is_some_and(|b| b.contains("Hospital São Lucas"))
+        });
+        let text = sms.iter().any(|m| m["phone_number"] == phone);
+        mail && text
+    })
+    .await;
+
+    eventually("the notifications appear in the patient's log", || async {
+        let (_, log) = api.get("/v1/me/notifications", &patient).await;
+        let channels: Vec<String> = log["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i["channel"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        channels.iter().any(|c| c.eq_ignore_ascii_case("email"))
+            && channels.iter().any(|c| c.eq_ignore_ascii_case("sms"))
+    })
+    .await;
+}
