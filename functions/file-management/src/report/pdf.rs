@@ -36,7 +36,7 @@ const ROWS_PER_PAGE: u64 = 40;
 /// (title, width in points, most characters shown). 26-character ids fit their columns.
 const PDF_COLUMNS: [(&str, f32, usize); 7] = [
     ("Exam ID", 132.0, 28),
-    ("Scheduled at (UTC)", 78.0, 16),
+    ("Scheduled (UTC)", 78.0, 16),
     ("Hospital", 118.0, 28),
     ("Exam type", 90.0, 22),
     ("Status", 70.0, 14),
