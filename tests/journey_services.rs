@@ -291,3 +291,185 @@ async fn booking_an_exam_sends_the_confirmation_by_email_and_sms() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_doctor_publishes_a_result_and_only_its_patient_downloads_it() {
+    let system = LocalSystem::start(&root().join("template.yaml"), &bin_dir(), &[]).await;
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: system.base_url.clone(),
+    };
+    let staff = api.sign_in(STAFF_EMAIL, STAFF_PASSWORD).await;
+    let (hospital_id, _, _) = api
+        .hospital(&staff, "Hospital das Clínicas", "2079798")
+        .await;
+    let (status, _) = api
+        .send(
+            reqwest::Method::PUT,
+            &format!("/v1/hospitals/{hospital_id}/slots"),
+            Some(&staff),
+            Some(json!([{"examType": "Raio-X", "start": "2030-03-01T10:00:00Z", "end": "2030-03-01T10:15:00Z", "capacity": 1}])),
+        )
+        .await;
+    assert!(status == 200 || status == 201);
+    let patient = api
+        .patient(
+            "result.patient@example.com",
+            "52998224725",
+            "+5511955554444",
+        )
+        .await;
+    let (_, open) = api
+        .get(
+            &format!("/v1/slots?hospitalId={hospital_id}&from=2030-03-01T00:00:00Z&to=2030-03-02T00:00:00Z"),
+            &patient,
+        )
+        .await;
+    let slot_id = open["items"][0]["id"]
+        .as_str()
+        .expect("an open slot")
+        .to_string();
+    let booked: Value = api
+        .http
+        .post(format!("{}/v1/appointments", api.base))
+        .bearer_auth(&patient)
+        .header("idempotency-key", "result-journey-1")
+        .json(&json!({"slotId": slot_id}))
+        .send()
+        .await
+        .expect("booking")
+        .json()
+        .await
+        .expect("booking JSON");
+    let exam_id = booked["examId"].as_str().expect("exam id").to_string();
+
+    // Staff register a doctor, who chooses a password at first sign-in.
+    let (status, doctor) = api
+        .post(
+            "/v1/doctors",
+            Some(&staff),
+            json!({"email": "dra.result@example.com", "name": "Dra. Helena Prado", "crm": "654321", "uf": "RJ",
+                   "specialty": "Radiologia", "temporaryPassword": "Temp0rary1x"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{doctor}");
+    let doctor_id = doctor["id"].as_str().expect("doctor id").to_string();
+    let (_, challenge) = api
+        .post(
+            "/v1/auth/token",
+            None,
+            json!({"username": "dra.result@example.com", "password": "Temp0rary1x"}),
+        )
+        .await;
+    let (status, tokens) = api
+        .post(
+            "/v1/auth/new-password",
+            None,
+            json!({"username": "dra.result@example.com", "session": challenge["session"], "newPassword": "Chosen0Password"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    let doctor_token = tokens["accessToken"].as_str().expect("token").to_string();
+
+    let (status, body) = api
+        .post(
+            &format!("/v1/exams/{exam_id}/assign"),
+            Some(&staff),
+            json!({"doctorId": doctor_id}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for step in ["collect", "complete"] {
+        let (status, body) = api
+            .post(
+                &format!("/v1/exams/{exam_id}/{step}"),
+                Some(&doctor_token),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "{step}: {body}");
+    }
+
+    // The file service learns of the assignment through exam events; then the doctor uploads.
+    let pdf = clinic_file_management::domain::checks::sample_pdf("Laudo de teste");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let upload = loop {
+        let (status, body) = api
+            .post(
+                &format!("/v1/exams/{exam_id}/files"),
+                Some(&doctor_token),
+                json!({"fileName": "laudo.pdf", "contentType": "application/pdf", "size": pdf.len(), "kind": "result"}),
+            )
+            .await;
+        if status == 201 {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the doctor never got an upload link: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let mut put = api
+        .http
+        .put(upload["uploadUrl"].as_str().expect("upload url"))
+        .body(pdf.clone());
+    if let Some(headers) = upload["uploadHeaders"].as_object() {
+        for (name, value) in headers
+            .iter()
+            .filter(|(n, _)| n.as_str() != "content-length")
+        {
+            put = put.header(name, value.as_str().unwrap_or_default());
+        }
+    }
+    assert_eq!(put.send().await.expect("upload").status().as_u16(), 200);
+    let file_id = upload["fileId"].as_str().expect("file id").to_string();
+
+    eventually(
+        "the result is processed and the exam is RESULT_READY",
+        || async {
+            let (_, exam) = api.get(&format!("/v1/exams/{exam_id}"), &patient).await;
+            exam["status"] == "RESULT_READY"
+        },
+    )
+    .await;
+
+    let (status, download) = api
+        .get(&format!("/v1/files/{file_id}/download"), &patient)
+        .await;
+    assert_eq!(status, 200, "{download}");
+    let url = download["url"].as_str().expect("url");
+    let expires: u64 = url
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("X-Amz-Expires="))
+        .and_then(|v| v.parse().ok())
+        .expect("X-Amz-Expires in the link");
+    assert!(expires <= 300, "download links live at most 5 minutes");
+    let bytes = api
+        .http
+        .get(url)
+        .send()
+        .await
+        .expect("download")
+        .bytes()
+        .await
+        .expect("bytes");
+    assert_eq!(bytes.as_ref(), pdf.as_slice());
+
+    let stranger = api
+        .patient("stranger@example.com", "11144477735", "+5511933332222")
+        .await;
+    let (status, _) = api
+        .get(&format!("/v1/files/{file_id}/download"), &stranger)
+        .await;
+    assert_eq!(status, 404, "another patient cannot tell the file exists");
+
+    let (status, log) = api
+        .get(&format!("/v1/exams/{exam_id}/access-log"), &patient)
+        .await;
+    assert_eq!(status, 200, "{log}");
+    let entries = log["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(entries.len(), 1, "{log}");
+    assert_eq!(entries[0]["actorRole"], "patient");
+    assert_eq!(entries[0]["fileId"], file_id.as_str());
+}
