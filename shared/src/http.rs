@@ -117,6 +117,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// OpenAPI modifier declaring the `bearer` security scheme every service's routes refer to
+/// (`security(("bearer" = []))`).
+pub struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
 /// Milliseconds since the epoch at which this invocation is cut off, when running under Lambda.
 pub fn invocation_deadline_ms(parts_or_request_extensions: &http::Extensions) -> Option<u64> {
     parts_or_request_extensions

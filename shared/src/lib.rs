@@ -17,3 +17,4 @@ pub mod sqs_batch;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod values;

@@ -5,70 +5,8 @@ use std::fmt;
 
 use jiff::civil::Date;
 
-/// Why a raw input is not a valid value; the message is shown to the user next to the field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct InvalidValue(pub String);
-
-fn invalid(message: &str) -> InvalidValue {
-    InvalidValue(message.to_string())
-}
-
-/// A Brazilian taxpayer id (CPF): eleven digits with valid check digits, stored unformatted.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Cpf(String);
-
-impl Cpf {
-    /// Accepts `52998224725` or `529.982.247-25`.
-    ///
-    /// # Errors
-    /// When the digits are not eleven, are all equal, or the check digits do not match.
-    pub fn parse(raw: &str) -> Result<Cpf, InvalidValue> {
-        let trimmed = raw.trim();
-        if !trimmed
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == '.' || c == '-')
-        {
-            return Err(invalid(
-                "CPF must contain only digits (dots and dash allowed).",
-            ));
-        }
-        let digits: Vec<u32> = trimmed.chars().filter_map(|c| c.to_digit(10)).collect();
-        if digits.len() != 11 {
-            return Err(invalid("CPF must have 11 digits."));
-        }
-        if digits.iter().all(|d| *d == digits[0]) {
-            return Err(invalid("CPF check digits are invalid."));
-        }
-        let check = |len: usize| -> u32 {
-            let sum: u32 = digits[..len]
-                .iter()
-                .zip((2..=len as u32 + 1).rev())
-                .map(|(d, w)| d * w)
-                .sum();
-            let rest = (sum * 10) % 11;
-            if rest == 10 { 0 } else { rest }
-        };
-        if check(9) != digits[9] || check(10) != digits[10] {
-            return Err(invalid("CPF check digits are invalid."));
-        }
-        Ok(Cpf(digits
-            .iter()
-            .map(|d| char::from_digit(*d, 10).unwrap_or('0'))
-            .collect()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Cpf {
-    // A CPF identifies a person: debug output masks all but the last two digits.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Cpf(*********{})", &self.0[9..])
-    }
-}
+use clinic_shared::values::invalid;
+pub use clinic_shared::values::{Cpf, InvalidValue};
 
 /// A normalised (trimmed, lower-case) e-mail address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -332,43 +270,6 @@ impl Cnes {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cpf_accepts_valid_numbers_with_or_without_punctuation() {
-        assert_eq!(Cpf::parse("52998224725").unwrap().as_str(), "52998224725");
-        assert_eq!(
-            Cpf::parse("529.982.247-25").unwrap().as_str(),
-            "52998224725"
-        );
-        assert_eq!(
-            Cpf::parse(" 111.444.777-35 ").unwrap().as_str(),
-            "11144477735"
-        );
-    }
-
-    #[test]
-    fn cpf_rejects_bad_check_digits_lengths_and_repeats() {
-        for bad in [
-            "52998224724",
-            "52998224715",
-            "5299822472",
-            "529982247250",
-            "11111111111",
-            "abc",
-            "",
-            "529 982 247 25",
-        ] {
-            assert!(Cpf::parse(bad).is_err(), "{bad} accepted");
-        }
-    }
-
-    #[test]
-    fn cpf_debug_masks_digits() {
-        assert_eq!(
-            format!("{:?}", Cpf::parse("52998224725").unwrap()),
-            "Cpf(*********25)"
-        );
-    }
 
     #[test]
     fn email_normalises_and_rejects_garbage() {

@@ -13,13 +13,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use clinic_shared::auth::{Caller, IngestScope};
 use clinic_shared::envelope::Role;
+use clinic_shared::http::BearerAuth;
 use clinic_shared::http::{RequestMeta, request_meta};
 use clinic_shared::idempotency::{DynamoIdempotencyStore, Idempotency, IdempotencyKey};
 use clinic_shared::pagination::parse_limit;
 use clinic_shared::problem::Problem;
 use serde::de::DeserializeOwned;
 use utoipa::OpenApi;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -47,18 +47,6 @@ pub struct AppState {
          (name = "reports", description = "Asynchronous XLSX/PDF reports for staff"))
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-        );
-    }
-}
 
 fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())

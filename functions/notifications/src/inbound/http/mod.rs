@@ -9,11 +9,11 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{Query, State};
 use clinic_shared::auth::{Caller, IngestScope};
+use clinic_shared::http::BearerAuth;
 use clinic_shared::http::request_meta;
 use clinic_shared::pagination::parse_limit;
 use clinic_shared::problem::Problem;
 use utoipa::OpenApi;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -34,18 +34,6 @@ pub struct AppState {
     tags((name = "notifications", description = "What was sent to me"))
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-        );
-    }
-}
 
 fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi()).routes(routes!(my_notifications))
