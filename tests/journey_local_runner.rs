@@ -306,3 +306,50 @@ fn the_runner_says_when_the_emulator_is_down() {
     let stderr = run_runner_expecting_failure(&root().join("template.yaml"));
     assert!(stderr.contains("emulator"), "{stderr}");
 }
+
+#[tokio::test]
+async fn demo_mode_brings_hospitals_slots_and_a_doctor() {
+    let system = LocalSystem::start(&root().join("template.yaml"), &bin_dir(), &["--demo"]).await;
+    let http = reqwest::Client::new();
+    let base = &system.base_url;
+    let (status, tokens) = post(
+        &http,
+        &format!("{base}/v1/auth/token"),
+        None,
+        json!({"username": "staff@clinic.local", "password": "Clinic0Staff"}),
+    )
+    .await;
+    assert_eq!(status, 200, "the seeded staff account signs in: {tokens}");
+    let staff = tokens["accessToken"].as_str().unwrap();
+
+    let (_, hospitals) = get(&http, &format!("{base}/v1/hospitals"), Some(staff)).await;
+    let items = hospitals["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 2, "{hospitals}");
+    assert!(
+        items
+            .iter()
+            .all(|h| h["examTypes"].as_array().is_some_and(|t| t.len() == 3)),
+        "{hospitals}"
+    );
+    let hospital = items[0]["id"].as_str().unwrap();
+    let (_, slots) = get(
+        &http,
+        &format!("{base}/v1/slots?hospitalId={hospital}"),
+        Some(staff),
+    )
+    .await;
+    assert!(
+        slots["items"].as_array().is_some_and(|s| !s.is_empty()),
+        "{slots}"
+    );
+
+    let (_, doctors) = get(&http, &format!("{base}/v1/doctors"), Some(staff)).await;
+    assert_eq!(
+        doctors["items"][0]["name"], "Dra. Beatriz Lima",
+        "{doctors}"
+    );
+    assert!(
+        system.output().contains("demo: "),
+        "the banner lists what the demo created"
+    );
+}

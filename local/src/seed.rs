@@ -1,5 +1,6 @@
 //! Data the local system starts with: one staff account (always) and, with `--demo`, sample
-//! hospitals and a doctor registered through the public API like staff would.
+//! hospitals with exam types and open slots, and a doctor, registered through the public API like
+//! staff would.
 
 use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType};
@@ -145,7 +146,88 @@ pub async fn demo(
             }
         }
     }
+    created.extend(demo_slots(&http, base_url, token).await?);
     Ok(created)
+}
+
+/// Publishes a week of morning slots for each demo hospital once the exam catalogue knows it
+/// (hospitals reach it through `hospital.registered`).
+async fn demo_slots(
+    http: &reqwest::Client,
+    base_url: &str,
+    token: &str,
+) -> Result<Vec<String>, SeedError> {
+    let demo_err = |e: &dyn std::fmt::Display| SeedError::Demo(e.to_string());
+    let wanted = ["Hospital Santa Luzia", "Hospital São Lucas"];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let hospitals = loop {
+        let list: Value = http
+            .get(format!("{base_url}/v1/hospitals"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| demo_err(&e))?
+            .json()
+            .await
+            .map_err(|e| demo_err(&e))?;
+        let found: Vec<(String, String)> = list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|h| h["name"].as_str().is_some_and(|n| wanted.contains(&n)))
+            .filter_map(|h| {
+                Some((
+                    h["id"].as_str()?.to_string(),
+                    h["name"].as_str()?.to_string(),
+                ))
+            })
+            .collect();
+        if found.len() == wanted.len() {
+            break found;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(SeedError::Demo(
+                "the demo hospitals did not reach the exam catalogue".into(),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let mut published = Vec::new();
+    for (id, name) in hospitals {
+        let mut slots = Vec::new();
+        for day in 1..=7 {
+            let date = today.saturating_add(jiff::Span::new().days(day));
+            for (exam_type, hour) in [("Hemograma", 8), ("Raio-X", 10), ("Ultrassom", 14)] {
+                let start = format!("{date}T{hour:02}:00:00Z");
+                let end = format!("{date}T{hour:02}:30:00Z");
+                slots.push(
+                    json!({"examType": exam_type, "start": start, "end": end, "capacity": 3}),
+                );
+            }
+        }
+        let response = http
+            .put(format!("{base_url}/v1/hospitals/{id}/slots"))
+            .bearer_auth(token)
+            .json(&slots)
+            .send()
+            .await
+            .map_err(|e| demo_err(&e))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let answer = response.text().await.unwrap_or_default();
+            return Err(SeedError::Demo(format!(
+                "slots of {name} answered {status}: {answer}"
+            )));
+        }
+        published.push(format!(
+            "{name}: {} slots over the next 7 days",
+            slots.len()
+        ));
+    }
+    Ok(published)
 }
 
 /// Verifies the sender addresses the functions are configured with (`*SENDER_EMAIL` variables),
