@@ -10,6 +10,7 @@ pub mod http;
 pub mod idempotency;
 #[cfg(feature = "jwt")]
 pub mod jwks;
+pub mod metrics;
 pub mod outbox;
 pub mod pagination;
 pub mod problem;

@@ -175,7 +175,7 @@ impl<D: DedupStore, Q: QueueOps> BatchProcessor<D, Q> {
     pub async fn process<H: EventHandler>(&self, handler: &H, event: SqsEvent) -> SqsBatchResponse {
         let total = event.records.len();
         let lanes = lanes(event.records);
-        let mut failed: Vec<(usize, String)> = stream::iter(lanes)
+        let failed: Vec<(usize, String)> = stream::iter(lanes)
             .map(|lane| self.process_lane(handler, lane))
             .buffer_unordered(self.concurrency)
             .collect::<Vec<_>>()
@@ -183,16 +183,7 @@ impl<D: DedupStore, Q: QueueOps> BatchProcessor<D, Q> {
             .into_iter()
             .flatten()
             .collect();
-        failed.sort_by_key(|(index, _)| *index);
-        tracing::info!(
-            consumer = handler.consumer(),
-            records = total,
-            failed = failed.len(),
-            "sqs batch done"
-        );
-        let mut response = SqsBatchResponse::default();
-        response.set_failures(failed.into_iter().map(|(_, id)| id));
-        response
+        finish_batch(handler.consumer(), total, failed)
     }
 
     /// Runs the copies of one event in order; returns the failed ones (index, message id).
@@ -566,4 +557,31 @@ fn now_ms() -> i64 {
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Logs and measures a processed batch and answers with the failed ids in batch order.
+pub(super) fn finish_batch(
+    consumer: &str,
+    total: usize,
+    mut failed: Vec<(usize, String)>,
+) -> SqsBatchResponse {
+    failed.sort_by_key(|(index, _)| *index);
+    tracing::info!(
+        consumer,
+        records = total,
+        failed = failed.len(),
+        "sqs batch done"
+    );
+    crate::metrics::MetricSet::new()
+        .dimension("consumer", consumer)
+        .value("RecordsReceived", total as f64, crate::metrics::Unit::Count)
+        .value(
+            "RecordsFailed",
+            failed.len() as f64,
+            crate::metrics::Unit::Count,
+        )
+        .emit();
+    let mut response = SqsBatchResponse::default();
+    response.set_failures(failed.into_iter().map(|(_, id)| id));
+    response
 }

@@ -41,7 +41,7 @@ impl<D: DedupStore, Q: QueueOps> BatchProcessor<D, Q> {
         event: SqsEvent,
     ) -> SqsBatchResponse {
         let total = event.records.len();
-        let mut failed: Vec<(usize, String)> = stream::iter(event.records.into_iter().enumerate())
+        let failed: Vec<(usize, String)> = stream::iter(event.records.into_iter().enumerate())
             .map(|(index, record)| async move {
                 let message_id = record.message_id.clone().unwrap_or_default();
                 let span = tracing::info_span!("sqs_record", message_id = %message_id);
@@ -55,16 +55,7 @@ impl<D: DedupStore, Q: QueueOps> BatchProcessor<D, Q> {
             .filter_map(|failed| async move { failed })
             .collect()
             .await;
-        failed.sort_by_key(|(index, _)| *index);
-        tracing::info!(
-            consumer = handler.consumer(),
-            records = total,
-            failed = failed.len(),
-            "sqs batch done"
-        );
-        let mut response = SqsBatchResponse::default();
-        response.set_failures(failed.into_iter().map(|(_, id)| id));
-        response
+        super::finish_batch(handler.consumer(), total, failed)
     }
 
     /// Decides one record; true when Lambda may delete it.
