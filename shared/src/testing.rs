@@ -182,3 +182,78 @@ impl TopicProbe {
         received
     }
 }
+
+/// A function's HTTP answer, read back in a test.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    /// The JSON body (`Null` when empty; a JSON string when the body is not JSON).
+    pub body: serde_json::Value,
+}
+
+/// Runs an API Gateway v2 event through a function's router, as `lambda_http` does under Lambda.
+///
+/// # Panics
+/// When the event is not an API Gateway v2 event (a test bug).
+pub async fn call(router: &axum::Router, event: serde_json::Value) -> Reply {
+    use tower::ServiceExt;
+    let request =
+        lambda_http::request::from_str(&event.to_string()).expect("event parses as API Gateway v2");
+    let response = router
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("router answers");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 8 << 20)
+        .await
+        .expect("body");
+    let body = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A valid CPF no other test uses: random base digits, computed check digits.
+pub fn random_cpf() -> String {
+    let seed = ulid::Ulid::new().random();
+    let mut digits: Vec<u32> = (0..9).map(|i| ((seed >> (i * 7)) % 10) as u32).collect();
+    if digits.iter().all(|d| *d == digits[0]) {
+        digits[0] = (digits[0] + 1) % 10;
+    }
+    for len in [9usize, 10] {
+        let sum: u32 = digits
+            .iter()
+            .zip((2..=len as u32 + 1).rev())
+            .map(|(d, w)| d * w)
+            .sum();
+        let rest = (sum * 10) % 11;
+        digits.push(if rest == 10 { 0 } else { rest });
+    }
+    digits
+        .iter()
+        .filter_map(|d| char::from_digit(*d, 10))
+        .collect()
+}
+
+/// The `field` of every entry of a validation problem's `errors`.
+pub fn field_names(body: &serde_json::Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -2,7 +2,7 @@
 //! resource server, events topic and a probe queue. Requests are the sample API Gateway events
 //! from `events/accounts/`, adjusted per test and run through the function's real router.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -19,7 +19,6 @@ use clinic_shared::envelope::Envelope;
 use clinic_shared::outbox::{DynamoOutbox, OutboxRelay, SnsPublisher, SweepReport};
 use clinic_shared::testing::{Gsi, TopicProbe, create_table, emulator_config, unique};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 pub const PASSWORD: &str = "Passw0rdOk";
 
@@ -34,11 +33,7 @@ pub struct Stack {
     pub router: axum::Router,
 }
 
-pub struct Reply {
-    pub status: u16,
-    pub headers: http::HeaderMap,
-    pub body: Value,
-}
+pub use clinic_shared::testing::Reply;
 
 impl Stack {
     pub async fn new() -> Stack {
@@ -159,30 +154,7 @@ impl Stack {
 
     /// Runs an API Gateway v2 event through the function's router.
     pub async fn call(&self, event: Value) -> Reply {
-        let request = lambda_http::request::from_str(&event.to_string())
-            .expect("event parses as API Gateway v2");
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("router answers");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .expect("body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-        };
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        clinic_shared::testing::call(&self.router, event).await
     }
 
     /// Publishes whatever the outbox holds (what the relay function does on its schedule).
@@ -348,36 +320,6 @@ pub fn hospital_claims() -> HashMap<String, String> {
     .collect()
 }
 
-/// A valid CPF no other test uses (random base digits, computed check digits).
-pub fn random_cpf() -> String {
-    let seed = ulid::Ulid::new().random();
-    let mut digits: Vec<u32> = (0..9).map(|i| ((seed >> (i * 7)) % 10) as u32).collect();
-    if digits.iter().all(|d| *d == digits[0]) {
-        digits[0] = (digits[0] + 1) % 10;
-    }
-    for len in [9usize, 10] {
-        let sum: u32 = digits
-            .iter()
-            .zip((2..=len as u32 + 1).rev())
-            .map(|(d, w)| d * w)
-            .sum();
-        let rest = (sum * 10) % 11;
-        digits.push(if rest == 10 { 0 } else { rest });
-    }
-    digits
-        .iter()
-        .map(|d| char::from_digit(*d, 10).unwrap_or('0'))
-        .collect()
-}
+pub use clinic_shared::testing::random_cpf;
 
-pub fn field_names(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .filter_map(|e| e["field"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+pub use clinic_shared::testing::field_names;

@@ -28,7 +28,6 @@ use clinic_shared::sqs_batch::{
 use clinic_shared::testing::{Gsi, TopicProbe, create_table, emulator_config, unique};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 pub const TRACE: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
@@ -51,17 +50,7 @@ pub struct Stack {
     pub ingest: IngestConsumer<DynamoStore, SqsQueueOps>,
 }
 
-pub struct Reply {
-    pub status: u16,
-    pub headers: http::HeaderMap,
-    pub body: Value,
-}
-
-impl std::fmt::Debug for Reply {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.status, self.body)
-    }
-}
+pub use clinic_shared::testing::Reply;
 
 /// A registered hospital and the claims of its client-credentials token.
 #[derive(Clone)]
@@ -169,30 +158,7 @@ impl Stack {
 
     /// Runs an API Gateway v2 event through the function's router.
     pub async fn call(&self, event: Value) -> Reply {
-        let request = lambda_http::request::from_str(&event.to_string())
-            .expect("event parses as API Gateway v2");
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("router answers");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), 4 << 20)
-            .await
-            .expect("body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-        };
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        clinic_shared::testing::call(&self.router, event).await
     }
 
     /// Delivers envelopes to the events consumer as one SQS batch (built from `sample`).
@@ -650,39 +616,9 @@ pub fn envelope<T: EventData>(subject: &str, data: T) -> Envelope {
     Envelope::new("clinic.test", subject, data, TRACE).into_raw()
 }
 
-/// A valid CPF no other test uses (random base digits, computed check digits).
-pub fn random_cpf() -> String {
-    let seed = ulid::Ulid::new().random();
-    let mut digits: Vec<u32> = (0..9).map(|i| ((seed >> (i * 7)) % 10) as u32).collect();
-    if digits.iter().all(|d| *d == digits[0]) {
-        digits[0] = (digits[0] + 1) % 10;
-    }
-    for len in [9usize, 10] {
-        let sum: u32 = digits
-            .iter()
-            .zip((2..=len as u32 + 1).rev())
-            .map(|(d, w)| d * w)
-            .sum();
-        let rest = (sum * 10) % 11;
-        digits.push(if rest == 10 { 0 } else { rest });
-    }
-    digits
-        .iter()
-        .map(|d| char::from_digit(*d, 10).unwrap_or('0'))
-        .collect()
-}
+pub use clinic_shared::testing::random_cpf;
 
-pub fn field_names(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .filter_map(|e| e["field"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+pub use clinic_shared::testing::field_names;
 
 /// Ids of the items of a list reply.
 pub fn ids(reply: &Reply) -> Vec<String> {

@@ -28,7 +28,6 @@ use clinic_shared::outbox::{DynamoOutbox, OutboxRelay, SnsPublisher};
 use clinic_shared::sqs_batch::{handle_batch, sqs_event_from_messages};
 use clinic_shared::testing::{Gsi, TopicProbe, create_table, emulator_config, unique};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 pub const TRACE: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
@@ -59,11 +58,7 @@ pub struct Stack {
     pub http: reqwest::Client,
 }
 
-pub struct Reply {
-    pub status: u16,
-    pub headers: http::HeaderMap,
-    pub body: Value,
-}
+pub use clinic_shared::testing::Reply;
 
 async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
     sqs.get_queue_attributes()
@@ -289,30 +284,7 @@ impl Stack {
 
     /// Runs an API Gateway v2 event through the function's router.
     pub async fn call(&self, event: Value) -> Reply {
-        let request = lambda_http::request::from_str(&event.to_string())
-            .expect("event parses as API Gateway v2");
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("router answers");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .expect("body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-        };
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        clinic_shared::testing::call(&self.router, event).await
     }
 
     /// Delivers envelopes to the projection consumer as one SQS batch (the sample's shape).
