@@ -117,6 +117,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// The edge every API function puts around its routes: problem+json 404 for unknown routes, the
+/// ingest scope the caller extractor needs, and request id / trace propagation.
+pub fn edge<S: Clone + Send + Sync + 'static>(
+    routes: axum::Router<S>,
+    state: S,
+    ingest_scope: crate::auth::IngestScope,
+) -> axum::Router {
+    routes
+        .fallback(route_not_found)
+        .layer(axum::Extension(ingest_scope))
+        .layer(axum::middleware::from_fn(request_meta))
+        .with_state(state)
+}
+
+async fn route_not_found() -> Problem {
+    Problem::not_found("Route")
+}
+
 /// OpenAPI modifier declaring the `bearer` security scheme every service's routes refer to
 /// (`security(("bearer" = []))`).
 pub struct BearerAuth;

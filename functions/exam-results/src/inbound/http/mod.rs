@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use clinic_shared::auth::{Caller, IngestScope};
 use clinic_shared::envelope::Role;
 use clinic_shared::http::BearerAuth;
-use clinic_shared::http::{ApiJson, RequestMeta, request_meta};
+use clinic_shared::http::{ApiJson, RequestMeta};
 use clinic_shared::idempotency::{Idempotency, IdempotencyKey};
 use clinic_shared::pagination::parse_limit;
 use clinic_shared::problem::Problem;
@@ -80,21 +80,12 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The router the Lambda function serves.
 pub fn router(state: AppState, ingest_scope: IngestScope) -> Router {
-    let (router, _) = api().split_for_parts();
-    router
-        .fallback(not_found)
-        .layer(axum::Extension(ingest_scope))
-        .layer(axum::middleware::from_fn(request_meta))
-        .with_state(state)
+    clinic_shared::http::edge(api().split_for_parts().0, state, ingest_scope)
 }
 
 /// The OpenAPI document of every route this service serves.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     api().split_for_parts().1
-}
-
-async fn not_found() -> Problem {
-    Problem::not_found("Route")
 }
 
 fn created<T: serde::Serialize>(location: &str, body: &T) -> Response {

@@ -10,7 +10,6 @@ use axum::Router;
 use axum::extract::{Query, State};
 use clinic_shared::auth::{Caller, IngestScope};
 use clinic_shared::http::BearerAuth;
-use clinic_shared::http::request_meta;
 use clinic_shared::pagination::parse_limit;
 use clinic_shared::problem::Problem;
 use utoipa::OpenApi;
@@ -41,21 +40,12 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The router the Lambda function serves.
 pub fn router(state: AppState, ingest_scope: IngestScope) -> Router {
-    let (router, _) = api().split_for_parts();
-    router
-        .fallback(not_found)
-        .layer(axum::Extension(ingest_scope))
-        .layer(axum::middleware::from_fn(request_meta))
-        .with_state(state)
+    clinic_shared::http::edge(api().split_for_parts().0, state, ingest_scope)
 }
 
 /// The OpenAPI document of every route this service serves.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     api().split_for_parts().1
-}
-
-async fn not_found() -> Problem {
-    Problem::not_found("Route")
 }
 
 /// What was sent to me: channel, template, status and time, newest first.
