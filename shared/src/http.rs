@@ -42,13 +42,15 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
 /// handler inside a span carrying both, and returns the id as `x-request-id`.
 pub async fn request_meta(mut request: Request, next: Next) -> Response {
     #[allow(unreachable_patterns)]
-    let gateway_id = request
+    let (gateway_id, route_key) = request
         .extensions()
         .get::<RequestContext>()
-        .and_then(|c| match c {
-            RequestContext::ApiGatewayV2(ctx) => ctx.request_id.clone(),
-            _ => None,
-        });
+        .map(|c| match c {
+            RequestContext::ApiGatewayV2(ctx) => (ctx.request_id.clone(), ctx.route_key.clone()),
+            _ => (None, None),
+        })
+        .unwrap_or_default();
+    let started = std::time::Instant::now();
     let request_id = gateway_id.unwrap_or_else(|| ulid::Ulid::new().to_string());
     let trace = TraceContext::continue_or_start(
         request
@@ -69,7 +71,29 @@ pub async fn request_meta(mut request: Request, next: Next) -> Response {
     });
     async move {
         let mut response = next.run(request).await;
-        tracing::info!(status = response.status().as_u16(), "request finished");
+        let status = response.status();
+        tracing::info!(status = status.as_u16(), "request finished");
+        // Dimension by API Gateway's route key (a path template), never by the raw path: ids in
+        // paths would make one metric per resource.
+        crate::metrics::MetricSet::new()
+            .dimension("route", route_key.as_deref().unwrap_or("unmatched"))
+            .value("Requests", 1.0, crate::metrics::Unit::Count)
+            .value(
+                "ClientErrors",
+                f64::from(u8::from(status.is_client_error())),
+                crate::metrics::Unit::Count,
+            )
+            .value(
+                "ServerErrors",
+                f64::from(u8::from(status.is_server_error())),
+                crate::metrics::Unit::Count,
+            )
+            .value(
+                "Latency",
+                started.elapsed().as_secs_f64() * 1000.0,
+                crate::metrics::Unit::Milliseconds,
+            )
+            .emit();
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
