@@ -159,6 +159,20 @@ async fn route_not_found() -> Problem {
     Problem::not_found("Route")
 }
 
+/// A JSON answer that points at the resource it created or accepted (`Location`).
+pub fn json_at<T: serde::Serialize>(
+    status: http::StatusCode,
+    location: &str,
+    body: &T,
+) -> Response {
+    use axum::response::IntoResponse;
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
 /// OpenAPI modifier declaring the `bearer` security scheme every service's routes refer to
 /// (`security(("bearer" = []))`).
 pub struct BearerAuth;

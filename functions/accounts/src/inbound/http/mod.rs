@@ -70,11 +70,7 @@ fn today() -> jiff::civil::Date {
 }
 
 fn created<T: serde::Serialize>(location: &str, body: &T) -> Response {
-    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
-    if let Ok(value) = HeaderValue::from_str(location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    response
+    clinic_shared::http::json_at(StatusCode::CREATED, location, body)
 }
 
 /// Token answers must not be cached by browsers or proxies.

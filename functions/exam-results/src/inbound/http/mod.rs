@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use clinic_shared::auth::{Caller, IngestScope};
 use clinic_shared::envelope::Role;
@@ -89,11 +89,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 fn created<T: serde::Serialize>(location: &str, body: &T) -> Response {
-    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
-    if let Ok(value) = HeaderValue::from_str(location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    response
+    clinic_shared::http::json_at(StatusCode::CREATED, location, body)
 }
 
 /// A JSON body read from bytes the handler also needs raw (for the idempotency fingerprint),
@@ -460,21 +456,15 @@ async fn submit_batch(
                 .service
                 .submit_batch(&caller, items, &meta.trace.traceparent())
                 .await?;
-            let mut response = (
+            Ok::<_, Problem>(clinic_shared::http::json_at(
                 StatusCode::ACCEPTED,
-                axum::Json(BatchAccepted {
+                &format!("/v1/integrations/batches/{}", receipt.batch_id),
+                &BatchAccepted {
                     batch_id: receipt.batch_id.clone(),
                     accepted: receipt.accepted,
                     rejected: receipt.rejected,
-                }),
-            )
-                .into_response();
-            if let Ok(value) =
-                HeaderValue::from_str(&format!("/v1/integrations/batches/{}", receipt.batch_id))
-            {
-                response.headers_mut().insert(header::LOCATION, value);
-            }
-            Ok::<_, Problem>(response)
+                },
+            ))
         })
         .await
 }

@@ -264,20 +264,14 @@ async fn request_report(
                 let (format, filters) =
                     json_body::<CreateReportRequest>(&headers, &body)?.parse()?;
                 let report = state.reports.request(&caller, format, filters).await?;
-                let mut response = (
+                Ok::<_, Problem>(clinic_shared::http::json_at(
                     StatusCode::ACCEPTED,
-                    axum::Json(ReportAccepted {
+                    &format!("/v1/reports/{}", report.report_id),
+                    &ReportAccepted {
                         report_id: report.report_id.clone(),
                         status: report.status,
-                    }),
-                )
-                    .into_response();
-                if let Ok(value) =
-                    HeaderValue::from_str(&format!("/v1/reports/{}", report.report_id))
-                {
-                    response.headers_mut().insert(header::LOCATION, value);
-                }
-                Ok::<_, Problem>(response)
+                    },
+                ))
             },
         )
         .await
