@@ -7,9 +7,14 @@ use serde_yaml::Value;
 
 pub mod local_system;
 
-/// The workspace root.
+/// The workspace root of the checkout being tested (read when the test runs: checkouts that
+/// share one target dir share build artefacts, so the compile-time path may name another one).
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("..")
 }
 
 /// `template.yaml`, parsed (CloudFormation tags such as `!Ref` are kept as tagged values).

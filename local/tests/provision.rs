@@ -14,7 +14,11 @@ use clinic_shared::testing::{emulator_config, emulator_url, unique};
 use serde_json::{Value, json};
 
 fn load(relative: &str) -> Template {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative);
+    let path = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join(relative);
     Template::load(&path).expect("template parses")
 }
 

@@ -10,7 +10,11 @@ use clinic_local::template::{
 use serde_json::{Value, json};
 
 fn manifest_path(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join(relative)
 }
 
 fn line_of(text: &str, needle: &str) -> usize {

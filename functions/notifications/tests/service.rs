@@ -685,7 +685,11 @@ async fn the_log_needs_a_token_and_valid_paging() {
 async fn the_template_subscriptions_deliver_exactly_the_consumed_types() {
     let template: serde_yaml::Value = serde_yaml::from_str(
         &std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"),
+            std::path::PathBuf::from(
+                std::env::var("CARGO_MANIFEST_DIR")
+                    .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+            )
+            .join("../../template.yaml"),
         )
         .expect("template.yaml"),
     )
