@@ -515,7 +515,6 @@ async fn account_deletion_erases_contact_and_log_and_nothing_brings_them_back() 
         AccountDeleted {
             account_id: patient.id.clone(),
             role: Role::Patient,
-            cpf: None,
         },
         &patient.id,
     );

@@ -512,7 +512,6 @@ async fn account_deletion_erases_the_patients_files_and_records_it() {
         AccountDeleted {
             account_id: exam.patient.clone(),
             role: Role::Patient,
-            cpf: Some("52998224725".into()),
         },
     );
     assert!(

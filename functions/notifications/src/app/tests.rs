@@ -448,7 +448,6 @@ async fn each_exam_event_sends_its_template_to_the_patient() {
             patient_id: Some("pat-1".into()),
             hospital_id: "h-1".into(),
             doctor_id: None,
-            exam_type: "Ressonância".into(),
         },
         "exam-1",
     );
@@ -727,7 +726,6 @@ async fn deletion_erases_the_contact_and_log_and_a_late_update_cannot_bring_it_b
         AccountDeleted {
             account_id: "pat-1".into(),
             role: Role::Patient,
-            cpf: None,
         },
         "pat-1",
     );
