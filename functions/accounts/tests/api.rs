@@ -951,7 +951,8 @@ async fn the_lambda_authorizer_accepts_people_and_registered_hospitals_only() {
         .await;
     let answer = authorizer
         .handle(request(tokens.body["accessToken"].as_str().unwrap()))
-        .await;
+        .await
+        .unwrap();
     assert_eq!(answer["isAuthorized"], true, "{answer}");
     assert_eq!(answer["context"]["sub"], id.as_str());
     assert_eq!(answer["context"]["cognito:groups"], "[patients]");
@@ -978,14 +979,46 @@ async fn the_lambda_authorizer_accepts_people_and_registered_hospitals_only() {
         )
         .unwrap()
     };
-    let answer = authorizer.handle(request(&machine_token(client_id))).await;
+    let answer = authorizer
+        .handle(request(&machine_token(client_id)))
+        .await
+        .unwrap();
     assert_eq!(answer["isAuthorized"], true, "{answer}");
     assert_eq!(answer["context"]["hospitalId"], hospital.body["id"]);
 
     let stranger = authorizer
         .handle(request(&machine_token("unregistered-client")))
-        .await;
+        .await
+        .unwrap();
     assert_eq!(stranger, json!({"isAuthorized": false}));
-    let garbage = authorizer.handle(request("not.a.token")).await;
+    let garbage = authorizer.handle(request("not.a.token")).await.unwrap();
     assert_eq!(garbage, json!({"isAuthorized": false}));
+
+    // A dependency failure is no verdict: the invocation fails (API Gateway answers 500 and
+    // caches nothing) instead of a denial cached for minutes — and it fails fast.
+    let unreachable = Authorizer::new(
+        AuthorizerConfig {
+            issuer: issuer.clone(),
+            // A port nothing listens on, and an address that never answers.
+            jwks_url: "http://127.0.0.1:9/jwks.json".into(),
+            web_client_ids: vec![stack.config.user_pool_client_id.clone()],
+            ingest_scope: "clinic/ingest".into(),
+            local_secret: Some(secret.clone()),
+        },
+        clinic_accounts::outbound::dynamodb::DynamoAccountStore::new(
+            stack.dynamodb.clone(),
+            format!("{}-missing", stack.config.table_name),
+        ),
+    );
+    let started = std::time::Instant::now();
+    let undecided = unreachable
+        .handle(request(tokens.body["accessToken"].as_str().unwrap()))
+        .await;
+    assert!(undecided.is_err(), "{undecided:?}");
+    let undecided = unreachable.handle(request(&machine_token(client_id))).await;
+    assert!(
+        undecided.is_err(),
+        "the hospital directory failed: {undecided:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(6));
 }

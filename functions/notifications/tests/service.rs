@@ -795,7 +795,7 @@ async fn the_template_subscriptions_deliver_exactly_the_consumed_types() {
                     .await;
             }
         }
-        if received.len() >= 9 {
+        if received.len() >= 10 {
             break;
         }
     }
@@ -803,6 +803,7 @@ async fn the_template_subscriptions_deliver_exactly_the_consumed_types() {
         "account.created",
         "account.updated",
         "account.deleted",
+        "account.signup_repeated",
         "doctor.registered",
         "exam.created",
         "exam.updated",

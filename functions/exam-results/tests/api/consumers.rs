@@ -309,7 +309,7 @@ async fn unusable_events_are_parked_with_their_reason() {
     assert!(
         reasons
             .iter()
-            .any(|r| r.contains("cpf: CPF check digits are invalid.")),
+            .any(|r| r.contains("matchKey: matchKey must be 64 lower-case hex digits.")),
         "{reasons:?}"
     );
     assert!(
