@@ -129,10 +129,9 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
         match self.store.reserve(&claims, &reservation).await {
             Ok(()) => {}
             Err(StoreError::Taken(_)) => {
-                match self.address_in_use(&claims[0], &reservation, trace).await? {
-                    Some(outcome) => return Ok(outcome),
-                    // An expired sign-up was taken over: this one goes ahead.
-                    None => {}
+                // `None`: an expired sign-up was taken over, and this one goes ahead.
+                if let Some(outcome) = self.address_in_use(&claims[0], &reservation, trace).await? {
+                    return Ok(outcome);
                 }
             }
             Err(other) => return Err(other.into()),

@@ -97,6 +97,12 @@ pub const IGNORED: &[IgnoredType] = &[
         reason: "the emulator's encryption settings are accepted but never decrypt anything",
     },
     IgnoredType {
+        pattern: "AWS::WAFv2::",
+        name_property: Some("Name"),
+        attributes: &["Arn", "Id", "LabelNamespace"],
+        reason: "there is no WAF locally: its per-IP rate limits apply on AWS only",
+    },
+    IgnoredType {
         pattern: "AWS::Lambda::Permission",
         name_property: None,
         attributes: &[],

@@ -1072,7 +1072,8 @@ async fn pushed_with_code(
         .await
         .unwrap();
     let worker = IngestWorker::new(memory);
-    for cmd in queue.sent.lock().unwrap().clone() {
+    let sent = queue.sent.lock().unwrap().clone();
+    for cmd in sent {
         worker.apply(&cmd).await.unwrap();
     }
     let batch = svc
@@ -1139,7 +1140,8 @@ async fn the_receipt_code_claims_an_exam_once_for_one_patient() {
         )
         .await
         .unwrap();
-    for cmd in queue.sent.lock().unwrap().clone() {
+    let sent = queue.sent.lock().unwrap().clone();
+    for cmd in sent {
         IngestWorker::new(&memory).apply(&cmd).await.unwrap();
     }
     let batch = svc

@@ -90,7 +90,7 @@ impl AccessCode {
 
     /// SHA-256 (hex) of the secret part: what is stored.
     pub fn secret_digest(&self) -> String {
-        hex::encode(Sha256::digest(self.0[PROTOCOL_LEN..].as_bytes()))
+        hex::encode(Sha256::digest(&self.0.as_bytes()[PROTOCOL_LEN..]))
     }
 
     /// `ABCD-EFGH-JKMN-PQRS`, as printed on the receipt.

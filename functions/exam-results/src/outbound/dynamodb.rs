@@ -20,6 +20,7 @@
 //! is finished.
 
 use std::collections::HashMap;
+#[cfg(feature = "testing")]
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,7 +75,8 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     /// When set, this store's transactions run one at a time (see
-    /// [`DynamoStore::serializing_transactions`]).
+    /// `DynamoStore::serializing_transactions`, in test builds only).
+    #[cfg(feature = "testing")]
     gate: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
@@ -146,6 +148,7 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            #[cfg(feature = "testing")]
             gate: None,
         }
     }
@@ -155,6 +158,7 @@ impl DynamoStore {
     /// when a condition fails, restores the whole table from a snapshot taken at the start,
     /// wiping what concurrent requests wrote meanwhile. DynamoDB's transactions are serializable,
     /// which this reproduces within one process.
+    #[cfg(feature = "testing")]
     #[must_use]
     pub fn serializing_transactions(mut self) -> Self {
         self.gate = Some(Arc::new(tokio::sync::Mutex::new(())));
@@ -256,6 +260,7 @@ impl DynamoStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            #[cfg(feature = "testing")]
             let guard = match &self.gate {
                 Some(gate) => Some(gate.lock().await),
                 None => None,
@@ -266,6 +271,7 @@ impl DynamoStore {
                 .set_transact_items(Some(items.clone()))
                 .send()
                 .await;
+            #[cfg(feature = "testing")]
             drop(guard);
             let err = match result {
                 Ok(_) => return Ok(()),
