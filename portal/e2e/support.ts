@@ -215,3 +215,19 @@ export async function screenshots(page: Page, name: string): Promise<void> {
 export async function settled(page: Page): Promise<void> {
   await expect(page.locator('.loading')).toHaveCount(0);
 }
+
+/** A page as people see it: loaded, no serious axe violation at desktop and phone size, screenshots. */
+export async function checkPage(page: Page, name: string): Promise<void> {
+  await settled(page);
+  await expectAccessible(page, `${name} (1280x800)`);
+  await page.setViewportSize(PHONE);
+  await expectAccessible(page, `${name} (390x844)`);
+  await page.setViewportSize(DESKTOP);
+  await screenshots(page, name);
+}
+
+/** Goes to a page through the menu (a full page load would end the in-memory session). */
+export async function openMenu(page: Page, name: string): Promise<void> {
+  await page.getByRole('navigation').getByRole('link', { name, exact: true }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
+}

@@ -118,7 +118,10 @@ function LanguageSwitch() {
   return (
     <button type="button" class="lang-switch" lang={other} onClick={() => setLanguage(other)} aria-label={t.shell.switchTo}>
       <Icon name="globe" />
-      <span>{t.shell.otherLanguage}</span>
+      <span class="wide-only">{t.shell.otherLanguage}</span>
+      <span class="narrow-only" aria-hidden="true">
+        {other === 'en' ? 'EN' : 'PT'}
+      </span>
     </button>
   );
 }
@@ -181,7 +184,7 @@ export function App() {
               </button>
               <button type="button" class="signout" onClick={() => end('signed-out')}>
                 <Icon name="logout" />
-                <span>{t.shell.signOut}</span>
+                <span class="collapse-label">{t.shell.signOut}</span>
               </button>
             </>
           ) : null}

@@ -2,7 +2,7 @@ import { api, connectAuth, ok } from './api/client';
 import type { Profile, Tokens } from './api/types';
 import { ApiError } from './api/errors';
 import { clearDrafts, draftsOwnedBy } from './drafts';
-import { setLanguage } from './i18n';
+import { language, setLanguage } from './i18n';
 import { here, navigate } from './router';
 import { createStore } from './store';
 
@@ -16,6 +16,8 @@ export interface SignedIn {
   /** When the access token stops being accepted (ms since the epoch). */
   expiresAt: number;
   me: Profile;
+  /** False when the account has no profile in the API (its `me` comes from the ID token). */
+  profile: boolean;
 }
 
 let previousEmail: string | null = null;
@@ -117,17 +119,61 @@ connectAuth({
   expired: () => end('expired'),
 });
 
+const ROLES: Profile['role'][] = ['patient', 'doctor', 'staff'];
+
+/** The claims of a JWT, unverified: only to name and route the person. */
+function claims(jwt: string): Record<string, unknown> {
+  try {
+    const part = jwt.split('.')[1] ?? '';
+    const json = atob(part.replace(/-/g, '+').replace(/_/g, '/'));
+    return JSON.parse(new TextDecoder().decode(Uint8Array.from(json, (c) => c.charCodeAt(0)))) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+}
+
+export function profileFromIdToken(idToken: string): Profile | null {
+  const c = claims(idToken);
+  const raw = c['cognito:groups'];
+  const groups = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? raw.replace(/[[\]]/g, '').split(/[\s,]+/) : [];
+  const role = ROLES.find((r) => groups.includes(r) || groups.includes(`${r}s`));
+  if (!role || typeof c.sub !== 'string') return null;
+  const now = new Date().toISOString();
+  return {
+    id: c.sub,
+    role,
+    status: 'ACTIVE',
+    email: typeof c.email === 'string' ? c.email : null,
+    name: typeof c.name === 'string' ? c.name : null,
+    phone: null,
+    preferences: { email: false, sms: false, language: language.get() },
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
 /** Starts a session from fresh tokens: loads the profile, adopts its language. */
 export async function establish(tokens: Tokens): Promise<SignedIn> {
   const expiresAt = Date.now() + tokens.expiresIn * 1000;
-  const me = await ok(
-    api.GET('/v1/me', { headers: { authorization: `Bearer ${tokens.accessToken}` } }),
-  );
+  let me: Profile;
+  let profile = true;
+  try {
+    me = await ok(api.GET('/v1/me', { headers: { authorization: `Bearer ${tokens.accessToken}` } }));
+  } catch (error) {
+    // Accounts created outside the portal (e.g. the first staff account) may have no profile:
+    // their identity and role then come from the ID token (display and routing only; the API
+    // checks every call itself).
+    const fromToken = error instanceof ApiError && error.status === 404 ? profileFromIdToken(tokens.idToken) : null;
+    if (!fromToken) throw error;
+    me = fromToken;
+    profile = false;
+  }
   const signedIn: SignedIn = {
     accessToken: tokens.accessToken,
     refreshToken: tokens.refreshToken ?? null,
     expiresAt,
     me,
+    profile,
   };
   draftsOwnedBy(me.id);
   session.set(signedIn);

@@ -321,6 +321,7 @@ export const en = {
     deleteTitle: 'Delete account',
     deleteIntro: 'You can delete your account and personal data at any time (LGPD, art. 18).',
     deleteLink: 'Delete my account…',
+    noProfile: 'This account was created by the system administrators and has no contact profile to edit here. Use the button at the top to change the portal’s language.',
   },
   deletion: {
     title: 'Delete your account',
@@ -421,6 +422,7 @@ export const en = {
     list: 'Hospitals in the catalogue',
     empty: 'No hospitals yet.',
     examTypes: 'Exams offered',
+    arriving: 'The new hospital reaches the catalogue in a few seconds…',
   },
   slots: {
     title: 'Publish free times',

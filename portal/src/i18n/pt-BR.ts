@@ -295,6 +295,7 @@ export const ptBR: Messages = {
     deleteTitle: 'Excluir conta',
     deleteIntro: 'Você pode excluir sua conta e seus dados pessoais quando quiser (LGPD, art. 18).',
     deleteLink: 'Excluir minha conta…',
+    noProfile: 'Esta conta foi criada pelos administradores do sistema e não tem perfil de contato para editar aqui. Use o botão no topo para mudar o idioma do portal.',
   },
   deletion: {
     title: 'Excluir sua conta',
@@ -395,6 +396,7 @@ export const ptBR: Messages = {
     list: 'Hospitais no catálogo',
     empty: 'Nenhum hospital ainda.',
     examTypes: 'Exames oferecidos',
+    arriving: 'O novo hospital chega ao catálogo em alguns segundos…',
   },
   slots: {
     title: 'Publicar horários',

@@ -90,7 +90,7 @@ function AccessLog({ examId, version, files }: { examId: string; version: number
       {log.loading && !log.data ? <Loading /> : null}
       {log.data && log.data.items.length === 0 ? <Empty icon="eye">{t.access.empty}</Empty> : null}
       {log.data && log.data.items.length > 0 ? (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-labelledby="access-title">
           <table>
             <caption class="visually-hidden">{t.access.title}</caption>
             <thead>

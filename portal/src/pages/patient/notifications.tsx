@@ -39,7 +39,7 @@ export function Notifications() {
       {first.loading && !first.data ? <Loading /> : null}
       {first.data && items.length === 0 ? <Empty icon="bell">{t.notifications.empty}</Empty> : null}
       {items.length > 0 ? (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-label={t.notifications.title}>
           <table>
             <caption class="visually-hidden">{t.notifications.title}</caption>
             <thead>

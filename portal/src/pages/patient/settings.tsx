@@ -12,7 +12,8 @@ import { fieldError, focusFirstInvalid, isFieldError } from '../../ui/forms';
 export function Settings() {
   const t = useT();
   const lang = useLang();
-  const me = useStore(session)?.me;
+  const current = useStore(session);
+  const me = current?.me;
   const form = useRef<HTMLFormElement>(null);
   const [draft, update] = useDraft('settings', {
     name: me?.name ?? '',
@@ -77,6 +78,8 @@ export function Settings() {
           <dd>{t.roles[me.role]}</dd>
         </dl>
       </section>
+      {current && !current.profile ? <Notice kind="info">{t.settings.noProfile}</Notice> : null}
+      {current?.profile ? (
       <form class="card" ref={form} onSubmit={save} noValidate aria-labelledby="prefs-title">
         <h2 id="prefs-title">{t.settings.contact}</h2>
         <Field label={t.fields.name} name="name" autocomplete="name" value={draft.name} onValue={(name) => update({ name })} error={fieldError(t, lang, error, 'name')} />
@@ -110,6 +113,7 @@ export function Settings() {
           {t.settings.save}
         </Button>
       </form>
+      ) : null}
       {me.role === 'patient' ? (
         <section class="card danger-zone" aria-labelledby="delete-title">
           <h2 id="delete-title">{t.settings.deleteTitle}</h2>

@@ -82,7 +82,7 @@ export function StaffDoctors() {
       {doctors.loading && !doctors.data ? <Loading /> : null}
       {doctors.data && doctors.data.length === 0 ? <Empty icon="user">{t.doctors.empty}</Empty> : null}
       {doctors.data && doctors.data.length > 0 ? (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-labelledby="doctor-list">
           <table aria-labelledby="doctor-list">
             <thead>
               <tr>

@@ -3,7 +3,7 @@ import { api, ok } from '../../api/client';
 import { useDraft } from '../../drafts';
 import { useLang, useT } from '../../i18n';
 import { examLabel } from '../../i18n/format';
-import { Button, CopyButton, Empty, ErrorNotice, Field, Loading, Notice, Page, useAsync } from '../../ui/kit';
+import { Button, CopyButton, Empty, ErrorNotice, Field, Loading, Notice, Page, useAsync, useInterval } from '../../ui/kit';
 import { fieldError, focusFirstInvalid, isFieldError } from '../../ui/forms';
 import { allHospitals } from '../patient/book';
 
@@ -50,6 +50,10 @@ export function StaffHospitals() {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [credentials, setCredentials] = useState<Credentials | null>(null);
+  // The catalogue learns of a new hospital through an event: look again until it is there.
+  const [awaiting, setAwaiting] = useState<string | null>(null);
+  const arrived = !awaiting || (hospitals.data ?? []).some((h) => h.id === awaiting);
+  useInterval(hospitals.reload, 2000, !arrived);
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -60,8 +64,7 @@ export function StaffHospitals() {
       setCredentials({ name: draft.name.trim(), clientId: created.clientId, clientSecret: created.clientSecret });
       reset();
       setTimeout(() => document.getElementById('secret-panel')?.focus(), 0);
-      // The catalogue learns of the hospital through an event: look again shortly.
-      setTimeout(hospitals.reload, 2500);
+      setAwaiting(created.id);
     } catch (err) {
       setError(err);
       if (isFieldError(err)) focusFirstInvalid(form.current);
@@ -94,11 +97,12 @@ export function StaffHospitals() {
         </Button>
       </form>
       <h2 id="hospital-list">{t.hospitals.list}</h2>
+      {!arrived ? <Loading label={t.hospitals.arriving} /> : null}
       {hospitals.error ? <ErrorNotice error={hospitals.error} onRetry={hospitals.reload} /> : null}
       {hospitals.loading && !hospitals.data ? <Loading /> : null}
       {hospitals.data && hospitals.data.length === 0 ? <Empty icon="hospital">{t.hospitals.empty}</Empty> : null}
       {hospitals.data && hospitals.data.length > 0 ? (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-labelledby="hospital-list">
           <table aria-labelledby="hospital-list">
             <thead>
               <tr>
