@@ -173,7 +173,10 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     let ready = Arc::new(AtomicBool::new(false));
     // Presigned S3 URLs point at the emulator: the portal's pages may call it (uploads, result
     // and report downloads), as the deployed portal may call its buckets.
-    let portal = Portal::open(&settings.portal_dir, &[settings.emulator_url.clone()]);
+    let portal = Portal::open(
+        &settings.portal_dir,
+        std::slice::from_ref(&settings.emulator_url),
+    );
     let app = app_router(gateway, ready.clone(), portal.clone());
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", settings.port))

@@ -97,6 +97,17 @@ pub const IGNORED: &[IgnoredType] = &[
         reason: "the emulator's encryption settings are accepted but never decrypt anything",
     },
     IgnoredType {
+        pattern: "AWS::CloudFront::",
+        name_property: None,
+        attributes: &[
+            "Id",
+            "DomainName",
+            "FunctionARN",
+            "FunctionMetadata.FunctionARN",
+        ],
+        reason: "the runner serves the portal (with the distribution's security headers) and the API itself",
+    },
+    IgnoredType {
         pattern: "AWS::Lambda::Permission",
         name_property: None,
         attributes: &[],
