@@ -1,5 +1,5 @@
-import { expect, test } from '@playwright/test';
-import { activeDoctor, assignedExam, expectAccessible, patientAccount, signIn } from './support';
+import { expect } from '@playwright/test';
+import { activeDoctor, assignedExam, expectAccessible, patientAccount, screenshots, signIn, test } from './support';
 
 test('doctor: an upload that is not a PDF is rejected, with the reason in words', async ({ page }) => {
   const doctor = await activeDoctor();
@@ -26,6 +26,7 @@ test('doctor: an upload that is not a PDF is rejected, with the reason in words'
   await expect(page.getByText('O arquivo não é um documento PDF.').first()).toBeVisible();
   await expect(page.getByRole('list').getByText('Recusado')).toBeVisible();
   await expectAccessible(page, 'doctor exam with rejected upload');
+  await screenshots(page, '43-doctor-rejected-upload');
   // The exam did not move on.
   await expect(page.getByText('Agendado', { exact: true })).toBeVisible();
 });

@@ -1,5 +1,5 @@
-import { expect, test } from '@playwright/test';
-import { STAFF, expectAccessible, freshSlot, patientAccount, signIn } from './support';
+import { expect } from '@playwright/test';
+import { STAFF, expectAccessible, freshSlot, patientAccount, signIn, test } from './support';
 
 test('errors: a 5xx on an unsafe POST is retried with the same Idempotency-Key', async ({ page }) => {
   await signIn(page, STAFF.email, STAFF.password);

@@ -1,5 +1,5 @@
-import { expect, test } from '@playwright/test';
-import { expectAccessible, patientAccount, signIn } from './support';
+import { expect } from '@playwright/test';
+import { expectAccessible, patientAccount, signIn, test } from './support';
 
 test('language: Portuguese by default, English on demand, kept on this device and after signing in', async ({ page }) => {
   const patient = await patientAccount();

@@ -1,5 +1,5 @@
-import { expect, test } from '@playwright/test';
-import { STAFF, activeDoctor, assignedExam, checkPage, openMenu, patientAccount, signIn } from './support';
+import { expect } from '@playwright/test';
+import { STAFF, activeDoctor, assignedExam, checkPage, openMenu, patientAccount, signIn, test } from './support';
 
 // Every page of the portal, for each role: axe-core (no serious or critical violation) at desktop
 // and phone size, and screenshots at 1280×800 and 390×844 (test-results/screenshots/).
@@ -28,7 +28,7 @@ test('pages: patient', async ({ page }) => {
   await expect(page.getByRole('heading', { level: 2, name: 'Quem acessou seus resultados' })).toBeVisible();
   await checkPage(page, '11-patient-exam');
   await openMenu(page, 'Agendar');
-  await page.getByLabel('Hospital', { exact: true }).selectOption({ index: 1 });
+  await page.getByLabel('Hospital', { exact: true }).selectOption({ label: 'Hospital Santa Luzia' });
   await page.getByLabel('Exame', { exact: true }).selectOption({ label: 'Hemograma' });
   await page.getByRole('radio').first().check();
   await checkPage(page, '12-patient-book');

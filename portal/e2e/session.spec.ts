@@ -1,5 +1,5 @@
-import { expect, test } from '@playwright/test';
-import { patientAccount, signIn } from './support';
+import { expect } from '@playwright/test';
+import { patientAccount, signIn, test } from './support';
 
 test('session: signed out after the idle time, back where they were with what they typed', async ({ page }) => {
   const patient = await patientAccount();

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { expect, test } from '@playwright/test';
-import { STAFF, expectAccessible, signIn } from './support';
+import { expect } from '@playwright/test';
+import { STAFF, expectAccessible, screenshots, signIn, test } from './support';
 
 test('staff: register a hospital (secret shown once), a doctor, publish slots, then a report from queued to done, downloaded', async ({
   page,
@@ -26,6 +26,7 @@ test('staff: register a hospital (secret shown once), a doctor, publish slots, t
     await expect(page.getByText('Copiado.')).toBeVisible();
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
     await expectAccessible(page, 'hospital credentials');
+    await screenshots(page, '44-staff-hospital-secret-once');
     await page.getByRole('button', { name: 'Guardei em lugar seguro' }).click();
     await expect(page.locator('#client-secret')).toHaveCount(0);
     await expect(page.getByText(secret)).toHaveCount(0);
@@ -67,6 +68,7 @@ test('staff: register a hospital (secret shown once), a doctor, publish slots, t
     await expect(item.locator('.badge')).toHaveText('Pronto', { timeout: 90_000 });
     await expect(item.locator('[data-state="done"]')).toHaveCount(3);
     await expectAccessible(page, 'reports');
+    await screenshots(page, '45-staff-report-done');
     const downloadPromise = page.waitForEvent('download');
     await item.getByRole('button', { name: 'Baixar' }).click();
     const download = await downloadPromise;

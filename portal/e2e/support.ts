@@ -1,7 +1,7 @@
 import { mkdirSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
-import { expect, type Page } from '@playwright/test';
+import { test as base, expect, type Page } from '@playwright/test';
 
 export const BASE = process.env.CLINIC_BASE_URL ?? 'http://127.0.0.1:3000';
 export const STAFF = {
@@ -11,6 +11,24 @@ export const STAFF = {
 export const SCREENSHOTS = join(import.meta.dirname, '..', 'test-results', 'screenshots');
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
+
+/**
+ * The tests' `test`: fails a test whose page broke the Content-Security-Policy (the portal must
+ * work with no inline script or style, as CloudFront and the runner serve it).
+ */
+export const test = base.extend<{ cspGuard: void }>({
+  cspGuard: [
+    async ({ page }, use) => {
+      const violations: string[] = [];
+      page.on('console', (message) => {
+        if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) violations.push(message.text());
+      });
+      await use();
+      expect(violations, 'Content-Security-Policy violations').toEqual([]);
+    },
+    { auto: true },
+  ],
+});
 
 const unique = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`;
 
@@ -90,7 +108,7 @@ export async function patientAccount(): Promise<Person & { token: string; id: st
     birthDate: p.birthDate,
     phone: p.phone,
   });
-  await api.post('/v1/accounts/confirm', { email: p.email, code: '123456' });
+  await api.post('/v1/accounts/confirm', { email: p.email, code: '123456', password: p.password });
   const t = await token(p.email, p.password);
   const me = await api.get('/v1/me', t);
   return { ...p, token: t, id: me.id };

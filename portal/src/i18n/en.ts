@@ -47,6 +47,7 @@ const errors = {
   INVALID_REFRESH_TOKEN: 'Your session expired. Sign in again.',
   TOO_MANY_REQUESTS: 'Too many attempts. Wait a moment and try again.',
   TOO_MANY_ATTEMPTS: 'Too many attempts with access codes. Wait before trying again.',
+  ACCOUNT_ERASED: 'This account was deleted. Sign in with another account.',
   EMAIL_ALREADY_USED: 'This e-mail already belongs to an account.',
   CPF_ALREADY_USED: 'This CPF already belongs to an account.',
   CRM_ALREADY_USED: 'This CRM is already registered.',
@@ -180,7 +181,6 @@ export const en = {
     signUp: 'Create an account',
     haveCode: 'I have a confirmation code',
     goConfirm: 'Enter the confirmation code',
-    confirmed: 'Your e-mail is confirmed. Sign in to continue.',
     endedIdle: 'You were signed out after 15 minutes without activity, to protect your health data. Sign in again to continue where you were.',
     endedExpired: 'Your session expired. Sign in again to continue where you were.',
     endedSignedOut: 'You signed out.',
@@ -201,6 +201,7 @@ export const en = {
     title: 'Confirm your e-mail',
     intro: 'Enter your e-mail and the code we sent to it.',
     sent: 'If this e-mail can be used, we sent a confirmation code to it. Enter it below.',
+    passwordHint: 'The password you chose when signing up.',
     submit: 'Confirm',
   },
   notFound: {
@@ -307,6 +308,7 @@ export const en = {
       exam_completed: 'Exam performed',
       result_ready: 'Result available',
       report_ready: 'Report ready',
+      sign_up_repeated: 'Someone tried to sign up with your e-mail',
     } satisfies Record<TemplateId, string>,
   },
   settings: {

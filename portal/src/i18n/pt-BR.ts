@@ -66,6 +66,7 @@ export const ptBR: Messages = {
     INVALID_REFRESH_TOKEN: 'Sua sessão expirou. Entre de novo.',
     TOO_MANY_REQUESTS: 'Muitas tentativas. Aguarde um momento e tente de novo.',
     TOO_MANY_ATTEMPTS: 'Muitas tentativas com códigos de acesso. Aguarde antes de tentar de novo.',
+    ACCOUNT_ERASED: 'Esta conta foi excluída. Entre com outra conta.',
     EMAIL_ALREADY_USED: 'Este e-mail já pertence a uma conta.',
     CPF_ALREADY_USED: 'Este CPF já pertence a uma conta.',
     CRM_ALREADY_USED: 'Este CRM já está cadastrado.',
@@ -154,7 +155,6 @@ export const ptBR: Messages = {
     signUp: 'Criar uma conta',
     haveCode: 'Tenho um código de confirmação',
     goConfirm: 'Informar o código de confirmação',
-    confirmed: 'Seu e-mail foi confirmado. Entre para continuar.',
     endedIdle: 'Você saiu automaticamente após 15 minutos sem atividade, para proteger seus dados de saúde. Entre de novo para continuar de onde parou.',
     endedExpired: 'Sua sessão expirou. Entre de novo para continuar de onde parou.',
     endedSignedOut: 'Você saiu.',
@@ -175,6 +175,7 @@ export const ptBR: Messages = {
     title: 'Confirme seu e-mail',
     intro: 'Informe seu e-mail e o código que enviamos para ele.',
     sent: 'Se este e-mail puder ser usado, enviamos um código de confirmação para ele. Informe-o abaixo.',
+    passwordHint: 'A senha que você escolheu no cadastro.',
     submit: 'Confirmar',
   },
   notFound: {
@@ -281,6 +282,7 @@ export const ptBR: Messages = {
       exam_completed: 'Exame realizado',
       result_ready: 'Resultado disponível',
       report_ready: 'Relatório pronto',
+      sign_up_repeated: 'Tentativa de cadastro com o seu e-mail',
     },
   },
   settings: {

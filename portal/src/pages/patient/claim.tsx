@@ -1,6 +1,5 @@
 import { useRef, useState } from 'preact/hooks';
 import { api, ok } from '../../api/client';
-import '../../api/pending-routes';
 import { ApiError } from '../../api/errors';
 import type { Exam } from '../../api/types';
 import { useDraft } from '../../drafts';

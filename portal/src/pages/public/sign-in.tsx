@@ -7,7 +7,6 @@ import { choosePassword, ending, session, signIn, lastEmail, type SignedIn } fro
 import { useStore } from '../../store';
 import { Link } from '../../ui/link';
 import { Button, ErrorNotice, Field, Notice, Page } from '../../ui/kit';
-import { confirmedEmail } from './confirm';
 
 export function SignIn() {
   const t = useT();
@@ -15,13 +14,12 @@ export function SignIn() {
   const ended = useStore(ending);
   const signedIn = useStore(session);
   const next = safeNext(place.query.get('next'));
-  const [email, setEmail] = useState(confirmedEmail.get() ?? lastEmail() ?? '');
+  const [email, setEmail] = useState(lastEmail() ?? '');
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [challenge, setChallenge] = useState<string | null>(null);
   const [newPassword, setNewPassword] = useState('');
-  const justConfirmed = confirmedEmail.get() !== null;
 
   const go = (s: SignedIn) => navigate(next ?? homeOf(s.me.role), { replace: true });
 
@@ -35,7 +33,6 @@ export function SignIn() {
     setError(null);
     try {
       const outcome = await signIn(email.trim(), password);
-      confirmedEmail.set(null);
       if (outcome.kind === 'new-password') {
         setChallenge(outcome.session);
         setBusy(false);
@@ -71,7 +68,6 @@ export function SignIn() {
         {ended === 'expired' ? <Notice kind="warning">{t.signIn.endedExpired}</Notice> : null}
         {ended === 'signed-out' ? <Notice kind="success">{t.signIn.endedSignedOut}</Notice> : null}
         {ended === 'deleted' ? <Notice kind="success">{t.signIn.endedDeleted}</Notice> : null}
-        {justConfirmed ? <Notice kind="success">{t.signIn.confirmed}</Notice> : null}
         {error && !passwordProblem ? <ErrorNotice error={error} /> : null}
         {notConfirmed ? (
           <p>

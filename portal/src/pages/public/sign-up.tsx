@@ -5,7 +5,7 @@ import { navigate } from '../../router';
 import { Link } from '../../ui/link';
 import { Button, Checkbox, ErrorNotice, Field, Notice, Page, SelectField } from '../../ui/kit';
 import { fieldError, focusFirstInvalid, isFieldError } from '../../ui/forms';
-import { pendingEmail } from './confirm';
+import { pendingSignUp } from './confirm';
 
 export function SignUp() {
   const t = useT();
@@ -44,7 +44,7 @@ export function SignUp() {
           },
         }),
       );
-      pendingEmail.set(v.email.trim());
+      pendingSignUp.set({ email: v.email.trim(), password: v.password });
       navigate('/confirm');
     } catch (err) {
       setError(err);
