@@ -14,10 +14,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{Method, StatusCode};
 use tokio::sync::watch;
-use tower::ServiceExt;
 
 use crate::gateway::{Gateway, GatewayConfig, LOCAL_TOKEN_SECRET_ENV, LocalSigner, TokenEndpoint};
 use crate::model::LocalStack;
+use crate::portal::Portal;
 use crate::provision::{ProvisionSettings, provision};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::template::Template;
@@ -107,20 +107,6 @@ async fn emulator_up(url: &str) -> bool {
     }
 }
 
-/// The merged OpenAPI document of every service.
-fn openapi() -> serde_json::Value {
-    let mut spec = clinic_accounts::inbound::http::openapi();
-    spec.info.title = "Clinic API".to_string();
-    for other in [
-        clinic_exam_results::inbound::http::openapi(),
-        clinic_notifications::inbound::http::openapi(),
-        clinic_file_management::inbound::http::openapi(),
-    ] {
-        spec.merge(other);
-    }
-    serde_json::to_value(spec).unwrap_or(serde_json::Value::Null)
-}
-
 fn routes_summary(stack: &LocalStack) -> String {
     let mut lines: Vec<String> = stack
         .routes()
@@ -185,7 +171,13 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     }
     let gateway = Gateway::new(config, runtime.clone())?;
     let ready = Arc::new(AtomicBool::new(false));
-    let app = app_router(gateway, ready.clone(), settings.portal_dir.clone());
+    // Presigned S3 URLs point at the emulator: the portal's pages may call it (uploads, result
+    // and report downloads), as the deployed portal may call its buckets.
+    let portal = Portal::open(
+        &settings.portal_dir,
+        std::slice::from_ref(&settings.emulator_url),
+    );
+    let app = app_router(gateway, ready.clone(), portal.clone());
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", settings.port))
         .await
@@ -231,7 +223,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         Vec::new()
     };
     ready.store(true, Ordering::SeqCst);
-    print_banner(&settings, &stack, &base_url, &demo);
+    print_banner(&settings, &stack, &base_url, &demo, portal.is_some());
 
     wait_for_stop_signal().await;
     println!("stopping: finishing in-flight invocations…");
@@ -246,10 +238,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     Ok(())
 }
 
-fn app_router(gateway: Gateway<Runtime>, ready: Arc<AtomicBool>, portal_dir: PathBuf) -> Router {
-    let portal = portal_dir
-        .is_dir()
-        .then(|| tower_http::services::ServeDir::new(portal_dir));
+fn app_router(gateway: Gateway<Runtime>, ready: Arc<AtomicBool>, portal: Option<Portal>) -> Router {
     let fallback_gateway = gateway.clone();
     Router::new()
         .route(
@@ -273,7 +262,10 @@ fn app_router(gateway: Gateway<Runtime>, ready: Arc<AtomicBool>, portal_dir: Pat
                 }
             }),
         )
-        .route("/openapi.json", get(|| async { axum::Json(openapi()) }))
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(crate::openapi::merged_json()) }),
+        )
         .fallback(move |request: Request| {
             let gateway = fallback_gateway.clone();
             let portal = portal.clone();
@@ -281,21 +273,16 @@ fn app_router(gateway: Gateway<Runtime>, ready: Arc<AtomicBool>, portal_dir: Pat
         })
 }
 
-/// API routes go to the gateway; other GETs to the portal's static files when there is a portal.
-async fn serve(
-    gateway: Gateway<Runtime>,
-    portal: Option<tower_http::services::ServeDir>,
-    request: Request,
-) -> Response {
+/// API routes go to the gateway; other GETs to the portal (its files, or `index.html` for its
+/// pages) when there is a built portal.
+async fn serve(gateway: Gateway<Runtime>, portal: Option<Portal>, request: Request) -> Response {
     let is_page = request.method() == Method::GET || request.method() == Method::HEAD;
     if is_page
         && !gateway.serves(request.method(), request.uri().path())
         && let Some(portal) = portal
+        && portal.serves(request.uri().path())
     {
-        return match portal.oneshot(request).await {
-            Ok(response) => response.into_response(),
-            Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response(),
-        };
+        return portal.handle(request).await;
     }
     gateway.handle(request).await
 }
@@ -323,11 +310,20 @@ async fn wait_for_stop_signal() {
     }
 }
 
-fn print_banner(settings: &Settings, stack: &LocalStack, base_url: &str, demo: &[String]) {
-    let portal = if settings.portal_dir.is_dir() {
+fn print_banner(
+    settings: &Settings,
+    stack: &LocalStack,
+    base_url: &str,
+    demo: &[String],
+    portal: bool,
+) {
+    let portal = if portal {
         format!("{base_url}/")
     } else {
-        "(no portal/ directory)".to_string()
+        format!(
+            "(no built portal in {}: `cd portal && npm ci && npm run build`)",
+            settings.portal_dir.display()
+        )
     };
     println!(
         "\nClinic is running locally\n\

@@ -7,6 +7,8 @@ pub mod app;
 pub mod events;
 pub mod gateway;
 pub mod model;
+pub mod openapi;
+pub mod portal;
 pub mod provision;
 pub mod runtime;
 pub mod seed;

@@ -38,8 +38,8 @@ struct Args {
     /// Password of the staff account created at start.
     #[arg(long, env = "CLINIC_STAFF_PASSWORD", default_value = "Clinic0Staff")]
     staff_password: String,
-    /// Static files of the web portal.
-    #[arg(long, default_value = "portal")]
+    /// The built web portal (`npm run build` in `portal/`), served at `/`.
+    #[arg(long, env = "CLINIC_PORTAL_DIR", default_value = "portal/dist")]
     portal_dir: PathBuf,
     /// Also register sample hospitals and a doctor.
     #[arg(long)]
@@ -54,6 +54,19 @@ fn parse_parameter(raw: &str) -> Result<(String, String), String> {
         .map(|(k, v)| (k.trim().to_string(), v.to_string()))
         .filter(|(k, _)| !k.is_empty())
         .ok_or_else(|| format!("expected Name=value, got `{raw}`"))
+}
+
+/// The portal is served by this runner, so unless told otherwise its origin (CORS of the API and
+/// the buckets) and its URL (links in e-mails) are the runner's own.
+fn with_portal_origin(parameters: Vec<(String, String)>, port: u16) -> BTreeMap<String, String> {
+    let mut parameters: BTreeMap<String, String> = parameters.into_iter().collect();
+    let origin = format!("http://127.0.0.1:{port}");
+    for name in ["PortalOrigin", "PortalUrl"] {
+        parameters
+            .entry(name.to_string())
+            .or_insert_with(|| origin.clone());
+    }
+    parameters
 }
 
 #[tokio::main]
@@ -87,7 +100,7 @@ async fn main() -> std::process::ExitCode {
         staff_password: args.staff_password,
         portal_dir: args.portal_dir,
         demo: args.demo,
-        parameters: args.parameters.into_iter().collect::<BTreeMap<_, _>>(),
+        parameters: with_portal_origin(args.parameters, args.port),
     };
     match run(settings).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -103,6 +103,17 @@ pub const IGNORED: &[IgnoredType] = &[
         reason: "there is no WAF locally: its per-IP rate limits apply on AWS only",
     },
     IgnoredType {
+        pattern: "AWS::CloudFront::",
+        name_property: None,
+        attributes: &[
+            "Id",
+            "DomainName",
+            "FunctionARN",
+            "FunctionMetadata.FunctionARN",
+        ],
+        reason: "the runner serves the portal (with the distribution's security headers) and the API itself",
+    },
+    IgnoredType {
         pattern: "AWS::Lambda::Permission",
         name_property: None,
         attributes: &[],

@@ -1,0 +1,176 @@
+import { useState } from 'preact/hooks';
+import { api, ok } from '../../api/client';
+import type { AccessEntry, FileView } from '../../api/types';
+import { fileBlob, openPdf, saveBlob } from '../../files';
+import { useFlash } from '../../flash';
+import { useLang, useT } from '../../i18n';
+import { dateTime, examLabel } from '../../i18n/format';
+import { session } from '../../session';
+import { useStore } from '../../store';
+import { Link } from '../../ui/link';
+import { Button, Empty, ErrorNotice, Loading, Notice, Page, useAsync } from '../../ui/kit';
+import { ExamStatusBadge } from '../../ui/status';
+
+function ResultFile({ file, onAccessed }: { file: FileView; onAccessed: () => void }) {
+  const t = useT();
+  const lang = useLang();
+  const [busy, setBusy] = useState<'open' | 'download' | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [blocked, setBlocked] = useState(false);
+  const name = file.fileName ?? 'resultado.pdf';
+
+  const open = async () => {
+    setBusy('open');
+    setError(null);
+    setBlocked(false);
+    try {
+      const notShown = await openPdf(() => fileBlob(file.fileId));
+      if (notShown) {
+        setBlocked(true);
+        saveBlob(notShown, name);
+      }
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(null);
+      onAccessed();
+    }
+  };
+
+  const download = async () => {
+    setBusy('download');
+    setError(null);
+    try {
+      saveBlob(await fileBlob(file.fileId), name);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(null);
+      onAccessed();
+    }
+  };
+
+  return (
+    <li>
+      <div>
+        <div class="title">{name}</div>
+        <div class="meta">
+          {t.files.kind[file.kind]} · {dateTime(lang, file.processedAt ?? file.createdAt)}
+        </div>
+      </div>
+      <div class="actions">
+        <Button icon="open" busy={busy === 'open'} onClick={open} aria-label={t.files.openNamed(name)}>
+          {t.files.open}
+        </Button>
+        <Button variant="secondary" icon="download" busy={busy === 'download'} onClick={download} aria-label={t.files.downloadNamed(name)}>
+          {t.files.download}
+        </Button>
+      </div>
+      {blocked ? <Notice kind="info">{t.files.popupBlocked}</Notice> : null}
+      {error ? <ErrorNotice error={error} /> : null}
+    </li>
+  );
+}
+
+function AccessLog({ examId, version, files }: { examId: string; version: number; files: FileView[] }) {
+  const t = useT();
+  const lang = useLang();
+  const me = useStore(session)?.me;
+  const log = useAsync(
+    () => ok(api.GET('/v1/exams/{id}/access-log', { params: { path: { id: examId }, query: { limit: '200' } } })),
+    [examId, version],
+  );
+  const who = (entry: AccessEntry) => (entry.actorId === me?.id ? t.access.you : t.roles[entry.actorRole]);
+  const fileName = (id: string) => files.find((f) => f.fileId === id)?.fileName ?? t.access.aFile;
+  return (
+    <section class="card" aria-labelledby="access-title">
+      <h2 id="access-title">{t.access.title}</h2>
+      <p class="muted">{t.access.intro}</p>
+      {log.error ? <ErrorNotice error={log.error} onRetry={log.reload} /> : null}
+      {log.loading && !log.data ? <Loading /> : null}
+      {log.data && log.data.items.length === 0 ? <Empty icon="eye">{t.access.empty}</Empty> : null}
+      {log.data && log.data.items.length > 0 ? (
+        <div class="table-wrap" tabIndex={0} role="region" aria-labelledby="access-title">
+          <table>
+            <caption class="visually-hidden">{t.access.title}</caption>
+            <thead>
+              <tr>
+                <th scope="col">{t.access.when}</th>
+                <th scope="col">{t.access.who}</th>
+                <th scope="col">{t.access.what}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {log.data.items.map((entry) => (
+                <tr key={`${entry.requestId}-${entry.at}-${entry.fileId}`}>
+                  <td>
+                    <time dateTime={entry.at}>{dateTime(lang, entry.at)}</time>
+                  </td>
+                  <td>{who(entry)}</td>
+                  <td>
+                    {t.access.action[entry.action]} — {fileName(entry.fileId)}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+    </section>
+  );
+}
+
+export function ExamDetail({ params }: { params: Record<string, string> }) {
+  const t = useT();
+  const lang = useLang();
+  const message = useFlash();
+  const id = params.id ?? '';
+  const [accessVersion, setAccessVersion] = useState(0);
+  const exam = useAsync(() => ok(api.GET('/v1/exams/{id}', { params: { path: { id } } })), [id]);
+  const files = useAsync(() => ok(api.GET('/v1/exams/{id}/files', { params: { path: { id } } })), [id]);
+  const available = (files.data?.items ?? []).filter((f) => f.status === 'AVAILABLE');
+
+  return (
+    <Page title={exam.data ? examLabel(exam.data.examType) : t.exam.title} actions={<Link href="/exams">{t.exam.back}</Link>}>
+      {message ? <Notice kind={message.kind}>{message.text}</Notice> : null}
+      {exam.error ? <ErrorNotice error={exam.error} onRetry={exam.reload} /> : null}
+      {exam.loading && !exam.data ? <Loading /> : null}
+      {exam.data ? (
+        <section class="card" aria-labelledby="facts-title">
+          <h2 id="facts-title">{t.exam.facts}</h2>
+          <dl class="facts">
+            <dt>{t.exam.status}</dt>
+            <dd>
+              <ExamStatusBadge status={exam.data.status} />
+            </dd>
+            <dt>{t.exam.when}</dt>
+            <dd>
+              <time dateTime={exam.data.scheduledAt}>{dateTime(lang, exam.data.scheduledAt)}</time>
+            </dd>
+            <dt>{t.exam.hospital}</dt>
+            <dd>{exam.data.hospitalName}</dd>
+            <dt>{t.exam.origin}</dt>
+            <dd>{t.exam.originName[exam.data.origin]}</dd>
+          </dl>
+        </section>
+      ) : null}
+      <section class="card" aria-labelledby="results-title">
+        <h2 id="results-title">{t.exam.results}</h2>
+        {files.error ? <ErrorNotice error={files.error} onRetry={files.reload} /> : null}
+        {files.loading && !files.data ? <Loading /> : null}
+        {files.data && available.length === 0 ? <Empty icon="file">{t.exam.noResults}</Empty> : null}
+        {available.length > 0 ? (
+          <>
+            <p class="muted small">{t.exam.resultsPrivacy}</p>
+            <ul class="list">
+              {available.map((file) => (
+                <ResultFile file={file} key={file.fileId} onAccessed={() => setAccessVersion((n) => n + 1)} />
+              ))}
+            </ul>
+          </>
+        ) : null}
+      </section>
+      {exam.data ? <AccessLog examId={id} version={accessVersion} files={files.data?.items ?? []} /> : null}
+    </Page>
+  );
+}
