@@ -13,3 +13,4 @@ pub mod provision;
 pub mod runtime;
 pub mod seed;
 pub mod template;
+pub mod totp;

@@ -16,7 +16,8 @@ use crate::domain::error::{IdentityError, StoreError};
 use crate::domain::values::{BirthDate, Cnes, Cpf, Crm, Email, Name, Password, Phone, Specialty};
 use crate::domain::{
     AccountStatus, AccountStore, AccountsError, Claim, ClaimHolder, DoctorSummary, Hospital,
-    IdentityProvider, MachineClient, Page, Profile, SignIn, SignUpOutcome, Tokens,
+    IdentityProvider, MachineClient, Page, PendingMfaSetup, Profile, SignIn, SignUpOutcome,
+    Tokens,
 };
 
 /// Event source name of this service.
@@ -29,6 +30,26 @@ pub const PENDING_SIGN_UP_HOURS: i64 = 24;
 
 /// At most one "someone tried to sign up with your address" e-mail per account in this time.
 pub const REPEAT_NOTICE_HOURS: i64 = 1;
+
+/// Roles (groups) that must answer an authenticator code (TOTP) before getting any token.
+pub const MFA_GROUPS: [&str; 2] = ["staff", "doctors"];
+
+/// How long a started authenticator setup waits for the app's first code.
+const MFA_SETUP_MINUTES: i64 = 10;
+
+/// A fresh, unguessable sign-in session handed to the person (256 random bits).
+fn new_session() -> Result<String, AccountsError> {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| AccountsError::Internal(e.to_string()))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// What the store keeps of a session: its digest, so a leaked table item opens nothing.
+fn session_key(session: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(session.as_bytes()))
+}
 
 /// Whether a sign-up waited longer than [`PENDING_SIGN_UP_HOURS`].
 fn sign_up_expired(profile: &Profile, now: Timestamp) -> bool {
@@ -399,13 +420,16 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
         Ok(())
     }
 
-    /// Password sign-in.
+    /// Password sign-in. Staff and doctors get no token before their second factor: those with
+    /// an authenticator app answer its code (`MfaRequired`); those without set one up first
+    /// (`MfaSetup`, the tokens held back meanwhile).
     ///
     /// # Errors
     /// `InvalidCredentials` (also for unknown users), `NotConfirmed`, `Throttled`, `Unavailable`.
     #[tracing::instrument(skip_all)]
     pub async fn sign_in(&self, username: &str, password: &str) -> Result<SignIn, AccountsError> {
-        self.identity
+        let outcome = self
+            .identity
             .sign_in(username, password)
             .await
             .map_err(|err| match err {
@@ -414,10 +438,81 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
                 }
                 IdentityError::UserNotConfirmed => AccountsError::NotConfirmed,
                 other => identity_unavailable(other),
-            })
+            })?;
+        self.second_factor(username, outcome).await
     }
 
-    /// Sets the first password of an account created by staff, finishing its sign-in.
+    /// Holds back the tokens of a staff member or doctor without an authenticator app and starts
+    /// setting one up; anything else passes.
+    async fn second_factor(&self, username: &str, outcome: SignIn) -> Result<SignIn, AccountsError> {
+        let SignIn::Tokens(tokens) = outcome else {
+            return Ok(outcome);
+        };
+        if !tokens.groups.iter().any(|g| MFA_GROUPS.contains(&g.as_str())) {
+            return Ok(SignIn::Tokens(tokens));
+        }
+        let secret = self
+            .identity
+            .start_totp(&tokens.access_token)
+            .await
+            .map_err(identity_unavailable)?;
+        let session = new_session()?;
+        let setup = PendingMfaSetup {
+            username: username.trim().to_lowercase(),
+            tokens,
+            expires_at: Timestamp::now() + jiff::SignedDuration::from_mins(MFA_SETUP_MINUTES),
+        };
+        self.store
+            .save_mfa_setup(&session_key(&session), &setup)
+            .await?;
+        tracing::info!("second factor required: authenticator setup started");
+        Ok(SignIn::MfaSetup { session, secret })
+    }
+
+    /// Answers the second-factor step of a sign-in with the authenticator's current code: either
+    /// the challenge of an account that has an app, or the first code of an app being set up.
+    ///
+    /// # Errors
+    /// `InvalidSession` (unknown, expired or someone else's), `InvalidMfaCode`, `Unavailable`.
+    #[tracing::instrument(skip_all)]
+    pub async fn answer_mfa(
+        &self,
+        username: &str,
+        session: &str,
+        code: &str,
+    ) -> Result<Tokens, AccountsError> {
+        let key = session_key(session);
+        let code_error = |err| match err {
+            IdentityError::CodeMismatch | IdentityError::ExpiredCode => {
+                AccountsError::InvalidMfaCode
+            }
+            IdentityError::NotAuthorized | IdentityError::UserNotFound => {
+                AccountsError::InvalidSession
+            }
+            other => identity_unavailable(other),
+        };
+        let Some(setup) = self.store.mfa_setup(&key).await? else {
+            return self
+                .identity
+                .answer_mfa(username, session, code)
+                .await
+                .map_err(code_error);
+        };
+        if setup.username != username.trim().to_lowercase() || setup.expires_at <= Timestamp::now()
+        {
+            return Err(AccountsError::InvalidSession);
+        }
+        self.identity
+            .finish_totp(&setup.tokens.access_token, code)
+            .await
+            .map_err(code_error)?;
+        self.store.drop_mfa_setup(&key).await?;
+        tracing::info!("authenticator set up");
+        Ok(setup.tokens)
+    }
+
+    /// Sets the first password of an account created by staff, finishing its sign-in (with the
+    /// second factor its role requires).
     ///
     /// # Errors
     /// `InvalidSession`, `Validation` (password rejected), `Unavailable`.
@@ -427,7 +522,7 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
         username: &str,
         session: &str,
         new_password: &Password,
-    ) -> Result<Tokens, AccountsError> {
+    ) -> Result<SignIn, AccountsError> {
         let tokens = self
             .identity
             .complete_new_password(username, session, new_password)
@@ -453,7 +548,7 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
             profile.updated_at = Timestamp::now();
             self.store.update_profile(&profile, &[]).await?;
         }
-        Ok(tokens)
+        self.second_factor(username, SignIn::Tokens(tokens)).await
     }
 
     /// New id and access tokens from a refresh token.

@@ -19,6 +19,8 @@ pub enum AccountsError {
     ExpiredCode,
     #[error("sign-in session is invalid or expired")]
     InvalidSession,
+    #[error("authenticator code is wrong")]
+    InvalidMfaCode,
     #[error("refresh token is invalid or expired")]
     InvalidRefreshToken,
     #[error("too many attempts")]

@@ -126,6 +126,17 @@ pub struct Tokens {
     pub access_token: String,
     pub refresh_token: Option<String>,
     pub expires_in: i32,
+    /// The groups (roles) the access token carries, as the identity provider issued it.
+    pub groups: Vec<String>,
+}
+
+/// Tokens held back until a staff member or doctor has set an authenticator app up, and whose
+/// sign-in they belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingMfaSetup {
+    pub username: String,
+    pub tokens: Tokens,
+    pub expires_at: jiff::Timestamp,
 }
 
 /// Result of a password sign-in.
@@ -135,6 +146,16 @@ pub enum SignIn {
     /// Accounts created by staff must choose a password first.
     NewPasswordRequired {
         session: String,
+    },
+    /// The account has an authenticator app: its current code is the second factor.
+    MfaRequired {
+        session: String,
+    },
+    /// Staff and doctors must set an authenticator app up (TOTP) before any token: add `secret`
+    /// to the app, then answer with its current code.
+    MfaSetup {
+        session: String,
+        secret: String,
     },
 }
 

@@ -7,7 +7,7 @@ use clinic_shared::envelope::Envelope;
 
 use super::error::{IdentityError, StoreError};
 use super::model::{
-    Claim, ClaimHolder, DoctorSummary, Hospital, IdentityUser, MachineClient, Page, Profile,
+    Claim, ClaimHolder, DoctorSummary, PendingMfaSetup, Hospital, IdentityUser, MachineClient, Page, Profile,
     SignIn, Tokens,
 };
 use super::values::{Email, Password};
@@ -95,6 +95,37 @@ pub trait IdentityProvider: Send + Sync {
         new_password: &Password,
     ) -> impl Future<Output = Result<Tokens, IdentityError>> + Send;
 
+    /// Answers the authenticator-code challenge of a sign-in.
+    ///
+    /// # Errors
+    /// `NotAuthorized` (bad or expired session), `CodeMismatch`, `Unavailable`.
+    fn answer_mfa(
+        &self,
+        username: &str,
+        session: &str,
+        code: &str,
+    ) -> impl Future<Output = Result<Tokens, IdentityError>> + Send;
+
+    /// Starts setting an authenticator app up for the user of `access_token`: the secret to add
+    /// to the app.
+    ///
+    /// # Errors
+    /// `NotAuthorized`, `Unavailable`.
+    fn start_totp(
+        &self,
+        access_token: &str,
+    ) -> impl Future<Output = Result<String, IdentityError>> + Send;
+
+    /// Checks the app's first code and makes it the user's second factor from now on.
+    ///
+    /// # Errors
+    /// `CodeMismatch`, `NotAuthorized`, `Unavailable`.
+    fn finish_totp(
+        &self,
+        access_token: &str,
+        code: &str,
+    ) -> impl Future<Output = Result<(), IdentityError>> + Send;
+
     /// # Errors
     /// `NotAuthorized`, `Unavailable`.
     fn refresh(
@@ -161,6 +192,32 @@ pub trait AccountStore: Send + Sync {
         &self,
         id: &str,
     ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
+
+    /// Keeps the tokens of a sign-in until its authenticator app is set up, under `key` (a
+    /// digest of the session handed to the person).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    fn save_mfa_setup(
+        &self,
+        key: &str,
+        setup: &PendingMfaSetup,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The pending setup under `key`, if any (expired ones included: the caller compares).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    fn mfa_setup(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<PendingMfaSetup>, StoreError>> + Send;
+
+    /// Forgets a pending setup (used or abandoned).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    fn drop_mfa_setup(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Who holds a unique value, if anyone.
     ///

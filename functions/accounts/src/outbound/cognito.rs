@@ -4,7 +4,7 @@ use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cognitoidentityprovider::types::{
     AttributeType, AuthFlowType, ChallengeNameType, MessageActionType, OAuthFlowType,
-    UserStatusType,
+    SoftwareTokenMfaSettingsType, UserStatusType,
 };
 
 use crate::domain::error::IdentityError;
@@ -53,7 +53,9 @@ where
         Some("NotAuthorizedException") => IdentityError::NotAuthorized,
         Some("UserNotConfirmedException") => IdentityError::UserNotConfirmed,
         Some("UserNotFoundException") => IdentityError::UserNotFound,
-        Some("CodeMismatchException") => IdentityError::CodeMismatch,
+        Some("CodeMismatchException" | "EnableSoftwareTokenMFAException") => {
+            IdentityError::CodeMismatch
+        }
         Some("ExpiredCodeException") => IdentityError::ExpiredCode,
         Some(
             "TooManyRequestsException"
@@ -69,12 +71,47 @@ fn tokens(
 ) -> Result<Tokens, IdentityError> {
     let result =
         result.ok_or_else(|| IdentityError::Unavailable("no authentication result".into()))?;
+    let access_token = result.access_token().unwrap_or_default().to_string();
     Ok(Tokens {
         id_token: result.id_token().unwrap_or_default().to_string(),
-        access_token: result.access_token().unwrap_or_default().to_string(),
+        groups: groups_of(&access_token),
+        access_token,
         refresh_token: result.refresh_token().map(str::to_string),
         expires_in: result.expires_in(),
     })
+}
+
+/// The `cognito:groups` of an access token Cognito itself just issued to this function over
+/// TLS (so its signature needs no check here; every API route verifies tokens it receives).
+fn groups_of(access_token: &str) -> Vec<String> {
+    use base64::Engine;
+    let Some(payload) = access_token.split('.').nth(1) else {
+        return Vec::new();
+    };
+    let Ok(bytes) =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('='))
+    else {
+        return Vec::new();
+    };
+    serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|claims| claims.get("cognito:groups").cloned())
+        .and_then(|groups| serde_json::from_value::<Vec<String>>(groups).ok())
+        .unwrap_or_default()
+}
+
+/// An unknown or expired challenge session: Cognito says NotAuthorized, the emulator
+/// ResourceNotFound; both mean "sign in again".
+fn session_err<E, R>(err: SdkError<E, R>) -> IdentityError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    if err.code() == Some("ResourceNotFoundException") {
+        IdentityError::NotAuthorized
+    } else {
+        map_err(err)
+    }
 }
 
 fn attribute(name: &str, value: &str) -> Result<AttributeType, IdentityError> {
@@ -225,6 +262,9 @@ impl IdentityProvider for CognitoIdentity {
             Some(ChallengeNameType::NewPasswordRequired) => Ok(SignIn::NewPasswordRequired {
                 session: out.session().unwrap_or_default().to_string(),
             }),
+            Some(ChallengeNameType::SoftwareTokenMfa) => Ok(SignIn::MfaRequired {
+                session: out.session().unwrap_or_default().to_string(),
+            }),
             Some(other) => Err(IdentityError::Unavailable(format!(
                 "unsupported challenge {}",
                 other.as_str()
@@ -249,16 +289,65 @@ impl IdentityProvider for CognitoIdentity {
             .challenge_responses("NEW_PASSWORD", new_password.expose())
             .send()
             .await
-            .map_err(|err| {
-                // An unknown or expired session: Cognito says NotAuthorized, the emulator
-                // ResourceNotFound; both mean "sign in again".
-                if err.code() == Some("ResourceNotFoundException") {
-                    IdentityError::NotAuthorized
-                } else {
-                    map_err(err)
-                }
-            })?;
+            .map_err(session_err)?;
         tokens(out.authentication_result())
+    }
+
+    async fn answer_mfa(
+        &self,
+        username: &str,
+        session: &str,
+        code: &str,
+    ) -> Result<Tokens, IdentityError> {
+        let out = self
+            .client
+            .respond_to_auth_challenge()
+            .client_id(&self.web_client_id)
+            .challenge_name(ChallengeNameType::SoftwareTokenMfa)
+            .session(session)
+            .challenge_responses("USERNAME", username)
+            .challenge_responses("SOFTWARE_TOKEN_MFA_CODE", code)
+            .send()
+            .await
+            .map_err(session_err)?;
+        tokens(out.authentication_result())
+    }
+
+    async fn start_totp(&self, access_token: &str) -> Result<String, IdentityError> {
+        let out = self
+            .client
+            .associate_software_token()
+            .access_token(access_token)
+            .send()
+            .await
+            .map_err(map_err)?;
+        out.secret_code()
+            .map(str::to_string)
+            .ok_or_else(|| IdentityError::Unavailable("no authenticator secret".into()))
+    }
+
+    async fn finish_totp(&self, access_token: &str, code: &str) -> Result<(), IdentityError> {
+        self.client
+            .verify_software_token()
+            .access_token(access_token)
+            .user_code(code)
+            .friendly_device_name("authenticator")
+            .send()
+            .await
+            .map_err(map_err)?;
+        self.client
+            .set_user_mfa_preference()
+            .access_token(access_token)
+            .software_token_mfa_settings(
+                SoftwareTokenMfaSettingsType::builder()
+                    .enabled(true)
+                    .preferred_mfa(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 
     async fn refresh(&self, refresh_token: &str) -> Result<Tokens, IdentityError> {

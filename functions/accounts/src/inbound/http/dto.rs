@@ -211,13 +211,23 @@ impl From<Tokens> for TokenResponse {
     }
 }
 
-/// The first sign-in of an account created by staff: a new password must be chosen.
+/// A step the sign-in needs before tokens: `NEW_PASSWORD_REQUIRED` (the first sign-in of an
+/// account created by staff), `SOFTWARE_TOKEN_MFA` (answer with the authenticator's code) or
+/// `MFA_SETUP` (staff and doctors without an authenticator app: add `secretCode` to one — e.g.
+/// from `otpauthUri` as a QR code — then answer with its code). Answer the MFA steps at
+/// `POST /v1/auth/mfa` with the `session`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChallengeResponse {
     #[schema(example = "NEW_PASSWORD_REQUIRED")]
     pub challenge: String,
     pub session: String,
+    /// `MFA_SETUP` only: the authenticator secret (base32).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_code: Option<String>,
+    /// `MFA_SETUP` only: the `otpauth://totp/…` URI of the secret, for a QR code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otpauth_uri: Option<String>,
 }
 
 /// Answer of `POST /v1/auth/token`: tokens, or a challenge.
@@ -228,16 +238,84 @@ pub enum SignInResponse {
     Challenge(ChallengeResponse),
 }
 
-impl From<SignIn> for SignInResponse {
-    fn from(s: SignIn) -> Self {
-        match s {
+impl SignInResponse {
+    /// The answer for `outcome` of `username`'s sign-in.
+    pub fn of(outcome: SignIn, username: &str) -> Self {
+        let challenge = |name: &str, session: String| ChallengeResponse {
+            challenge: name.into(),
+            session,
+            secret_code: None,
+            otpauth_uri: None,
+        };
+        match outcome {
             SignIn::Tokens(t) => SignInResponse::Tokens(t.into()),
             SignIn::NewPasswordRequired { session } => {
+                SignInResponse::Challenge(challenge("NEW_PASSWORD_REQUIRED", session))
+            }
+            SignIn::MfaRequired { session } => {
+                SignInResponse::Challenge(challenge("SOFTWARE_TOKEN_MFA", session))
+            }
+            SignIn::MfaSetup { session, secret } => {
+                let label: String =
+                    url_escape(&format!("Clinic:{}", username.trim().to_lowercase()));
+                let otpauth_uri = format!(
+                    "otpauth://totp/{label}?secret={secret}&issuer=Clinic&algorithm=SHA1&digits=6&period=30"
+                );
                 SignInResponse::Challenge(ChallengeResponse {
-                    challenge: "NEW_PASSWORD_REQUIRED".into(),
-                    session,
+                    secret_code: Some(secret),
+                    otpauth_uri: Some(otpauth_uri),
+                    ..challenge("MFA_SETUP", session)
                 })
             }
+        }
+    }
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986) and `:`.
+fn url_escape(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// `POST /v1/auth/mfa`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MfaRequest {
+    pub username: Option<String>,
+    pub session: Option<String>,
+    /// The authenticator app's current 6-digit code.
+    #[schema(example = "123456")]
+    pub code: Option<String>,
+}
+
+impl MfaRequest {
+    /// # Errors
+    /// 400 listing every invalid field.
+    pub fn parse(self) -> Result<(String, String, String), Problem> {
+        let mut v = Validator::new();
+        let username =
+            required(&mut v, "username", &self.username).map(|u| u.trim().to_lowercase());
+        let session = required(&mut v, "session", &self.session).map(str::to_string);
+        let code = match self.code.as_deref().map(str::trim) {
+            Some(c) if c.len() == 6 && c.chars().all(|d| d.is_ascii_digit()) => {
+                Some(c.to_string())
+            }
+            _ => {
+                v.push("code", "code is the authenticator app's 6-digit code.");
+                None
+            }
+        };
+        v.finish()?;
+        match (username, session, code) {
+            (Some(u), Some(s), Some(c)) => Ok((u, s, c)),
+            _ => Err(Problem::internal()),
         }
     }
 }

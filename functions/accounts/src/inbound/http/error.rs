@@ -47,6 +47,11 @@ impl From<AccountsError> for Problem {
                 "INVALID_SESSION",
                 "The sign-in session is invalid or has expired; sign in again.",
             ),
+            AccountsError::InvalidMfaCode => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_MFA_CODE",
+                "The authenticator code is wrong or has expired; enter the current one.",
+            ),
             AccountsError::InvalidRefreshToken => Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "INVALID_REFRESH_TOKEN",

@@ -48,6 +48,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(confirm_sign_up))
         .routes(routes!(issue_token))
         .routes(routes!(complete_new_password))
+        .routes(routes!(answer_mfa))
         .routes(routes!(refresh_token))
         .routes(routes!(get_me, update_me, delete_me))
         .routes(routes!(register_doctor, list_doctors))
@@ -146,7 +147,7 @@ async fn confirm_sign_up(
     post, path = "/v1/auth/token", tag = "accounts", security(()),
     request_body = TokenRequest,
     responses(
-        (status = 200, body = SignInResponse, description = "Tokens, or the NEW_PASSWORD_REQUIRED challenge"),
+        (status = 200, body = SignInResponse, description = "Tokens, or a challenge: NEW_PASSWORD_REQUIRED, SOFTWARE_TOKEN_MFA or MFA_SETUP"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Wrong credentials"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "E-mail not confirmed"),
         (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many attempts"),
@@ -158,15 +159,41 @@ async fn issue_token(
 ) -> Result<Response, Problem> {
     let (username, password) = body.parse()?;
     let outcome = state.accounts.sign_in(&username, &password).await?;
-    Ok(no_store(axum::Json(SignInResponse::from(outcome))))
+    Ok(no_store(axum::Json(SignInResponse::of(outcome, &username))))
 }
 
-/// Choose the first password of an account created by staff.
+/// Answer the second-factor step of a sign-in (`SOFTWARE_TOKEN_MFA` or `MFA_SETUP`) with the
+/// authenticator app's current code.
+#[utoipa::path(
+    post, path = "/v1/auth/mfa", tag = "accounts", security(()),
+    request_body = MfaRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Invalid fields, or a wrong code (INVALID_MFA_CODE)"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Session invalid or expired (INVALID_SESSION): sign in again"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many attempts"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "A dependency is unavailable; retry"),
+    )
+)]
+async fn answer_mfa(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<MfaRequest>,
+) -> Result<Response, Problem> {
+    let (username, session, code) = body.parse()?;
+    let tokens = state
+        .accounts
+        .answer_mfa(&username, &session, &code)
+        .await?;
+    Ok(no_store(axum::Json(TokenResponse::from(tokens))))
+}
+
+/// Choose the first password of an account created by staff. Staff and doctors then set an
+/// authenticator app up (`MFA_SETUP`) before getting tokens.
 #[utoipa::path(
     post, path = "/v1/auth/new-password", tag = "accounts", security(()),
     request_body = NewPasswordRequest,
     responses(
-        (status = 200, body = TokenResponse),
+        (status = 200, body = SignInResponse, description = "Tokens, or the MFA_SETUP challenge"),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Session invalid or expired"),
     )
@@ -176,11 +203,11 @@ async fn complete_new_password(
     ApiJson(body): ApiJson<NewPasswordRequest>,
 ) -> Result<Response, Problem> {
     let (username, session, password) = body.parse()?;
-    let tokens = state
+    let outcome = state
         .accounts
         .complete_new_password(&username, &session, &password)
         .await?;
-    Ok(no_store(axum::Json(TokenResponse::from(tokens))))
+    Ok(no_store(axum::Json(SignInResponse::of(outcome, &username))))
 }
 
 /// Fresh id and access tokens from a refresh token.
