@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use clinic_file_management::domain::checks::sample_pdf;
 use clinic_shared::envelope::{
-    AccountDeleted, EventType, ExamStatus, ExamUpdated, FileProcessed, FileRejected,
-    HospitalRegistered, Role,
+    EventType, ExamStatus, ExamUpdated, FileProcessed, FileRejected, HospitalRegistered,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -507,14 +506,7 @@ async fn account_deletion_erases_the_patients_files_and_records_it() {
         .upload_pdf(&other, sample_pdf("kept"), sample_pdf("kept").len())
         .await;
 
-    let deleted = envelope(
-        &exam.patient,
-        AccountDeleted {
-            account_id: exam.patient.clone(),
-            role: Role::Patient,
-            cpf: Some("52998224725".into()),
-        },
-    );
+    let deleted = account_deleted(&exam.patient, "patient");
     assert!(
         stack
             .project(std::slice::from_ref(&deleted))

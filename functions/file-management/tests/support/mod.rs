@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod pdfs;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,7 +25,7 @@ use clinic_file_management::inbound::events::{
 use clinic_file_management::outbound::dynamodb::DynamoStore;
 use clinic_file_management::outbound::s3::S3Storage;
 use clinic_file_management::outbound::sqs::SqsReportQueue;
-use clinic_shared::envelope::{Envelope, EventData, ExamCreated, ExamStatus};
+use clinic_shared::envelope::{AccountDeleted, Envelope, EventData, ExamCreated, ExamStatus};
 use clinic_shared::outbox::{DynamoOutbox, OutboxRelay, SnsPublisher};
 use clinic_shared::sqs_batch::{handle_batch, sqs_event_from_messages};
 use clinic_shared::testing::{Gsi, TopicProbe, create_table, emulator_config, unique};
@@ -487,6 +489,15 @@ impl TestExam {
 
 pub fn envelope<T: EventData>(subject: &str, data: T) -> Envelope {
     Envelope::new("clinic.exam-results", subject, data, TRACE).into_raw()
+}
+
+/// `account.deleted` for an account of `role` (`patient`, `doctor`, `staff`), built from its wire
+/// form: the payload carries ids and the role only.
+pub fn account_deleted(account_id: &str, role: &str) -> Envelope {
+    let data: AccountDeleted =
+        serde_json::from_value(json!({"accountId": account_id, "role": role}))
+            .expect("account.deleted payload");
+    Envelope::new("clinic.accounts", account_id, data, TRACE).into_raw()
 }
 
 /// A sample event from `events/file-management/`.
