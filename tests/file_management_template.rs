@@ -3,6 +3,7 @@
 //! entries, and its writer may not give them the table's TTL attribute; report files expire in the
 //! results bucket when the API stops handing them out.
 
+use clinic_file_management::domain::values::REPORT_RETENTION_DAYS;
 use clinic_journeys::template;
 use serde_yaml::Value;
 
@@ -18,9 +19,6 @@ const WRITE_ACTIONS: [&str; 4] = [
     "dynamodb:DeleteItem",
     "dynamodb:BatchWriteItem",
 ];
-/// Days a report stays downloadable (`REPORT_RETENTION_DAYS` in the service).
-const REPORT_RETENTION_DAYS: i64 = 30;
-
 /// Whether `value` (scalars, lists, maps, CloudFormation tags) mentions `needle` anywhere.
 fn mentions(value: &Value, needle: &str) -> bool {
     match value {
@@ -121,9 +119,7 @@ fn denied(
         let Some(condition) = s.get("Condition").and_then(Value::as_mapping) else {
             return false;
         };
-        let value_of = |op: &str, key: &str| {
-            strings(condition.get(op).and_then(|o| o.get(key)))
-        };
+        let value_of = |op: &str, key: &str| strings(condition.get(op).and_then(|o| o.get(key)));
         // Nothing but these conditions may narrow the statement.
         let operators: Vec<&str> = condition.keys().filter_map(Value::as_str).collect();
         let allowed_ops = ["ForAnyValue:StringLike"]
@@ -136,9 +132,8 @@ fn denied(
         let partition_ok = value_of("ForAnyValue:StringLike", "dynamodb:LeadingKeys")
             .iter()
             .any(|p| p == partition);
-        let extra_ok = extra.is_none_or(|(op, key, value)| {
-            value_of(op, key).iter().any(|v| v == value)
-        });
+        let extra_ok =
+            extra.is_none_or(|(op, key, value)| value_of(op, key).iter().any(|v| v == value));
         partition_ok && extra_ok
     })
 }
@@ -207,18 +202,21 @@ fn every_audit_partition_has_one_writer_and_its_entries_never_change_or_expire()
 #[test]
 fn report_files_expire_with_their_retention() {
     let template = template();
-    let rules = template["Resources"]["ResultsBucket"]["Properties"]["LifecycleConfiguration"]
-        ["Rules"]
-        .as_sequence()
-        .cloned()
-        .expect("ResultsBucket lifecycle rules");
+    let rules =
+        template["Resources"]["ResultsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+            .as_sequence()
+            .cloned()
+            .expect("ResultsBucket lifecycle rules");
     let key = "reports/01JREPORT.xlsx";
     let applying: Vec<&Value> = rules
         .iter()
         .filter(|r| r["Status"].as_str() == Some("Enabled"))
         .filter(|r| key.starts_with(r["Prefix"].as_str().unwrap_or("")))
         .collect();
-    assert!(!applying.is_empty(), "no lifecycle rule applies to reports/");
+    assert!(
+        !applying.is_empty(),
+        "no lifecycle rule applies to reports/"
+    );
     for rule in applying {
         let days = rule["ExpirationInDays"].as_i64();
         assert!(

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use clinic_file_management::domain::Projection;
 use clinic_file_management::domain::checks::sample_pdf;
 use clinic_shared::envelope::{
     EventType, ExamStatus, ExamUpdated, FileProcessed, FileRejected, HospitalRegistered,
@@ -583,7 +584,8 @@ async fn account_deletion_erases_the_patients_files_and_records_it() {
         .item
         .expect("erasure recorded");
     assert_eq!(record["filesErased"].as_n().unwrap(), "1");
-    // The former owner no longer reaches the exam.
+    assert_eq!(record["role"].as_s().unwrap(), "patient");
+    // The former owner's token is refused, and the exam no longer names them.
     let reply = stack
         .call(authed(
             "files-get.json",
@@ -592,7 +594,11 @@ async fn account_deletion_erases_the_patients_files_and_records_it() {
             None,
         ))
         .await;
-    assert_eq!(reply.status, 404);
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.body["code"], "ACCOUNT_ERASED");
+    let view = stack.store().exam(&exam.id).await.unwrap().unwrap();
+    assert_eq!(view.patient_id, None);
+    assert!(view.patient_erased);
 }
 
 #[tokio::test]

@@ -490,7 +490,11 @@ async fn a_report_download_rechecks_staff_and_is_audited_first() {
         .unwrap()
         .items
         .unwrap_or_default();
-    assert_eq!(grants.len(), 1, "one audited grant per minted URL: {grants:?}");
+    assert_eq!(
+        grants.len(),
+        1,
+        "one audited grant per minted URL: {grants:?}"
+    );
     let grant = &grants[0];
     assert_eq!(grant["actorId"].as_s().unwrap(), &staff["sub"]);
     assert_eq!(grant["requestId"].as_s().unwrap(), &request_id);

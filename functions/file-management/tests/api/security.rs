@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use clinic_file_management::app::uploads::{Processed, UploadProcessor, UploadedObject};
-use clinic_file_management::domain::checks::sample_pdf;
+use clinic_file_management::domain::checks::{InProcessPdfInspector, sample_pdf};
 use clinic_file_management::domain::{
-    AccessAction, AccessEntry, AuditTrail, Bucket, ObjectStorage, Presigned, Projection,
-    StorageError, StoreError, StoredObject,
+    AccessAction, AccessEntry, AuditTrail, Bucket, Erasures, Files, ObjectStorage, Presigned,
+    Projection, StorageError, StoreError, StoredObject,
 };
 use clinic_file_management::outbound::s3::S3Storage;
 use clinic_shared::envelope::{ExamStatus, ExamUpdated, FileProcessed, Role};
@@ -22,7 +22,10 @@ fn pdf_body(size: usize) -> serde_json::Value {
     json!({"fileName": "laudo.pdf", "contentType": "application/pdf", "size": size, "kind": "result"})
 }
 
-async fn raw_items(stack: &Stack, pk: &str) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+async fn raw_items(
+    stack: &Stack,
+    pk: &str,
+) -> Vec<std::collections::HashMap<String, AttributeValue>> {
     stack
         .dynamodb
         .query()
@@ -42,6 +45,7 @@ async fn an_audit_entry_is_written_once_and_never_expires() {
     let store = stack.store();
     let exam_id = ulid::Ulid::new().to_string();
     let entry = AccessEntry {
+        entry_id: ulid::Ulid::new().to_string(),
         exam_id: exam_id.clone(),
         file_id: ulid::Ulid::new().to_string(),
         action: AccessAction::DownloadGranted,
@@ -59,8 +63,40 @@ async fn an_audit_entry_is_written_once_and_never_expires() {
     let items = raw_items(&stack, &format!("ACCESS#{exam_id}")).await;
     assert_eq!(items.len(), 1, "{items:?}");
     for item in &items {
-        assert!(!item.contains_key("expiresAt"), "audit entries never expire: {item:?}");
+        assert!(
+            !item.contains_key("expiresAt"),
+            "audit entries never expire: {item:?}"
+        );
     }
+
+    // The erasure's entries, in their own partition, likewise.
+    let erased = AccessEntry {
+        entry_id: entry.file_id.clone(),
+        action: AccessAction::Erased,
+        actor_id: "system".into(),
+        actor_role: Role::Staff,
+        ..entry.clone()
+    };
+    assert!(store.record_erased_file(&erased).await.unwrap());
+    assert!(
+        !store.record_erased_file(&erased).await.unwrap(),
+        "written once"
+    );
+    let items = raw_items(&stack, &format!("ERASED#{exam_id}")).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert!(!items[0].contains_key("expiresAt"));
+    let log = store.entries(&exam_id, 50, None).await.unwrap();
+    let actions: Vec<_> = log.items.iter().map(|e| e.action).collect();
+    assert_eq!(
+        actions,
+        [AccessAction::DownloadGranted, AccessAction::Erased]
+    );
+    // Paged one at a time, the same two.
+    let first = store.entries(&exam_id, 1, None).await.unwrap();
+    let cursor = first.next_cursor.expect("a second page");
+    let second = store.entries(&exam_id, 1, Some(&cursor)).await.unwrap();
+    assert_eq!(first.items[0].action, AccessAction::DownloadGranted);
+    assert_eq!(second.items[0].action, AccessAction::Erased);
 }
 
 /// Object storage that lets the uploader overwrite the upload right after the processor read it
@@ -116,8 +152,16 @@ impl ObjectStorage for SwapAfterRead {
         Ok(read)
     }
 
-    async fn copy_to_results(&self, upload_key: &str, result_key: &str) -> Result<(), StorageError> {
-        self.inner.copy_to_results(upload_key, result_key).await
+    async fn store_result(
+        &self,
+        result_key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        sha256_hex: &str,
+    ) -> Result<(), StorageError> {
+        self.inner
+            .store_result(result_key, bytes, content_type, sha256_hex)
+            .await
     }
 
     async fn delete(&self, bucket: Bucket, key: &str) -> Result<(), StorageError> {
@@ -162,7 +206,7 @@ async fn an_upload_swapped_after_its_check_stores_the_checked_bytes() {
         uploads_bucket: stack.uploads_bucket.clone(),
         replacement: swapped.clone(),
     };
-    let processor = UploadProcessor::new(stack.store(), storage);
+    let processor = UploadProcessor::new(stack.store(), storage, InProcessPdfInspector);
     let outcome = processor
         .process(
             &UploadedObject {
@@ -188,7 +232,11 @@ async fn an_upload_swapped_after_its_check_stores_the_checked_bytes() {
         .await
         .unwrap()
         .into_bytes();
-    assert_eq!(stored.as_ref(), checked.as_slice(), "the checked bytes are what is stored");
+    assert_eq!(
+        stored.as_ref(),
+        checked.as_slice(),
+        "the checked bytes are what is stored"
+    );
     let checked_hash = hex::encode(Sha256::digest(&checked));
     let file = stack
         .store()
@@ -231,7 +279,10 @@ async fn bombs_in_one_batch() -> Result<(), String> {
         ("compressed", pdfs::compressed_bomb(40 * 1024 * 1024)),
         ("objects", pdfs::many_objects(150_000)),
         ("nested", pdfs::deeply_nested(50_000)),
-        ("repeated", pdfs::repeated_references(2 * 1024 * 1024, 200_000)),
+        (
+            "repeated",
+            pdfs::repeated_references(2 * 1024 * 1024, 200_000),
+        ),
     ];
     let mut ids = Vec::new();
     for (name, bytes) in &uploads {
@@ -244,12 +295,20 @@ async fn bombs_in_one_batch() -> Result<(), String> {
         if stack.put(&reply, bytes.clone()).await != 200 {
             return Err(format!("{name}: upload refused"));
         }
-        ids.push((*name, reply.body["fileId"].as_str().unwrap_or_default().to_string()));
+        ids.push((
+            *name,
+            reply.body["fileId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        ));
     }
     // Every notification in one batch, as Lambda would deliver them.
     let mut records = Vec::new();
     for _ in 0..10 {
-        let event = stack.receive(&stack.uploads.url, &stack.uploads.arn, 10).await;
+        let event = stack
+            .receive(&stack.uploads.url, &stack.uploads.arn, 10)
+            .await;
         records.extend(event.records.into_iter().filter(|r| {
             r.body
                 .as_deref()
@@ -262,7 +321,8 @@ async fn bombs_in_one_batch() -> Result<(), String> {
     if records.len() != uploads.len() {
         return Err(format!("{} notifications", records.len()));
     }
-    let event = aws_lambda_events::event::sqs::SqsEvent { records };
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = records;
     let started = Instant::now();
     let response = stack
         .processor(&stack.uploads.dlq_url)
@@ -306,7 +366,11 @@ async fn bombs_in_one_batch() -> Result<(), String> {
     Ok(())
 }
 
-fn exam_updated(exam: &TestExam, status: ExamStatus, previous: ExamStatus) -> clinic_shared::envelope::Envelope {
+fn exam_updated(
+    exam: &TestExam,
+    status: ExamStatus,
+    previous: ExamStatus,
+) -> clinic_shared::envelope::Envelope {
     envelope(
         &exam.id,
         ExamUpdated {
@@ -335,15 +399,44 @@ async fn a_late_exam_event_does_not_link_an_erased_patient_again() {
     let late = exam_updated(&exam, ExamStatus::Collected, ExamStatus::Scheduled);
     tokio::time::sleep(Duration::from_millis(5)).await;
     let deleted = account_deleted(&exam.patient, "patient");
-    assert!(stack.project(&[deleted]).await.batch_item_failures.is_empty());
+    assert!(
+        stack
+            .project(&[deleted])
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
     assert!(stack.project(&[late]).await.batch_item_failures.is_empty());
-    let view = stack.store().exam(&exam.id).await.unwrap().expect("exam view");
-    assert_eq!(view.patient_id, None, "the erased patient is not linked again");
-    assert_eq!(view.status, ExamStatus::Collected, "the rest of the event applies");
+    let view = stack
+        .store()
+        .exam(&exam.id)
+        .await
+        .unwrap()
+        .expect("exam view");
+    assert_eq!(
+        view.patient_id, None,
+        "the erased patient is not linked again"
+    );
+    assert_eq!(
+        view.status,
+        ExamStatus::Collected,
+        "the rest of the event applies"
+    );
 
     // Nor by a redelivered exam.created, newer than anything stored.
-    assert!(stack.project(&[exam.created()]).await.batch_item_failures.is_empty());
-    let view = stack.store().exam(&exam.id).await.unwrap().expect("exam view");
+    assert!(
+        stack
+            .project(&[exam.created()])
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    let view = stack
+        .store()
+        .exam(&exam.id)
+        .await
+        .unwrap()
+        .expect("exam view");
     assert_eq!(view.patient_id, None);
     assert!(
         stack
@@ -359,7 +452,12 @@ async fn a_late_exam_event_does_not_link_an_erased_patient_again() {
         ..exam.clone()
     };
     stack.exam(&other).await;
-    let view = stack.store().exam(&other.id).await.unwrap().expect("exam view");
+    let view = stack
+        .store()
+        .exam(&other.id)
+        .await
+        .unwrap()
+        .expect("exam view");
     assert_eq!(view.patient_id, None);
 
     // The erased id reaches none of the files.
@@ -388,15 +486,17 @@ async fn erased_accounts_are_refused_by_every_route() {
     stack.exam(&exam).await;
     let pdf = sample_pdf("laudo");
     let file_id = stack.upload_pdf(&exam, pdf.clone(), pdf.len()).await;
-    let staff = staff();
-    let staff_id = staff["sub"].clone();
+    let erased_staff = staff();
+    let staff_id = erased_staff["sub"].clone();
     let report = |key: &str| {
         with_header(
             authed(
                 "reports-post.json",
-                &staff,
+                &erased_staff,
                 "/v1/reports",
-                Some(json!({"kind": "exams", "format": "xlsx", "filters": {"from": "2025-01-01", "to": "2025-01-31"}})),
+                Some(
+                    json!({"kind": "exams", "format": "xlsx", "filters": {"from": "2025-01-01", "to": "2025-01-31"}}),
+                ),
             ),
             "idempotency-key",
             Some(key),
@@ -433,7 +533,12 @@ async fn erased_accounts_are_refused_by_every_route() {
             &format!("/v1/files/{file_id}/download"),
             None,
         ),
-        authed("report-get.json", &staff, &format!("/v1/reports/{id}"), None),
+        authed(
+            "report-get.json",
+            &erased_staff,
+            &format!("/v1/reports/{id}"),
+            None,
+        ),
         authed(
             "files-get.json",
             &exam.doctor_claims(),
@@ -442,7 +547,7 @@ async fn erased_accounts_are_refused_by_every_route() {
         ),
         authed(
             "access-log-get.json",
-            &staff,
+            &erased_staff,
             &format!("/v1/exams/{}/access-log", exam.id),
             None,
         ),

@@ -23,6 +23,7 @@ use clinic_file_management::inbound::events::{
     ProjectionHandler, ReportDlqHandler, ReportJobHandler, UploadsHandler,
 };
 use clinic_file_management::outbound::dynamodb::DynamoStore;
+use clinic_file_management::outbound::pdf_sandbox::SandboxedPdfInspector;
 use clinic_file_management::outbound::s3::S3Storage;
 use clinic_file_management::outbound::sqs::SqsReportQueue;
 use clinic_shared::envelope::{AccountDeleted, Envelope, EventData, ExamCreated, ExamStatus};
@@ -245,6 +246,8 @@ impl Stack {
             dlq_url: dlq_url.to_string(),
             work_dir: self.work_dir.clone(),
             report_lease_seconds: 360,
+            // The upload processor's real binary checks PDFs, as in production.
+            pdf_checker: PathBuf::from(env!("CARGO_BIN_EXE_file-management-uploads")),
         }
     }
 
@@ -252,7 +255,7 @@ impl Stack {
         clinic_file_management::processor(&self.consumer_config(dlq_url), &self.sdk)
     }
 
-    pub fn uploads_handler(&self) -> UploadsHandler<DynamoStore, S3Storage> {
+    pub fn uploads_handler(&self) -> UploadsHandler<DynamoStore, S3Storage, SandboxedPdfInspector> {
         clinic_file_management::uploads_handler(
             &self.consumer_config(&self.uploads.dlq_url),
             &self.sdk,

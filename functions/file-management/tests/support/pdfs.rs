@@ -20,7 +20,9 @@ pub fn assemble_with_xref(bodies: &[Vec<u8>], extra: &[(usize, usize)]) -> Vec<u
     }
     let size = bodies.len() + 1 + extra.len();
     let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", bodies.len() + 1).as_bytes());
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", bodies.len() + 1).as_bytes(),
+    );
     for offset in &offsets {
         out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
     }
@@ -49,6 +51,10 @@ pub fn base() -> Vec<Vec<u8>> {
 fn flate_stream(dictionary: &str, content: Vec<u8>) -> Vec<u8> {
     let mut stream = lopdf::Stream::new(lopdf::Dictionary::new(), content);
     stream.compress().expect("compress");
+    assert!(
+        stream.dict.get(b"Filter").is_ok(),
+        "content too small to compress"
+    );
     let mut body = format!(
         "<< {dictionary} /Filter /FlateDecode /Length {} >>\nstream\n",
         stream.content.len()
