@@ -49,12 +49,12 @@ async fn patient_token(http: &reqwest::Client, base: &str, email: &str) -> Strin
                "birthDate": "1990-04-12", "phone": "+5511987654321"}),
     )
     .await;
-    assert_eq!(status, 201, "{body}");
+    assert_eq!(status, 202, "{body}");
     let (status, _) = post(
         http,
         &format!("{base}/v1/accounts/confirm"),
         None,
-        json!({"email": email, "code": "123456"}),
+        json!({"email": email, "code": "123456", "password": "Passw0rdOk"}),
     )
     .await;
     assert_eq!(status, 204);

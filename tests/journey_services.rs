@@ -70,12 +70,12 @@ impl Api {
                        "preferences": {"email": true, "sms": true, "language": "pt-BR"}}),
             )
             .await;
-        assert_eq!(status, 201, "{body}");
+        assert_eq!(status, 202, "{body}");
         let (status, _) = self
             .post(
                 "/v1/accounts/confirm",
                 None,
-                json!({"email": email, "code": "123456"}),
+                json!({"email": email, "code": "123456", "password": "Passw0rdOk"}),
             )
             .await;
         assert_eq!(status, 204);
@@ -127,8 +127,78 @@ where
     }
 }
 
+impl Api {
+    /// A hospital's machine token, from the OAuth2 client-credentials endpoint.
+    async fn hospital_token(&self, client_id: &str, client_secret: &str) -> String {
+        let token: Value = self
+            .http
+            .post(format!("{}/oauth2/token", self.base))
+            .basic_auth(client_id, Some(client_secret))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "clinic/ingest"),
+            ])
+            .send()
+            .await
+            .expect("token request")
+            .json()
+            .await
+            .expect("token JSON");
+        token["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_string()
+    }
+
+    /// Pushes one exam and waits until it is applied; returns the batch item (with the access
+    /// code when one was issued).
+    async fn push_exam(&self, hospital: &str, item: Value) -> Value {
+        let (status, accepted) = self
+            .post(
+                "/v1/integrations/exams:batch",
+                Some(hospital),
+                json!({ "items": [item] }),
+            )
+            .await;
+        assert_eq!(status, 202, "{accepted}");
+        let batch = accepted["batchId"].as_str().expect("batch id").to_string();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, state) = self
+                .get(&format!("/v1/integrations/batches/{batch}"), hospital)
+                .await;
+            if state["items"][0]["state"] == "APPLIED" {
+                return state["items"][0].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the batch item was not applied: {state}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn external_ids(&self, token: &str) -> Vec<String> {
+        let (status, exams) = self.get("/v1/exams", token).await;
+        assert_eq!(status, 200, "{exams}");
+        exams["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|e| e["externalId"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// An attacker who signs up with a victim's CPF (and their own, confirmed, e-mail) sees nothing
+/// of the victim's — not what hospitals pushed before, not what they push later, no file, no
+/// notification — while the victim, proving the address the hospital has on file or holding the
+/// receipt's access code, sees everything.
 #[tokio::test]
-async fn a_hospital_pushes_an_exam_and_the_patient_who_signs_up_later_sees_it() {
+async fn a_typed_cpf_opens_nothing_proof_of_address_or_receipt_code_opens_everything() {
     let system = LocalSystem::start(&root().join("template.yaml"), &bin_dir(), &[]).await;
     let api = Api {
         http: reqwest::Client::new(),
@@ -138,72 +208,88 @@ async fn a_hospital_pushes_an_exam_and_the_patient_who_signs_up_later_sees_it() 
     let (_, client_id, client_secret) = api
         .hospital(&staff, "Hospital Santa Luzia", "2077485")
         .await;
+    let hospital = api.hospital_token(&client_id, &client_secret).await;
+    let victim_cpf = "11144477735";
+    let victim_email = "vitima@example.com";
+    let exam = |external: &str, email: Option<&str>| {
+        let mut item = json!({"externalId": external, "version": 1, "patientCpf": victim_cpf,
+            "examType": "hemograma", "status": "COMPLETED", "scheduledAt": "2030-01-10T09:00:00Z"});
+        if let Some(email) = email {
+            item["patientEmail"] = json!(email);
+        }
+        item
+    };
 
-    // The hospital's machine token, from the OAuth2 client-credentials endpoint.
-    let token: Value = api
-        .http
-        .post(format!("{}/oauth2/token", api.base))
-        .basic_auth(&client_id, Some(&client_secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "clinic/ingest"),
-        ])
-        .send()
-        .await
-        .expect("token request")
-        .json()
-        .await
-        .expect("token JSON");
-    let hospital_token = token["access_token"]
+    // Before anyone signs up: the hospital has the victim's e-mail on file for LAB-1.
+    api.push_exam(&hospital, exam("LAB-1", Some(victim_email)))
+        .await;
+
+    // The attacker signs up with the victim's CPF and their own address, confirms, signs in.
+    let attacker = api
+        .patient("atacante@example.com", victim_cpf, "+5511912340000")
+        .await;
+    // Later pushes: one with the victim's address, one with none (receipt code only).
+    api.push_exam(&hospital, exam("LAB-2", Some(victim_email)))
+        .await;
+    let receipt = api.push_exam(&hospital, exam("LAB-3", None)).await;
+    let code = receipt["accessCode"]
         .as_str()
-        .expect("access token")
+        .expect("the receipt's access code")
         .to_string();
 
-    let cpf = "11144477735";
-    let (status, accepted) = api
+    // The victim signs up (a different account with the same CPF: nothing blocks them).
+    let victim = api
+        .patient(victim_email, victim_cpf, "+5511912341111")
+        .await;
+    eventually(
+        "the victim sees the exams sent with their address",
+        || async {
+            let ids = api.external_ids(&victim).await;
+            ids.contains(&"LAB-1".to_string()) && ids.contains(&"LAB-2".to_string())
+        },
+    )
+    .await;
+    // The receipt's code links the third one.
+    let (status, claimed) = api
         .post(
-            "/v1/integrations/exams:batch",
-            Some(&hospital_token),
-            json!({"items": [{"externalId": "LAB-1", "version": 1, "patientCpf": cpf, "examType": "Hemograma",
-                              "status": "SCHEDULED", "scheduledAt": "2030-01-10T09:00:00Z"}]}),
+            "/v1/exams:claim",
+            Some(&victim),
+            json!({"accessCode": code}),
         )
         .await;
-    assert_eq!(status, 202, "{accepted}");
-    let batch = accepted["batchId"].as_str().expect("batch id").to_string();
-    eventually("the batch item is applied", || async {
-        let (_, state) = api
-            .get(
-                &format!("/v1/integrations/batches/{batch}"),
-                &hospital_token,
-            )
-            .await;
-        state["items"][0]["state"] == "APPLIED"
-    })
-    .await;
+    assert_eq!(status, 200, "{claimed}");
+    assert_eq!(claimed["externalId"], "LAB-3");
+    let mut ids = api.external_ids(&victim).await;
+    ids.sort();
+    assert_eq!(ids, ["LAB-1", "LAB-2", "LAB-3"]);
 
-    // The patient signs up only now; the exam is linked through `patient.registered`.
-    let patient = api
-        .patient("late.patient@example.com", cpf, "+5511912345678")
+    // A used code opens nothing for the attacker; nothing was ever linked to them.
+    let (status, refused) = api
+        .post(
+            "/v1/exams:claim",
+            Some(&attacker),
+            json!({"accessCode": code}),
+        )
         .await;
-    eventually("the patient sees the pushed exam", || async {
-        let (_, exams) = api.get("/v1/exams", &patient).await;
-        exams["items"].as_array().is_some_and(|items| {
-            items.iter().any(|e| {
-                e["externalId"] == "LAB-1"
-                    && e["examType"]
-                        .as_str()
-                        .is_some_and(|t| t.eq_ignore_ascii_case("hemograma"))
-            })
-        })
-    })
-    .await;
-
-    // Another patient sees nothing of it.
-    let other = api
-        .patient("other.patient@example.com", "52998224725", "+5511987654321")
-        .await;
-    let (_, exams) = api.get("/v1/exams", &other).await;
-    assert_eq!(exams["items"].as_array().map(Vec::len), Some(0), "{exams}");
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["code"], "ACCESS_CODE_INVALID");
+    assert!(api.external_ids(&attacker).await.is_empty());
+    for exam in [&claimed] {
+        let id = exam["id"].as_str().expect("exam id");
+        let (status, _) = api.get(&format!("/v1/exams/{id}"), &attacker).await;
+        assert_eq!(status, 404);
+        let (status, _) = api.get(&format!("/v1/exams/{id}/files"), &attacker).await;
+        assert_eq!(status, 404);
+    }
+    // No notification of the victim's reached the attacker (only their own welcome).
+    let (status, log) = api.get("/v1/me/notifications", &attacker).await;
+    assert_eq!(status, 200, "{log}");
+    assert!(
+        log["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().all(|n| n["template"] == "welcome")),
+        "{log}"
+    );
 }
 
 #[tokio::test]

@@ -23,6 +23,8 @@ pub enum EventType {
     AccountUpdated,
     #[serde(rename = "account.deleted")]
     AccountDeleted,
+    #[serde(rename = "account.signup_repeated")]
+    SignUpRepeated,
     #[serde(rename = "patient.registered")]
     PatientRegistered,
     #[serde(rename = "doctor.registered")]
@@ -52,10 +54,11 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 16] = [
+    pub const ALL: [EventType; 17] = [
         EventType::AccountCreated,
         EventType::AccountUpdated,
         EventType::AccountDeleted,
+        EventType::SignUpRepeated,
         EventType::PatientRegistered,
         EventType::DoctorRegistered,
         EventType::HospitalRegistered,
@@ -77,6 +80,7 @@ impl EventType {
             EventType::AccountCreated => "account.created",
             EventType::AccountUpdated => "account.updated",
             EventType::AccountDeleted => "account.deleted",
+            EventType::SignUpRepeated => "account.signup_repeated",
             EventType::PatientRegistered => "patient.registered",
             EventType::DoctorRegistered => "doctor.registered",
             EventType::HospitalRegistered => "hospital.registered",
@@ -328,25 +332,37 @@ impl EventData for AccountUpdated {
     const TYPE: EventType = EventType::AccountUpdated;
 }
 
-/// `account.deleted`: erase or anonymise this person's data everywhere (LGPD).
+/// `account.deleted`: erase or anonymise this person's data everywhere (LGPD). Ids only: each
+/// service finds what it holds of the person by the account id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountDeleted {
     pub account_id: String,
     pub role: Role,
-    /// Present for patients so services that linked records by CPF can find them.
-    pub cpf: Option<String>,
 }
 impl EventData for AccountDeleted {
     const TYPE: EventType = EventType::AccountDeleted;
 }
 
-/// `patient.registered`: links hospital-pushed exams (by CPF) to the new account.
+/// `account.signup_repeated`: someone tried to sign up with the e-mail of this confirmed account.
+/// The sign-up answered as usual (no enumeration); the owner is told by e-mail instead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignUpRepeated {
+    pub account_id: String,
+}
+impl EventData for SignUpRepeated {
+    const TYPE: EventType = EventType::SignUpRepeated;
+}
+
+/// `patient.registered`: a patient confirmed their sign-up. Carries the key that links hospital
+/// records made for the same CPF *and* the e-mail this account verified
+/// ([`crate::values::patient_match_key`]) — never the CPF alone, which anyone can type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PatientRegistered {
     pub account_id: String,
-    pub cpf: String,
+    pub match_key: String,
 }
 impl EventData for PatientRegistered {
     const TYPE: EventType = EventType::PatientRegistered;
@@ -439,7 +455,6 @@ pub struct ExamCompleted {
     pub patient_id: Option<String>,
     pub hospital_id: String,
     pub doctor_id: Option<String>,
-    pub exam_type: String,
 }
 impl EventData for ExamCompleted {
     const TYPE: EventType = EventType::ExamCompleted;
@@ -532,7 +547,7 @@ mod tests {
             "acc-1",
             PatientRegistered {
                 account_id: "acc-1".into(),
-                cpf: "52998224725".into(),
+                match_key: "a1b2c3".into(),
             },
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         )
@@ -552,7 +567,7 @@ mod tests {
         let parsed = Envelope::parse(&raw.to_json()).unwrap();
         assert_eq!(parsed, raw);
         let data: PatientRegistered = parsed.data_as().unwrap();
-        assert_eq!(data.cpf, "52998224725");
+        assert_eq!(data.match_key, "a1b2c3");
     }
 
     #[test]

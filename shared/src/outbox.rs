@@ -30,8 +30,22 @@ const PUBLISHED_RETENTION_SECONDS: i64 = 7 * 24 * 3600;
 /// # Errors
 /// Only if the SDK builder rejects the item (a bug).
 pub fn outbox_put(table: &str, envelope: &Envelope) -> Result<TransactWriteItem, OutboxError> {
+    outbox_put_with(table, envelope, Vec::new())
+}
+
+/// [`outbox_put`] with extra attributes, e.g. index keys that let a service find the events it
+/// wrote about one person (to purge them on erasure).
+///
+/// # Errors
+/// Only if the SDK builder rejects the item (a bug).
+pub fn outbox_put_with(
+    table: &str,
+    envelope: &Envelope,
+    extra: Vec<(String, AttributeValue)>,
+) -> Result<TransactWriteItem, OutboxError> {
     let put = Put::builder()
         .table_name(table)
+        .set_item(Some(extra.into_iter().collect()))
         .item("pk", AttributeValue::S(format!("OUTBOX#{}", envelope.id)))
         .item("sk", AttributeValue::S("OUTBOX".into()))
         .item("envelope", AttributeValue::S(envelope.to_json()))
@@ -383,7 +397,7 @@ mod tests {
             "a1",
             PatientRegistered {
                 account_id: "a1".into(),
-                cpf: "52998224725".into(),
+                match_key: "a1b2c3".into(),
             },
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         )

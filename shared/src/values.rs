@@ -1,5 +1,5 @@
-//! Validated values more than one service needs. The CPF identifies a person across the
-//! clinic (accounts registers it, exam-results links hospital exams by it), so its rules live once.
+//! Validated values more than one service needs: the CPF and the e-mail address (accounts
+//! registers them, hospitals send them with their exams) and the key that links the two sides.
 
 use std::fmt;
 
@@ -69,9 +69,107 @@ impl fmt::Debug for Cpf {
     }
 }
 
+/// A normalised (trimmed, lower-case) e-mail address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    /// # Errors
+    /// When the address is not of the form `local@domain.tld` within RFC 5321 lengths.
+    pub fn parse(raw: &str) -> Result<Email, InvalidValue> {
+        let value = raw.trim().to_lowercase();
+        let Some((local, domain)) = value.split_once('@') else {
+            return Err(invalid("E-mail must look like name@example.com."));
+        };
+        let ok_chars = |s: &str| {
+            s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c))
+        };
+        let domain_ok = domain.contains('.')
+            && !domain.starts_with(['.', '-'])
+            && !domain.ends_with(['.', '-'])
+            && !domain.contains("..")
+            && domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        if value.len() > 254
+            || local.is_empty()
+            || local.len() > 64
+            || local.starts_with('.')
+            || local.ends_with('.')
+            || local.contains("..")
+            || !ok_chars(local)
+            || !domain_ok
+        {
+            return Err(invalid("E-mail must look like name@example.com."));
+        }
+        Ok(Email(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The key that links a hospital's record of a patient to an account: the CPF together with an
+/// e-mail address. Accounts announce it only for an e-mail the person *verified* (confirmed sign-up);
+/// hospitals send the CPF and the e-mail they have on file. Both sides hash the same normalised
+/// values, so only a person who controls the address the hospital knows can match — a typed CPF
+/// alone never does. Domain-separated SHA-256, hex.
+pub fn patient_match_key(cpf: &Cpf, email: &Email) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(b"clinic.patient-match.v1\n");
+    hasher.update(cpf.as_str().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(email.as_str().as_bytes());
+    hex::encode(hasher.finalize())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn match_keys_need_the_same_cpf_and_the_same_address() {
+        let cpf = Cpf::parse("529.982.247-25").unwrap();
+        let other_cpf = Cpf::parse("11144477735").unwrap();
+        let email = Email::parse("Ana@Example.com").unwrap();
+        let other_email = Email::parse("eve@example.com").unwrap();
+        let key = patient_match_key(&cpf, &email);
+        assert_eq!(key.len(), 64);
+        assert_eq!(
+            key,
+            patient_match_key(
+                &Cpf::parse("52998224725").unwrap(),
+                &Email::parse(" ana@example.COM").unwrap()
+            )
+        );
+        assert_ne!(key, patient_match_key(&cpf, &other_email));
+        assert_ne!(key, patient_match_key(&other_cpf, &email));
+    }
+
+    #[test]
+    fn email_normalises_and_rejects_garbage() {
+        assert_eq!(
+            Email::parse(" Ana.Souza@Example.COM ").unwrap().as_str(),
+            "ana.souza@example.com"
+        );
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@x.com",
+            "ana@x",
+            "ana@@x.com",
+            "a b@x.com",
+            "ana@x..com",
+            ".ana@x.com",
+            "ana@-x.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
 
     #[test]
     fn cpf_accepts_valid_numbers_with_or_without_punctuation() {

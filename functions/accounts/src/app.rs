@@ -6,20 +6,34 @@
 use clinic_shared::auth::Caller;
 use clinic_shared::envelope::{
     AccountCreated, AccountDeleted, AccountUpdated, DoctorRegistered, Envelope, EventData,
-    HospitalRegistered, Language, PatientRegistered, Preferences, Role,
+    EventType, HospitalRegistered, Language, PatientRegistered, Preferences, Role, SignUpRepeated,
 };
+use clinic_shared::values::patient_match_key;
 use jiff::Timestamp;
 use ulid::Ulid;
 
 use crate::domain::error::{IdentityError, StoreError};
 use crate::domain::values::{BirthDate, Cnes, Cpf, Crm, Email, Name, Password, Phone, Specialty};
 use crate::domain::{
-    AccountStatus, AccountStore, AccountsError, Claim, DoctorSummary, Hospital, IdentityProvider,
-    MachineClient, Page, Profile, SignIn, Tokens,
+    AccountStatus, AccountStore, AccountsError, Claim, ClaimHolder, DoctorSummary, Hospital,
+    IdentityProvider, MachineClient, Page, Profile, SignIn, SignUpOutcome, Tokens,
 };
 
 /// Event source name of this service.
 pub const SOURCE: &str = "clinic.accounts";
+
+/// How long a sign-up may wait for its confirmation. Past it the sign-up can no longer be
+/// confirmed and a new sign-up with the same address replaces it, so nobody can hold an address
+/// they do not control. (Cognito's confirmation codes live as long.)
+pub const PENDING_SIGN_UP_HOURS: i64 = 24;
+
+/// At most one "someone tried to sign up with your address" e-mail per account in this time.
+pub const REPEAT_NOTICE_HOURS: i64 = 1;
+
+/// Whether a sign-up waited longer than [`PENDING_SIGN_UP_HOURS`].
+fn sign_up_expired(profile: &Profile, now: Timestamp) -> bool {
+    now.duration_since(profile.created_at) > jiff::SignedDuration::from_hours(PENDING_SIGN_UP_HOURS)
+}
 
 /// Cognito groups per role.
 pub fn group_of(role: Role) -> &'static str {
@@ -93,23 +107,36 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
         Self { identity, store }
     }
 
-    /// Signs a patient up: Cognito user in the `patients` group plus profile, or nothing at all.
+    /// Signs a patient up: an unconfirmed Cognito user in the `patients` group plus a profile
+    /// waiting for confirmation, or nothing at all. Nothing is announced (no event, no message to
+    /// the person) before the e-mail is confirmed; the CPF is a profile field, not a key, so
+    /// typing someone else's CPF neither links nor blocks anything.
+    ///
+    /// An address already in use gives the caller the same answer: a sign-up still waiting is
+    /// left alone (or replaced once it is older than [`PENDING_SIGN_UP_HOURS`], so a squatter
+    /// cannot hold an address), a confirmed account's owner is told by e-mail instead.
     ///
     /// # Errors
-    /// `AlreadyUsed` for a CPF or e-mail of another account; `Validation` when the identity
-    /// provider rejects the password; `Unavailable`/`Internal` otherwise.
+    /// `Validation` when the identity provider rejects the password; `Unavailable`/`Internal`.
     #[tracing::instrument(skip_all)]
     pub async fn sign_up_patient(
         &self,
         patient: NewPatient,
         trace: &str,
-    ) -> Result<Profile, AccountsError> {
-        let claims = vec![
-            Claim::Cpf(patient.cpf.as_str().to_string()),
-            Claim::Email(patient.email.as_str().to_string()),
-        ];
+    ) -> Result<SignUpOutcome, AccountsError> {
+        let claims = vec![Claim::Email(patient.email.as_str().to_string())];
         let reservation = Ulid::new().to_string();
-        self.store.reserve(&claims, &reservation).await?;
+        match self.store.reserve(&claims, &reservation).await {
+            Ok(()) => {}
+            Err(StoreError::Taken(_)) => {
+                match self.address_in_use(&claims[0], &reservation, trace).await? {
+                    Some(outcome) => return Ok(outcome),
+                    // An expired sign-up was taken over: this one goes ahead.
+                    None => {}
+                }
+            }
+            Err(other) => return Err(other.into()),
+        }
         let id = match self
             .sign_up_identity(&patient.email, &patient.password)
             .await
@@ -117,7 +144,10 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
             Ok(id) => id,
             Err(err) => {
                 self.release_quietly(&claims, &reservation).await;
-                return Err(err);
+                return match err {
+                    AccountsError::AlreadyUsed { .. } => Ok(SignUpOutcome::AlreadyPending),
+                    other => Err(other),
+                };
             }
         };
         let now = Timestamp::now();
@@ -138,21 +168,83 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
             updated_at: now,
             deleted_at: None,
         };
-        let events = vec![
-            event(&id, account_created(&profile), trace),
-            event(
-                &id,
-                PatientRegistered {
-                    account_id: id.clone(),
-                    cpf: patient.cpf.as_str().to_string(),
-                },
-                trace,
-            ),
-        ];
-        self.finish_person(&profile, &claims, &reservation, &events)
+        self.finish_person(&profile, &claims, &reservation, &[])
             .await?;
-        tracing::info!(account_id = %id, "patient signed up");
-        Ok(profile)
+        tracing::info!(account_id = %id, "patient signed up; waiting for confirmation");
+        Ok(SignUpOutcome::Created(id))
+    }
+
+    /// A sign-up for an address another account holds. `None` when that account was an expired,
+    /// never confirmed sign-up, now removed: the claim is then reserved under `reservation`.
+    async fn address_in_use(
+        &self,
+        claim: &Claim,
+        reservation: &str,
+        trace: &str,
+    ) -> Result<Option<SignUpOutcome>, AccountsError> {
+        let Some(ClaimHolder::Bound(holder)) = self.store.claim_holder(claim).await? else {
+            // Being created right now (or a crashed attempt, until its reservation goes stale).
+            return Ok(Some(SignUpOutcome::AlreadyPending));
+        };
+        let now = Timestamp::now();
+        let profile = self.store.get_profile(&holder).await?;
+        match &profile {
+            Some(p)
+                if p.status == AccountStatus::PendingConfirmation && !sign_up_expired(p, now) =>
+            {
+                Ok(Some(SignUpOutcome::AlreadyPending))
+            }
+            Some(p) if p.status == AccountStatus::PendingConfirmation => {
+                self.take_over(claim, &holder, profile.as_ref(), reservation)
+                    .await
+            }
+            Some(p) if p.is_deleted() => Ok(Some(SignUpOutcome::AlreadyPending)),
+            Some(_) => {
+                let events = [event(
+                    &holder,
+                    SignUpRepeated {
+                        account_id: holder.clone(),
+                    },
+                    trace,
+                )];
+                let cutoff = now - jiff::SignedDuration::from_hours(REPEAT_NOTICE_HOURS);
+                let told = self
+                    .store
+                    .note_repeated_sign_up(&holder, now, cutoff, &events)
+                    .await?;
+                tracing::info!(account_id = %holder, told, "sign-up for the address of a confirmed account");
+                Ok(Some(SignUpOutcome::OwnerNotified))
+            }
+            // The claim outlived its profile (a crash, or housekeeping removed an expired sign-up).
+            None => self.take_over(claim, &holder, None, reservation).await,
+        }
+    }
+
+    /// Removes an expired sign-up (its profile, the claim it held and its identity) so a new
+    /// sign-up can use the address.
+    async fn take_over(
+        &self,
+        claim: &Claim,
+        holder: &str,
+        expired: Option<&Profile>,
+        reservation: &str,
+    ) -> Result<Option<SignUpOutcome>, AccountsError> {
+        match self
+            .store
+            .take_over(claim, holder, expired, reservation)
+            .await
+        {
+            Ok(()) => {}
+            // Someone else took it over or it was confirmed meanwhile.
+            Err(StoreError::Conflict(_)) => return Ok(Some(SignUpOutcome::AlreadyPending)),
+            Err(other) => return Err(other.into()),
+        }
+        self.identity
+            .delete_user(holder)
+            .await
+            .map_err(identity_unavailable)?;
+        tracing::info!(account_id = %holder, "expired sign-up removed; its address is free again");
+        Ok(None)
     }
 
     /// Creates the identity for a sign-up. A user left by an attempt that crashed before its
@@ -230,33 +322,81 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
         }
     }
 
-    /// Confirms a sign-up with the code e-mailed by Cognito; confirming twice succeeds.
+    /// Confirms a sign-up with the code e-mailed to the address *and* the password chosen at
+    /// sign-up: the code proves the address, the password proves that whoever confirms is whoever
+    /// signed up (so the owner of an address cannot be tricked into confirming a squatter's
+    /// sign-up with a code that reached their inbox). Only now is the account announced
+    /// (`account.created`, and `patient.registered` with the key that links the hospitals'
+    /// records for this CPF and this verified address). Confirming twice succeeds.
     ///
     /// # Errors
-    /// `InvalidCode`, `ExpiredCode`, `Throttled`, `Unavailable`.
+    /// `InvalidCode` (also for a wrong password or an unknown address: nothing can be probed),
+    /// `ExpiredCode` (the code, or a sign-up older than [`PENDING_SIGN_UP_HOURS`]), `Throttled`,
+    /// `Unavailable`.
     #[tracing::instrument(skip_all)]
-    pub async fn confirm(&self, email: &Email, code: &str) -> Result<(), AccountsError> {
-        match self.identity.confirm_sign_up(email, code).await {
-            Ok(()) => {}
-            // Cognito answers NotAuthorized for an already confirmed user.
-            Err(IdentityError::NotAuthorized) => {}
-            // Unknown users get the same answer as a wrong code: e-mails cannot be probed.
-            Err(IdentityError::CodeMismatch | IdentityError::UserNotFound) => {
+    pub async fn confirm(
+        &self,
+        email: &Email,
+        code: &str,
+        password: &str,
+        trace: &str,
+    ) -> Result<(), AccountsError> {
+        let already_confirmed = match self.identity.sign_in(email.as_str(), password).await {
+            // The password is right and the user waits for confirmation.
+            Err(IdentityError::UserNotConfirmed) => false,
+            Ok(_) => true,
+            Err(IdentityError::NotAuthorized | IdentityError::UserNotFound) => {
                 return Err(AccountsError::InvalidCode);
             }
-            Err(IdentityError::ExpiredCode) => return Err(AccountsError::ExpiredCode),
             Err(other) => return Err(identity_unavailable(other)),
+        };
+        let profile = match self.store.account_for_email(email).await? {
+            Some(id) => self.store.get_profile(&id).await?,
+            None => None,
+        };
+        if let Some(p) = &profile
+            && p.status == AccountStatus::PendingConfirmation
+            && sign_up_expired(p, Timestamp::now())
+        {
+            return Err(AccountsError::ExpiredCode);
         }
-        let Some(id) = self.store.account_for_email(email).await? else {
+        if !already_confirmed {
+            match self.identity.confirm_sign_up(email, code).await {
+                Ok(()) => {}
+                // Cognito answers NotAuthorized for an already confirmed user.
+                Err(IdentityError::NotAuthorized) => {}
+                Err(IdentityError::CodeMismatch | IdentityError::UserNotFound) => {
+                    return Err(AccountsError::InvalidCode);
+                }
+                Err(IdentityError::ExpiredCode) => return Err(AccountsError::ExpiredCode),
+                Err(other) => return Err(identity_unavailable(other)),
+            }
+        }
+        let Some(mut profile) = profile.filter(|p| p.status == AccountStatus::PendingConfirmation)
+        else {
             return Ok(());
         };
-        if let Some(mut profile) = self.store.get_profile(&id).await?
-            && profile.status == AccountStatus::PendingConfirmation
+        profile.status = AccountStatus::Active;
+        profile.updated_at = Timestamp::now();
+        let mut events = vec![event(&profile.id, account_created(&profile), trace)];
+        if profile.role == Role::Patient
+            && let Some(cpf) = profile.cpf.as_deref().and_then(|c| Cpf::parse(c).ok())
         {
-            profile.status = AccountStatus::Active;
-            profile.updated_at = Timestamp::now();
-            self.store.update_profile(&profile, &[]).await?;
+            events.push(event(
+                &profile.id,
+                PatientRegistered {
+                    account_id: profile.id.clone(),
+                    match_key: patient_match_key(&cpf, email),
+                },
+                trace,
+            ));
         }
+        match self.store.activate(&profile, &events).await {
+            // A concurrent confirmation activated it first.
+            Ok(()) | Err(StoreError::Conflict(_)) => {}
+            Err(other) => return Err(other.into()),
+        }
+        tracing::info!(account_id = %profile.id, "sign-up confirmed");
         Ok(())
     }
 
@@ -403,8 +543,9 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
     }
 
     /// Erases the caller's account (LGPD): profile anonymised, unique values freed,
-    /// `account.deleted` announced, then the identity deleted. Repeating it after a failure of the
-    /// last step finishes the job.
+    /// `account.deleted` announced (ids only), the events this service kept about the person
+    /// purged, every session of the person revoked, then the identity deleted. Repeating it after
+    /// a failure of a later step finishes the job.
     ///
     /// # Errors
     /// `Forbidden` for machine clients; `NotFound` when there is no account; `Unavailable`.
@@ -418,11 +559,16 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
             .get_profile(&caller.id)
             .await?
             .ok_or(AccountsError::NotFound("Account"))?;
+        let deleted = event(
+            &profile.id,
+            AccountDeleted {
+                account_id: profile.id.clone(),
+                role: profile.role,
+            },
+            trace,
+        );
         if !profile.is_deleted() {
             let mut claims = Vec::new();
-            if let Some(cpf) = &profile.cpf {
-                claims.push(Claim::Cpf(cpf.clone()));
-            }
             if let Some(email) = &profile.email {
                 claims.push(Claim::Email(email.clone()));
             }
@@ -432,23 +578,28 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
                     number: number.clone(),
                 });
             }
-            let events = vec![event(
-                &profile.id,
-                AccountDeleted {
-                    account_id: profile.id.clone(),
-                    role: profile.role,
-                    cpf: profile.cpf.clone(),
-                },
-                trace,
-            )];
             match self
                 .store
-                .erase_profile(&profile.anonymised(Timestamp::now()), &claims, &events)
+                .erase_profile(
+                    &profile.anonymised(Timestamp::now()),
+                    &claims,
+                    std::slice::from_ref(&deleted),
+                )
                 .await
             {
                 Ok(()) | Err(StoreError::Conflict(_)) => {}
                 Err(other) => return Err(other.into()),
             }
+        }
+        // Earlier events carried contact data; only `account.deleted` (ids only) stays.
+        self.store
+            .purge_events(&profile.id, &[EventType::AccountDeleted])
+            .await?;
+        // Access tokens already issued stay valid until they expire (they are verified offline):
+        // every write route refuses an erased account, and refresh tokens die here.
+        match self.identity.sign_out_everywhere(&caller.id).await {
+            Ok(()) | Err(IdentityError::UserNotFound) => {}
+            Err(other) => return Err(identity_unavailable(other)),
         }
         self.identity
             .delete_user(&caller.id)
@@ -456,6 +607,15 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
             .map_err(identity_unavailable)?;
         tracing::info!("account erased");
         Ok(())
+    }
+
+    /// Refuses an erased account on routes that change something, even while one of its
+    /// access tokens has not expired yet. (Staff provisioned outside the API have no profile.)
+    async fn ensure_not_erased(&self, caller: &Caller) -> Result<(), AccountsError> {
+        match self.store.get_profile(&caller.id).await? {
+            Some(profile) if profile.is_deleted() => Err(AccountsError::AccountErased),
+            _ => Ok(()),
+        }
     }
 
     /// Staff register a doctor: a Cognito user in `doctors` (invited: first sign-in sets the
@@ -473,6 +633,7 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
         if caller.role != Role::Staff {
             return Err(AccountsError::Forbidden("only staff register doctors"));
         }
+        self.ensure_not_erased(caller).await?;
         let claims = vec![
             Claim::Email(doctor.email.as_str().to_string()),
             Claim::Crm {
@@ -574,6 +735,7 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
         if caller.role != Role::Staff {
             return Err(AccountsError::Forbidden("only staff register hospitals"));
         }
+        self.ensure_not_erased(caller).await?;
         let claims = vec![Claim::Cnes(hospital.cnes.as_str().to_string())];
         let reservation = Ulid::new().to_string();
         self.store.reserve(&claims, &reservation).await?;

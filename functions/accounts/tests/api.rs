@@ -8,11 +8,12 @@ use std::time::Duration;
 use clinic_shared::envelope::{
     AccountCreated, AccountDeleted, AccountUpdated, EventType, PatientRegistered,
 };
+use clinic_shared::values::{Cpf, Email, patient_match_key};
 use serde_json::json;
 use support::*;
 
 #[tokio::test]
-async fn sign_up_creates_identity_in_group_profile_and_events() {
+async fn sign_up_announces_nothing_until_the_address_is_confirmed() {
     let stack = Stack::new().await;
     let (id, email, cpf) = stack.sign_up().await;
 
@@ -30,7 +31,14 @@ async fn sign_up_creates_identity_in_group_profile_and_events() {
         .filter_map(|g| g.group_name())
         .collect();
     assert_eq!(names, vec!["patients"]);
+    assert_eq!(
+        stack.relay().await.published,
+        0,
+        "nothing is announced before the sign-up is confirmed"
+    );
 
+    let confirmed = stack.confirm(&email).await;
+    assert_eq!(confirmed.status, 204, "{:?}", confirmed.body);
     let events = stack.published(2).await;
     assert_eq!(events.len(), 2, "{events:?}");
     let created = events
@@ -47,8 +55,18 @@ async fn sign_up_creates_identity_in_group_profile_and_events() {
         .unwrap();
     assert_eq!(registered.subject, id);
     assert_eq!(registered.source, "clinic.accounts");
+    assert!(
+        !registered.to_json().contains(&cpf),
+        "the CPF travels only as a key"
+    );
     let registered: PatientRegistered = registered.data_as().unwrap();
-    assert_eq!(registered.cpf, cpf);
+    assert_eq!(
+        registered.match_key,
+        patient_match_key(&Cpf::parse(&cpf).unwrap(), &Email::parse(&email).unwrap())
+    );
+    // Confirming again announces nothing more.
+    assert_eq!(stack.confirm(&email).await.status, 204);
+    assert_eq!(stack.relay().await.published, 0);
 }
 
 #[tokio::test]
@@ -110,12 +128,7 @@ async fn sign_in_failures() {
     assert_eq!(unconfirmed.status, 403);
     assert_eq!(unconfirmed.body["code"], "ACCOUNT_NOT_CONFIRMED");
 
-    stack
-        .call(public_event(
-            "confirm.json",
-            json!({"email": email, "code": "123456"}),
-        ))
-        .await;
+    stack.confirm(&email).await;
     let wrong = stack
         .call(public_event(
             "auth-token.json",
@@ -195,25 +208,23 @@ async fn sign_up_validation_reports_every_field() {
 }
 
 #[tokio::test]
-async fn duplicate_cpf_or_email_is_a_conflict_without_orphans() {
+async fn sign_up_answers_the_same_whether_or_not_the_cpf_or_address_is_known() {
     let stack = Stack::new().await;
-    let (_, email, cpf) = stack.sign_up().await;
+    let (first, email, cpf) = stack.sign_up().await;
 
-    let same_cpf = stack
-        .call(sign_up_event(
-            &format!("{}@example.com", clinic_shared::testing::unique("other")),
-            &cpf,
-        ))
-        .await;
-    assert_eq!(same_cpf.status, 409);
-    assert_eq!(same_cpf.body["code"], "CPF_ALREADY_USED");
+    // A CPF is no key: someone else typing it gets an account of their own, linked to nothing.
+    let other_email = format!("{}@example.com", clinic_shared::testing::unique("other"));
+    let same_cpf = stack.call(sign_up_event(&other_email, &cpf)).await;
+    assert_eq!(same_cpf.status, 202, "{:?}", same_cpf.body);
+    assert_ne!(stack.user_id(&other_email).await, first);
 
-    let same_email = stack
+    // The address of a sign-up still waiting: same answer, nothing changes.
+    let pending = stack
         .call(sign_up_event(&email.to_uppercase(), &random_cpf()))
         .await;
-    assert_eq!(same_email.status, 409);
-    assert_eq!(same_email.body["code"], "EMAIL_ALREADY_USED");
-
+    assert_eq!(pending.status, 202);
+    assert_eq!(pending.body, same_cpf.body);
+    assert_eq!(stack.user_id(&email).await, first);
     let users = stack
         .cognito
         .list_users()
@@ -223,9 +234,88 @@ async fn duplicate_cpf_or_email_is_a_conflict_without_orphans() {
         .unwrap();
     assert_eq!(
         users.users().len(),
-        1,
-        "a refused sign-up left a Cognito user behind"
+        2,
+        "a repeated sign-up left a user behind"
     );
+
+    // The address of a confirmed account: same answer, its owner is told (once an hour).
+    assert_eq!(stack.confirm(&email).await.status, 204);
+    stack.published(2).await;
+    for _ in 0..3 {
+        let known = stack.call(sign_up_event(&email, &random_cpf())).await;
+        assert_eq!(known.status, 202);
+        assert_eq!(known.body, same_cpf.body);
+    }
+    let told = stack.published(1).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].event_type, EventType::SignUpRepeated);
+    assert_eq!(told[0].subject, first);
+    assert_eq!(stack.relay().await.published, 0, "told more than once");
+    assert_eq!(stack.user_id(&email).await, first);
+}
+
+#[tokio::test]
+async fn only_whoever_signed_up_can_confirm_and_an_expired_sign_up_frees_its_address() {
+    let stack = Stack::new().await;
+    let (squatter, email, _) = stack.sign_up().await;
+
+    // The owner of the address got the code, but not the squatter's password.
+    let wrong = stack.call(confirm_event(&email, "Owner0Password")).await;
+    assert_eq!(wrong.status, 400);
+    assert_eq!(wrong.body["code"], "INVALID_CODE");
+    assert_eq!(stack.relay().await.published, 0);
+
+    // While it waits, the squatter's sign-up holds the address …
+    let blocked = stack
+        .call(public_event(
+            "signup-patient.json",
+            json!({"email": email, "password": "Owner0Password", "name": "Dona", "cpf": random_cpf(),
+                   "birthDate": "1980-01-01", "phone": "+5511900000000"}),
+        ))
+        .await;
+    assert_eq!(blocked.status, 202);
+    assert_eq!(stack.user_id(&email).await, squatter);
+
+    // … for a bounded time only: once older than that it cannot be confirmed and is replaced.
+    let old = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(25);
+    stack
+        .dynamodb
+        .update_item()
+        .table_name(&stack.config.table_name)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("ACCOUNT#{squatter}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()),
+        )
+        .update_expression("SET createdAt = :old")
+        .expression_attribute_values(
+            ":old",
+            aws_sdk_dynamodb::types::AttributeValue::S(old.to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let expired = stack.confirm(&email).await;
+    assert_eq!(expired.status, 400);
+    assert_eq!(expired.body["code"], "EXPIRED_CODE");
+
+    let owner = stack
+        .call(public_event(
+            "signup-patient.json",
+            json!({"email": email, "password": "Owner0Password", "name": "Dona", "cpf": random_cpf(),
+                   "birthDate": "1980-01-01", "phone": "+5511900000000"}),
+        ))
+        .await;
+    assert_eq!(owner.status, 202);
+    let owner_id = stack.user_id(&email).await;
+    assert_ne!(owner_id, squatter, "the expired sign-up was replaced");
+    let confirmed = stack.call(confirm_event(&email, "Owner0Password")).await;
+    assert_eq!(confirmed.status, 204, "{:?}", confirmed.body);
+    let events = stack.published(2).await;
+    assert!(events.iter().all(|e| e.subject == owner_id), "{events:?}");
 }
 
 #[tokio::test]
@@ -269,7 +359,7 @@ async fn a_failure_half_way_leaves_nothing_and_the_retry_succeeds() {
         .unwrap();
     let retry = stack.call(sign_up_event(&email, &cpf)).await;
     assert_eq!(
-        retry.status, 201,
+        retry.status, 202,
         "the same CPF and e-mail must be usable again: {:?}",
         retry.body
     );
@@ -290,16 +380,10 @@ async fn identity_left_by_a_crashed_sign_up_is_replaced() {
         .await
         .unwrap();
     let reply = stack.call(sign_up_event(&email, &random_cpf())).await;
-    assert_eq!(reply.status, 201, "{:?}", reply.body);
-    let user = stack
-        .cognito
-        .admin_get_user()
-        .user_pool_id(&stack.config.user_pool_id)
-        .username(&email)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(user.username(), reply.body["id"].as_str().unwrap());
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    // The identity is the sign-up's own now: it confirms with this sign-up's password.
+    assert_eq!(stack.confirm(&email).await.status, 204);
+    assert_eq!(stack.published(2).await.len(), 2);
 }
 
 #[tokio::test]
@@ -313,20 +397,15 @@ async fn confirm_rules() {
         ))
         .await;
     assert_eq!(bad.status, 400);
-    assert_eq!(field_names(&bad.body), vec!["code"]);
-    let ok = stack
-        .call(public_event(
-            "confirm.json",
-            json!({"email": email, "code": "123456"}),
-        ))
+    assert_eq!(field_names(&bad.body), vec!["password", "code"]);
+    let unknown = stack
+        .call(confirm_event("nobody@example.com", PASSWORD))
         .await;
+    assert_eq!(unknown.status, 400);
+    assert_eq!(unknown.body["code"], "INVALID_CODE");
+    let ok = stack.confirm(&email).await;
     assert_eq!(ok.status, 204);
-    let again = stack
-        .call(public_event(
-            "confirm.json",
-            json!({"email": email, "code": "123456"}),
-        ))
-        .await;
+    let again = stack.confirm(&email).await;
     assert_eq!(
         again.status, 204,
         "confirming twice is harmless: {:?}",
@@ -408,16 +487,11 @@ async fn update_me_changes_contact_data_and_announces_it() {
 }
 
 #[tokio::test]
-async fn delete_me_erases_and_frees_the_cpf() {
+async fn delete_me_erases_purges_its_events_and_frees_the_address() {
     let stack = Stack::new().await;
     let (id, email, claims) = stack.patient().await;
-    let cpf = stack
-        .published(2)
-        .await
-        .iter()
-        .find_map(|e| e.data_as::<PatientRegistered>().ok())
-        .unwrap()
-        .cpf;
+    assert_eq!(stack.published(2).await.len(), 2);
+    let cpf = random_cpf();
 
     let reply = stack
         .call(authed_event("me-delete.json", &claims, None))
@@ -463,7 +537,12 @@ async fn delete_me_erases_and_frees_the_cpf() {
     let events = stack.published(1).await;
     let deleted: AccountDeleted = events[0].data_as().unwrap();
     assert_eq!(deleted.account_id, id);
-    assert_eq!(deleted.cpf.as_deref(), Some(cpf.as_str()));
+    assert!(
+        !events[0].to_json().contains(&email),
+        "account.deleted carries ids only"
+    );
+    // The earlier events (with the address and phone) are gone from the outbox.
+    assert_eq!(stack.kept_events(&id).await, vec!["account.deleted"]);
 
     let again = stack
         .call(authed_event("me-delete.json", &claims, None))
@@ -472,10 +551,11 @@ async fn delete_me_erases_and_frees_the_cpf() {
     assert_eq!(stack.relay().await.published, 0);
 
     let reuse = stack.call(sign_up_event(&email, &cpf)).await;
-    assert_eq!(
-        reuse.status, 201,
-        "the erased CPF and e-mail are free again: {:?}",
-        reuse.body
+    assert_eq!(reuse.status, 202, "{:?}", reuse.body);
+    assert_ne!(
+        stack.user_id(&email).await,
+        id,
+        "the erased address is free again"
     );
 }
 
@@ -763,7 +843,8 @@ async fn events_are_not_lost_when_publishing_fails() {
         "arn:aws:sns:us-east-1:123456789012:{}",
         clinic_shared::testing::unique("not-yet")
     );
-    let (id, _, _) = stack.sign_up().await;
+    let (id, email, _) = stack.sign_up().await;
+    assert_eq!(stack.confirm(&email).await.status, 204);
 
     let failed = stack.relay_to(&down_topic).await;
     assert_eq!(failed.published, 0);
@@ -861,12 +942,7 @@ async fn the_lambda_authorizer_accepts_people_and_registered_hospitals_only() {
 
     // A person's access token, signed by the user pool (RS256, keys from the emulator's JWKS).
     let (id, email, _) = stack.sign_up().await;
-    stack
-        .call(public_event(
-            "confirm.json",
-            json!({"email": email, "code": "123456"}),
-        ))
-        .await;
+    stack.confirm(&email).await;
     let tokens = stack
         .call(public_event(
             "auth-token.json",
@@ -875,7 +951,8 @@ async fn the_lambda_authorizer_accepts_people_and_registered_hospitals_only() {
         .await;
     let answer = authorizer
         .handle(request(tokens.body["accessToken"].as_str().unwrap()))
-        .await;
+        .await
+        .unwrap();
     assert_eq!(answer["isAuthorized"], true, "{answer}");
     assert_eq!(answer["context"]["sub"], id.as_str());
     assert_eq!(answer["context"]["cognito:groups"], "[patients]");
@@ -902,14 +979,46 @@ async fn the_lambda_authorizer_accepts_people_and_registered_hospitals_only() {
         )
         .unwrap()
     };
-    let answer = authorizer.handle(request(&machine_token(client_id))).await;
+    let answer = authorizer
+        .handle(request(&machine_token(client_id)))
+        .await
+        .unwrap();
     assert_eq!(answer["isAuthorized"], true, "{answer}");
     assert_eq!(answer["context"]["hospitalId"], hospital.body["id"]);
 
     let stranger = authorizer
         .handle(request(&machine_token("unregistered-client")))
-        .await;
+        .await
+        .unwrap();
     assert_eq!(stranger, json!({"isAuthorized": false}));
-    let garbage = authorizer.handle(request("not.a.token")).await;
+    let garbage = authorizer.handle(request("not.a.token")).await.unwrap();
     assert_eq!(garbage, json!({"isAuthorized": false}));
+
+    // A dependency failure is no verdict: the invocation fails (API Gateway answers 500 and
+    // caches nothing) instead of a denial cached for minutes — and it fails fast.
+    let unreachable = Authorizer::new(
+        AuthorizerConfig {
+            issuer: issuer.clone(),
+            // A port nothing listens on, and an address that never answers.
+            jwks_url: "http://127.0.0.1:9/jwks.json".into(),
+            web_client_ids: vec![stack.config.user_pool_client_id.clone()],
+            ingest_scope: "clinic/ingest".into(),
+            local_secret: Some(secret.clone()),
+        },
+        clinic_accounts::outbound::dynamodb::DynamoAccountStore::new(
+            stack.dynamodb.clone(),
+            format!("{}-missing", stack.config.table_name),
+        ),
+    );
+    let started = std::time::Instant::now();
+    let undecided = unreachable
+        .handle(request(tokens.body["accessToken"].as_str().unwrap()))
+        .await;
+    assert!(undecided.is_err(), "{undecided:?}");
+    let undecided = unreachable.handle(request(&machine_token(client_id))).await;
+    assert!(
+        undecided.is_err(),
+        "the hospital directory failed: {undecided:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(6));
 }

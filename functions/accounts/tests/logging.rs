@@ -39,7 +39,11 @@ async fn logs_carry_request_and_trace_ids_but_no_personal_data() {
     event["headers"]["traceparent"] =
         json!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
     let reply = stack.call(event).await;
-    assert_eq!(reply.status, 201);
+    assert_eq!(reply.status, 202);
+    let mut confirm = confirm_event(&email, PASSWORD);
+    confirm["headers"]["traceparent"] =
+        json!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    assert_eq!(stack.call(confirm).await.status, 204);
     let invalid = stack
         .call(public_event(
             "signup-patient.json",
@@ -57,7 +61,7 @@ async fn logs_carry_request_and_trace_ids_but_no_personal_data() {
         .iter()
         .filter(|l| l["message"] == "request finished")
         .collect();
-    assert_eq!(finished.len(), 2, "{text}");
+    assert_eq!(finished.len(), 3, "{text}");
     assert_eq!(
         finished[0]["span"]["trace_id"],
         "4bf92f3577b34da6a3ce929d0e0e4736"

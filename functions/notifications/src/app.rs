@@ -16,7 +16,7 @@ use clinic_shared::auth::Caller;
 use clinic_shared::envelope::{
     AccountCreated, AccountDeleted, AccountUpdated, DoctorRegistered, Envelope, EventData,
     EventType, ExamCompleted, ExamCreated, ExamResultReady, ExamStatus, ExamUpdated, Language,
-    ReportCompleted, Role,
+    ReportCompleted, Role, SignUpRepeated,
 };
 use jiff::{SignedDuration, Timestamp};
 
@@ -36,9 +36,9 @@ const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 /// Tunables of the consumer, from configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Most e-mails one person gets per hour.
+    /// Most e-mails one address gets per hour (whatever the account).
     pub email_limit_per_hour: u32,
-    /// Most SMS one person gets per hour.
+    /// Most SMS one phone number gets per hour (whatever the account).
     pub sms_limit_per_hour: u32,
     /// How long after an event a recipient with no known contact is waited for (the account
     /// event may still be on its way through another topic); after it, `SKIPPED`.
@@ -241,6 +241,16 @@ where
                 self.notify_patient(event, TemplateId::ResultReady, data.patient_id)
                     .await
             }
+            EventType::SignUpRepeated => {
+                let data: SignUpRepeated = event.data_as()?;
+                self.notify(notification(
+                    event,
+                    TemplateId::SignUpRepeated,
+                    data.account_id,
+                    MessageParams::default(),
+                ))
+                .await
+            }
             EventType::ReportCompleted => {
                 let data: ReportCompleted = event.data_as()?;
                 self.notify(notification(
@@ -335,7 +345,7 @@ where
             .render(n.template, recipient.preferences.language, &n.params)
             .map_err(|e| NotifyError::Refuse(e.to_string()))?;
         let mut failures = Vec::new();
-        for channel in Channel::ALL {
+        for &channel in n.template.channels() {
             let Some(address) = recipient.address(channel) else {
                 tracing::info!(
                     recipient_id = %n.recipient_id,
@@ -422,9 +432,10 @@ where
         }
         let window = RateWindow::of(self.clock.now());
         let limit = self.settings.limit(channel);
+        let destination = address.limit_key();
         let allowed = match self
             .store
-            .take_slot(&n.recipient_id, channel, window, limit)
+            .take_slot(&destination, channel, window, limit)
             .await
         {
             Ok(allowed) => allowed,
@@ -456,11 +467,7 @@ where
             }
             Err(SendError::Transient(reason)) => {
                 tracing::warn!(reason = %reason, "provider failed; will retry");
-                if let Err(err) = self
-                    .store
-                    .return_slot(&n.recipient_id, channel, window)
-                    .await
-                {
+                if let Err(err) = self.store.return_slot(&destination, channel, window).await {
                     tracing::warn!(error = %err, "could not give the rate-limit slot back");
                 }
                 self.abandon(&key, &token).await;

@@ -84,6 +84,14 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../templates/pt-BR/report_ready.html"),
     ),
     (
+        "pt-BR/sign_up_repeated.txt",
+        include_str!("../templates/pt-BR/sign_up_repeated.txt"),
+    ),
+    (
+        "pt-BR/sign_up_repeated.html",
+        include_str!("../templates/pt-BR/sign_up_repeated.html"),
+    ),
+    (
         "en/layout.html",
         include_str!("../templates/en/layout.html"),
     ),
@@ -143,6 +151,14 @@ const FILES: &[(&str, &str)] = &[
     (
         "en/report_ready.html",
         include_str!("../templates/en/report_ready.html"),
+    ),
+    (
+        "en/sign_up_repeated.txt",
+        include_str!("../templates/en/sign_up_repeated.txt"),
+    ),
+    (
+        "en/sign_up_repeated.html",
+        include_str!("../templates/en/sign_up_repeated.html"),
     ),
 ];
 

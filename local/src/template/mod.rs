@@ -385,6 +385,20 @@ impl Template {
                     ));
                 }
             };
+            // SAM gives a function without `Role` an execution role named `<Function>Role`,
+            // which the template may refer to (e.g. a topic policy naming its one publisher).
+            let implicit_role = (kind == ResourceKind::Function
+                && properties.get("Role").is_none())
+            .then(|| Resource {
+                logical_id: format!("{logical_id}Role"),
+                type_name: "AWS::IAM::Role".into(),
+                kind: ResourceKind::Ignored,
+                properties: Value::Object(Map::new()),
+                metadata: Value::Object(Map::new()),
+                condition: condition.clone(),
+                dependencies: BTreeSet::new(),
+                line: self.location(&path).line,
+            });
             resources.push(Resource {
                 logical_id: logical_id.clone(),
                 type_name: type_name.clone(),
@@ -398,6 +412,7 @@ impl Template {
                 dependencies: depends_on.into_iter().collect(),
                 line: self.location(&path).line,
             });
+            resources.extend(implicit_role);
         }
         Ok(resources)
     }

@@ -243,7 +243,7 @@ fn envelope(subject: &str) -> Envelope {
         subject,
         PatientRegistered {
             account_id: subject.to_string(),
-            cpf: "52998224725".into(),
+            match_key: "a1b2c3".into(),
         },
         "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
     )

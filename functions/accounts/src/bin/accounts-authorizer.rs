@@ -17,7 +17,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let authorizer = &authorizer;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            Ok::<_, lambda_runtime::Error>(authorizer.handle(event.payload).await)
+            authorizer
+                .handle(event.payload)
+                .await
+                .map_err(lambda_runtime::Error::from)
         },
     ))
     .await

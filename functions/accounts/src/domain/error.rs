@@ -27,6 +27,9 @@ pub enum AccountsError {
     NotFound(&'static str),
     #[error("not allowed: {0}")]
     Forbidden(&'static str),
+    /// The caller's account was erased; its token has not expired yet.
+    #[error("account erased")]
+    AccountErased,
     #[error("the list cursor is invalid")]
     InvalidCursor,
     /// A dependency is throttling or down; the caller may retry.

@@ -145,6 +145,28 @@ pub struct MachineClient {
     pub client_secret: String,
 }
 
+/// Who holds a unique value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimHolder {
+    /// An account being created right now (or an attempt that crashed, until it goes stale).
+    Reserved,
+    /// This account.
+    Bound(String),
+}
+
+/// What a patient sign-up did. The caller gets the same answer for every one of them, so a
+/// sign-up never tells whether an e-mail address is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignUpOutcome {
+    /// A new unconfirmed account with this id; nothing is announced until it is confirmed.
+    Created(String),
+    /// The address has a sign-up waiting for confirmation (or one being made): nothing changed.
+    AlreadyPending,
+    /// The address belongs to a confirmed account: its owner is told by e-mail (at most once an
+    /// hour), nothing else changed.
+    OwnerNotified,
+}
+
 /// What the identity provider knows of a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityUser {

@@ -7,7 +7,8 @@ use clinic_shared::envelope::Envelope;
 
 use super::error::{IdentityError, StoreError};
 use super::model::{
-    Claim, DoctorSummary, Hospital, IdentityUser, MachineClient, Page, Profile, SignIn, Tokens,
+    Claim, ClaimHolder, DoctorSummary, Hospital, IdentityUser, MachineClient, Page, Profile,
+    SignIn, Tokens,
 };
 use super::values::{Email, Password};
 
@@ -42,6 +43,15 @@ pub trait IdentityProvider: Send + Sync {
         &self,
         username: &str,
     ) -> impl Future<Output = Result<Option<IdentityUser>, IdentityError>> + Send;
+
+    /// Revokes every refresh token of the user (sign-out on every device).
+    ///
+    /// # Errors
+    /// `UserNotFound`, `Unavailable`.
+    fn sign_out_everywhere(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = Result<(), IdentityError>> + Send;
 
     /// # Errors
     /// `UserNotFound`, `Unavailable`.
@@ -151,6 +161,63 @@ pub trait AccountStore: Send + Sync {
         &self,
         id: &str,
     ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
+
+    /// Who holds a unique value, if anyone.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    fn claim_holder(
+        &self,
+        claim: &Claim,
+    ) -> impl Future<Output = Result<Option<ClaimHolder>, StoreError>> + Send;
+
+    /// Frees a value bound to an expired, never confirmed sign-up and reserves it for a new one,
+    /// atomically: the old profile (when there is one) is deleted only while it still waits for
+    /// confirmation, and the claim is moved only while it is still bound to `holder`.
+    ///
+    /// # Errors
+    /// `Conflict` when the old sign-up was confirmed or taken over meanwhile; `Unavailable`.
+    fn take_over(
+        &self,
+        claim: &Claim,
+        holder: &str,
+        expired: Option<&Profile>,
+        reservation: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Replaces a profile waiting for confirmation with its confirmed form and appends the events
+    /// that announce it, atomically.
+    ///
+    /// # Errors
+    /// `Conflict` when it no longer waits for confirmation; `Unavailable`.
+    fn activate(
+        &self,
+        profile: &Profile,
+        events: &[Envelope],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Appends the events telling a confirmed account's owner that someone tried to sign up with
+    /// their address, unless that was already done after `cutoff`. `Ok(false)` when skipped.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    fn note_repeated_sign_up(
+        &self,
+        account_id: &str,
+        now: jiff::Timestamp,
+        cutoff: jiff::Timestamp,
+        events: &[Envelope],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes the outbox items of events about `subject`, except those of the `keep` types.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    fn purge_events(
+        &self,
+        subject: &str,
+        keep: &[clinic_shared::envelope::EventType],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The account holding this e-mail, if any.
     ///

@@ -6,49 +6,7 @@ use std::fmt;
 use jiff::civil::Date;
 
 use clinic_shared::values::invalid;
-pub use clinic_shared::values::{Cpf, InvalidValue};
-
-/// A normalised (trimmed, lower-case) e-mail address.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Email(String);
-
-impl Email {
-    /// # Errors
-    /// When the address is not of the form `local@domain.tld` within RFC 5321 lengths.
-    pub fn parse(raw: &str) -> Result<Email, InvalidValue> {
-        let value = raw.trim().to_lowercase();
-        let Some((local, domain)) = value.split_once('@') else {
-            return Err(invalid("E-mail must look like name@example.com."));
-        };
-        let ok_chars = |s: &str| {
-            s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c))
-        };
-        let domain_ok = domain.contains('.')
-            && !domain.starts_with(['.', '-'])
-            && !domain.ends_with(['.', '-'])
-            && !domain.contains("..")
-            && domain
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-        if value.len() > 254
-            || local.is_empty()
-            || local.len() > 64
-            || local.starts_with('.')
-            || local.ends_with('.')
-            || local.contains("..")
-            || !ok_chars(local)
-            || !domain_ok
-        {
-            return Err(invalid("E-mail must look like name@example.com."));
-        }
-        Ok(Email(value))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+pub use clinic_shared::values::{Cpf, Email, InvalidValue};
 
 /// A phone number in E.164 form (`+5511987654321`), as SMS delivery needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,28 +228,6 @@ impl Cnes {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn email_normalises_and_rejects_garbage() {
-        assert_eq!(
-            Email::parse(" Ana.Souza@Example.COM ").unwrap().as_str(),
-            "ana.souza@example.com"
-        );
-        for bad in [
-            "",
-            "ana",
-            "ana@",
-            "@x.com",
-            "ana@x",
-            "ana@@x.com",
-            "a b@x.com",
-            "ana@x..com",
-            ".ana@x.com",
-            "ana@-x.com",
-        ] {
-            assert!(Email::parse(bad).is_err(), "{bad} accepted");
-        }
-    }
 
     #[test]
     fn phone_must_be_e164() {

@@ -6,20 +6,37 @@
 //! and, in addition, access tokens of app clients registered as hospitals with the ingest scope.
 //! It answers with an API Gateway "simple response"; the verified claims travel on as the
 //! authorizer context, where `clinic_shared::auth::Caller` reads them.
+//!
+//! A token it cannot verify *because a dependency failed* (the key set or the hospital directory
+//! unreachable) is not denied but answered with an error: API Gateway caches denials for the
+//! route's `ReauthorizeEvery`, and a valid caller must not be shut out for minutes by a blip.
+//! Every dependency call is bounded in time so the answer comes within the function's timeout.
+//!
+//! Tokens signed by the local runner's token endpoint (HS256, key id `clinic-local`) are
+//! understood only in builds with the `local-tokens` feature, which the local runner's workspace
+//! build turns on and release packaging leaves off.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
 use clinic_shared::config::{ConfigError, optional, required};
-use clinic_shared::jwks::JwksCache;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use clinic_shared::jwks::{JwksCache, JwksError};
+#[cfg(feature = "local-tokens")]
+use jsonwebtoken::DecodingKey;
+use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
 use serde_json::{Value, json};
 
 use crate::domain::error::StoreError;
 
 /// Key id of tokens signed by the local runner's token endpoint.
+#[cfg(feature = "local-tokens")]
 const LOCAL_KEY_ID: &str = "clinic-local";
+
+/// How long fetching the user pool's keys may take (the function's timeout is 3 s).
+const JWKS_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How long looking a hospital client up may take.
+const DIRECTORY_TIMEOUT: Duration = Duration::from_millis(1000);
 
 /// What the authorizer checks tokens against.
 #[derive(Clone)]
@@ -29,8 +46,9 @@ pub struct AuthorizerConfig {
     pub web_client_ids: Vec<String>,
     pub ingest_scope: String,
     /// HMAC secret of the local runner's tokens. Only the local runner sets
-    /// `CLINIC_LOCAL_TOKEN_SECRET` (it is not in template.yaml), and it is ignored unless an
-    /// emulator endpoint is configured too, so deployed functions never accept local tokens.
+    /// `CLINIC_LOCAL_TOKEN_SECRET` (it is not in template.yaml); it is read only by builds with the
+    /// `local-tokens` feature and only when an emulator endpoint is configured too, so deployed
+    /// functions never accept local tokens.
     pub local_secret: Option<Vec<u8>>,
 }
 
@@ -61,20 +79,7 @@ impl AuthorizerConfig {
             ),
             None => format!("{issuer}/.well-known/jwks.json"),
         };
-        let local_secret = match (endpoint, optional("CLINIC_LOCAL_TOKEN_SECRET")) {
-            (Some(_), Some(encoded)) => {
-                use base64::Engine;
-                Some(
-                    base64::engine::general_purpose::STANDARD
-                        .decode(encoded.trim())
-                        .map_err(|e| ConfigError::Invalid {
-                            name: "CLINIC_LOCAL_TOKEN_SECRET".into(),
-                            reason: e.to_string(),
-                        })?,
-                )
-            }
-            _ => None,
-        };
+        let local_secret = local_secret(endpoint.as_deref())?;
         Ok(Self {
             issuer,
             jwks_url,
@@ -87,6 +92,28 @@ impl AuthorizerConfig {
             local_secret,
         })
     }
+}
+
+/// The local runner's token secret, in builds that understand local tokens.
+#[cfg(feature = "local-tokens")]
+fn local_secret(endpoint: Option<&str>) -> Result<Option<Vec<u8>>, ConfigError> {
+    use base64::Engine;
+    match (endpoint, optional("CLINIC_LOCAL_TOKEN_SECRET")) {
+        (Some(_), Some(encoded)) => base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map(Some)
+            .map_err(|e| ConfigError::Invalid {
+                name: "CLINIC_LOCAL_TOKEN_SECRET".into(),
+                reason: e.to_string(),
+            }),
+        _ => Ok(None),
+    }
+}
+
+/// Release builds never read a local token secret.
+#[cfg(not(feature = "local-tokens"))]
+fn local_secret(_endpoint: Option<&str>) -> Result<Option<Vec<u8>>, ConfigError> {
+    Ok(None)
 }
 
 /// Looks up which hospital an app client belongs to.
@@ -108,9 +135,16 @@ pub enum Denied {
     Invalid(String),
     #[error("token of an app client that is neither the web client nor a registered hospital")]
     UnknownClient,
-    #[error("directory unavailable: {0}")]
+    /// Not a verdict on the token: a dependency failed. Answered with an error, never cached.
+    #[error("dependency unavailable: {0}")]
     Unavailable(String),
 }
+
+/// The authorizer could not decide (a dependency failed): the invocation fails, API Gateway
+/// answers 500 for this request and caches nothing.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("authorizer dependency unavailable: {0}")]
+pub struct Undecided(pub String);
 
 /// The authorizer over its hospital directory.
 pub struct Authorizer<D> {
@@ -157,20 +191,32 @@ fn bearer(event: &Value) -> Option<String> {
 
 impl<D: HospitalDirectory> Authorizer<D> {
     pub fn new(config: AuthorizerConfig, hospitals: D) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(JWKS_TIMEOUT)
+            .timeout(JWKS_TIMEOUT)
+            .build()
+            .unwrap_or_default();
         Self {
             config,
-            keys: JwksCache::new(reqwest::Client::new(), Duration::from_secs(60)),
+            keys: JwksCache::new(http, Duration::from_secs(60)),
             hospitals,
         }
     }
 
     /// Answers an authorizer event (payload 2.0) with a simple response.
-    pub async fn handle(&self, event: Value) -> Value {
+    ///
+    /// # Errors
+    /// [`Undecided`] when a dependency failed: the request is neither allowed nor denied.
+    pub async fn handle(&self, event: Value) -> Result<Value, Undecided> {
         match self.authorize(&event).await {
-            Ok(context) => json!({ "isAuthorized": true, "context": context }),
+            Ok(context) => Ok(json!({ "isAuthorized": true, "context": context })),
+            Err(Denied::Unavailable(reason)) => {
+                tracing::error!(reason = %reason, "cannot decide: a dependency failed");
+                Err(Undecided(reason))
+            }
             Err(denied) => {
                 tracing::info!(reason = %denied, "request not authorized");
-                json!({ "isAuthorized": false })
+                Ok(json!({ "isAuthorized": false }))
             }
         }
     }
@@ -208,12 +254,14 @@ impl<D: HospitalDirectory> Authorizer<D> {
         {
             return Err(Denied::UnknownClient);
         }
-        let hospital = self
-            .hospitals
-            .hospital_for_client(&client_id)
-            .await
-            .map_err(|e| Denied::Unavailable(e.to_string()))?
-            .ok_or(Denied::UnknownClient)?;
+        let hospital = tokio::time::timeout(
+            DIRECTORY_TIMEOUT,
+            self.hospitals.hospital_for_client(&client_id),
+        )
+        .await
+        .map_err(|_| Denied::Unavailable("hospital directory timed out".into()))?
+        .map_err(|e| Denied::Unavailable(e.to_string()))?
+        .ok_or(Denied::UnknownClient)?;
         context.insert("hospitalId".into(), Value::String(hospital));
         Ok(context)
     }
@@ -222,13 +270,18 @@ impl<D: HospitalDirectory> Authorizer<D> {
         let invalid = |e: &dyn std::fmt::Display| Denied::Invalid(e.to_string());
         let header = decode_header(token).map_err(|e| invalid(&e))?;
         let (key, algorithm) = match (header.alg, header.kid.as_deref()) {
-            (Algorithm::RS256, Some(kid)) => (
-                self.keys
+            (Algorithm::RS256, Some(kid)) => {
+                let key = self
+                    .keys
                     .key(&self.config.jwks_url, kid)
                     .await
-                    .map_err(|e| invalid(&e))?,
-                Algorithm::RS256,
-            ),
+                    .map_err(|e| match e {
+                        JwksError::UnknownKid(_) => invalid(&e),
+                        JwksError::Fetch { .. } => Denied::Unavailable(e.to_string()),
+                    })?;
+                (key, Algorithm::RS256)
+            }
+            #[cfg(feature = "local-tokens")]
             (Algorithm::HS256, Some(LOCAL_KEY_ID)) => match &self.config.local_secret {
                 Some(secret) => (
                     std::sync::Arc::new(DecodingKey::from_secret(secret)),
@@ -259,7 +312,7 @@ impl<D: HospitalDirectory> Authorizer<D> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "local-tokens"))]
 mod tests {
     use std::sync::Mutex;
 
@@ -318,7 +371,8 @@ mod tests {
     async fn registered_hospital_clients_pass_with_their_hospital() {
         let answer = authorizer()
             .handle(event(&token(claims("hosp-client", json!({})), SECRET)))
-            .await;
+            .await
+            .unwrap();
         assert_eq!(answer["isAuthorized"], true);
         assert_eq!(answer["context"]["hospitalId"], "H1");
         assert_eq!(answer["context"]["client_id"], "hosp-client");
@@ -331,7 +385,10 @@ mod tests {
             json!({"username": "u1", "sub": "u1", "cognito:groups": ["patients"],
                                          "scope": "aws.cognito.signin.user.admin"}),
         );
-        let answer = authorizer().handle(event(&token(user, SECRET))).await;
+        let answer = authorizer()
+            .handle(event(&token(user, SECRET)))
+            .await
+            .unwrap();
         assert_eq!(answer["isAuthorized"], true);
         assert_eq!(answer["context"]["cognito:groups"], "[patients]");
     }
@@ -381,7 +438,7 @@ mod tests {
         );
         assert_eq!(
             a.handle(json!({"headers": {}})).await,
-            json!({"isAuthorized": false})
+            Ok(json!({"isAuthorized": false}))
         );
     }
 
@@ -394,5 +451,57 @@ mod tests {
             a.authorize(&event(&t)).await,
             Err(Denied::Invalid(_))
         ));
+    }
+}
+
+/// What release builds (no `local-tokens`) do with a token signed like the local runner's:
+/// refuse it, whatever secret the environment holds. Run by `scripts/test` on this package
+/// alone, where the feature is off.
+#[cfg(all(test, not(feature = "local-tokens")))]
+mod release_tests {
+    use super::*;
+
+    struct NoHospitals;
+
+    impl HospitalDirectory for NoHospitals {
+        async fn hospital_for_client(&self, _: &str) -> Result<Option<String>, StoreError> {
+            Ok(Some("H1".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn locally_signed_tokens_are_refused() {
+        use jsonwebtoken::{EncodingKey, Header, encode};
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let issuer = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_pool";
+        let authorizer = Authorizer::new(
+            AuthorizerConfig {
+                issuer: issuer.into(),
+                jwks_url: "http://127.0.0.1:1/jwks.json".into(),
+                web_client_ids: vec!["web".into()],
+                ingest_scope: "clinic/ingest".into(),
+                local_secret: Some(secret.to_vec()),
+            },
+            NoHospitals,
+        );
+        let now = jiff::Timestamp::now().as_second();
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("clinic-local".into());
+        let token = encode(
+            &header,
+            &json!({"sub": "c", "client_id": "c", "iss": issuer, "exp": now + 600, "iat": now,
+                    "token_use": "access", "scope": "clinic/ingest"}),
+            &EncodingKey::from_secret(secret),
+        )
+        .unwrap();
+        let event = json!({"headers": {"authorization": format!("Bearer {token}")}});
+        assert!(matches!(
+            authorizer.authorize(&event).await,
+            Err(Denied::Invalid(_))
+        ));
+        assert_eq!(
+            authorizer.handle(event).await,
+            Ok(json!({"isAuthorized": false}))
+        );
     }
 }

@@ -158,6 +158,17 @@ impl IdentityProvider for CognitoIdentity {
         }
     }
 
+    async fn sign_out_everywhere(&self, username: &str) -> Result<(), IdentityError> {
+        self.client
+            .admin_user_global_sign_out()
+            .user_pool_id(&self.user_pool_id)
+            .username(username)
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
     async fn add_to_group(&self, username: &str, group: &str) -> Result<(), IdentityError> {
         self.client
             .admin_add_user_to_group()

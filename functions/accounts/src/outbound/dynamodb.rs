@@ -1,8 +1,11 @@
 //! [`AccountStore`] on the service's DynamoDB table (single-table design).
 //!
 //! Items: `ACCOUNT#<id>/PROFILE` (people), `HOSPITAL#<id>/PROFILE`, `CLAIM#<KIND>#<value>/CLAIM`
-//! (unique values: CPF, e-mail, CRM, CNES) and `OUTBOX#<eventId>/OUTBOX` (events not yet
-//! published). Doctors are listed through `gsi1` (`DOCTOR` / `<specialty>#<name>#<id>`).
+//! (unique values: e-mail, CRM, CNES) and `OUTBOX#<eventId>/OUTBOX` (events; kept a week after
+//! publishing). Doctors are listed through `gsi1` (`DOCTOR` / `<specialty>#<name>#<id>`), the
+//! events about one person through `gsi1` too (`OUTBOXOF#<subject>` / `<time>#<eventId>`), so an
+//! erasure can purge them. A profile waiting for confirmation carries `expiresAt` (the table's
+//! TTL attribute) a week after sign-up: housekeeping only, the use cases compare `createdAt`.
 
 use std::collections::HashMap;
 
@@ -10,17 +13,22 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use clinic_shared::envelope::EventType;
 use clinic_shared::envelope::{Envelope, Role};
-use clinic_shared::outbox::outbox_put;
+use clinic_shared::outbox::outbox_put_with;
 use clinic_shared::pagination::{decode_cursor, encode_cursor};
 use jiff::Timestamp;
 
 use crate::domain::error::StoreError;
 use crate::domain::values::fold;
-use crate::domain::{AccountStore, Claim, DoctorSummary, Hospital, Page, Profile};
+use crate::domain::{
+    AccountStatus, AccountStore, Claim, ClaimHolder, DoctorSummary, Hospital, Page, Profile,
+};
 
 /// A reservation older than this belongs to an attempt that crashed and may be taken over.
 const STALE_RESERVATION_MS: i64 = 15 * 60 * 1000;
+/// When housekeeping may delete a sign-up that was never confirmed (after it expired).
+const UNCONFIRMED_HOUSEKEEPING_SECONDS: i64 = 7 * 24 * 3600;
 const RESERVED: &str = "RESERVED";
 const BOUND: &str = "BOUND";
 const DOCTOR_INDEX_PK: &str = "DOCTOR";
@@ -46,6 +54,14 @@ impl DynamoAccountStore {
         item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
         item.insert("pk".into(), s(&account_pk(&profile.id)));
         item.insert("sk".into(), s("PROFILE"));
+        if profile.status == AccountStatus::PendingConfirmation {
+            item.insert(
+                "expiresAt".into(),
+                AttributeValue::N(
+                    (profile.created_at.as_second() + UNCONFIRMED_HOUSEKEEPING_SECONDS).to_string(),
+                ),
+            );
+        }
         if profile.role == Role::Doctor
             && !profile.is_deleted()
             && let (Some(name), Some(specialty)) = (&profile.name, &profile.specialty)
@@ -81,9 +97,18 @@ impl DynamoAccountStore {
         events
             .iter()
             .map(|e| {
-                outbox_put(&self.table, e).map_err(|err| StoreError::Unavailable(err.to_string()))
+                let index = vec![
+                    ("gsi1pk".to_string(), s(&events_of_pk(&e.subject))),
+                    ("gsi1sk".to_string(), s(&format!("{}#{}", e.time, e.id))),
+                ];
+                outbox_put_with(&self.table, e, index)
+                    .map_err(|err| StoreError::Unavailable(err.to_string()))
             })
             .collect()
+    }
+
+    fn build<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
+        result.map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     fn bind_claims(
@@ -146,6 +171,10 @@ fn s(value: &str) -> AttributeValue {
 
 fn account_pk(id: &str) -> String {
     format!("ACCOUNT#{id}")
+}
+
+fn events_of_pk(subject: &str) -> String {
+    format!("OUTBOXOF#{subject}")
 }
 
 fn hospital_client_pk(client_id: &str) -> String {
@@ -281,6 +310,172 @@ impl AccountStore for DynamoAccountStore {
                 Some(_) => StoreError::Conflict("reservation lost or profile exists".into()),
                 None => unavailable(&err),
             })
+    }
+
+    async fn claim_holder(&self, claim: &Claim) -> Result<Option<ClaimHolder>, StoreError> {
+        let Some(item) = self.get(&claim_pk(claim)).await? else {
+            return Ok(None);
+        };
+        let state = item.get("state").and_then(|v| v.as_s().ok());
+        let account = item.get("accountId").and_then(|v| v.as_s().ok());
+        Ok(match (state.map(String::as_str), account) {
+            (Some(BOUND), Some(account)) => Some(ClaimHolder::Bound(account.clone())),
+            _ => Some(ClaimHolder::Reserved),
+        })
+    }
+
+    async fn take_over(
+        &self,
+        claim: &Claim,
+        holder: &str,
+        expired: Option<&Profile>,
+        reservation: &str,
+    ) -> Result<(), StoreError> {
+        let now_ms = Timestamp::now().as_millisecond();
+        let reclaim = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&claim_pk(claim)))
+            .key("sk", s("CLAIM"))
+            .update_expression(
+                "SET #state = :reserved, reservation = :r, reservedAt = :at REMOVE accountId",
+            )
+            .condition_expression("#state = :bound AND accountId = :holder")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":reserved", s(RESERVED))
+            .expression_attribute_values(":bound", s(BOUND))
+            .expression_attribute_values(":holder", s(holder))
+            .expression_attribute_values(":r", s(reservation))
+            .expression_attribute_values(":at", AttributeValue::N(now_ms.to_string()));
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .update(Self::build(reclaim.build())?)
+                .build(),
+        ];
+        let profile_key = [("pk", s(&account_pk(holder))), ("sk", s("PROFILE"))];
+        let profile_op = match expired {
+            // Only while it still waits for confirmation, and is the one that was read.
+            Some(profile) => Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(profile_key.map(|(k, v)| (k.to_string(), v)).into()))
+                .condition_expression("#status = :pending AND createdAt = :created")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":pending", s("PENDING_CONFIRMATION"))
+                .expression_attribute_values(":created", s(&profile.created_at.to_string())),
+            // The claim outlived its profile: make sure none came back meanwhile.
+            None => Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(profile_key.map(|(k, v)| (k.to_string(), v)).into()))
+                .condition_expression("attribute_not_exists(pk)"),
+        };
+        items.push(
+            TransactWriteItem::builder()
+                .delete(Self::build(profile_op.build())?)
+                .build(),
+        );
+        self.transact(items)
+            .await
+            .map_err(|err| match failed_conditions(&err) {
+                Some(_) => StoreError::Conflict("the sign-up changed meanwhile".into()),
+                None => unavailable(&err),
+            })
+    }
+
+    async fn activate(&self, profile: &Profile, events: &[Envelope]) -> Result<(), StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.profile_item(profile)?))
+            .condition_expression("#status = :pending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s("PENDING_CONFIRMATION"));
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(Self::build(put.build())?)
+                .build(),
+        ];
+        items.extend(self.outbox(events)?);
+        self.transact(items)
+            .await
+            .map_err(|err| match failed_conditions(&err) {
+                Some(_) => StoreError::Conflict("no longer waiting for confirmation".into()),
+                None => unavailable(&err),
+            })
+    }
+
+    async fn note_repeated_sign_up(
+        &self,
+        account_id: &str,
+        now: Timestamp,
+        cutoff: Timestamp,
+        events: &[Envelope],
+    ) -> Result<bool, StoreError> {
+        let mark = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&account_pk(account_id)))
+            .key("sk", s("PROFILE"))
+            .update_expression("SET repeatNoticeAt = :now")
+            .condition_expression(
+                "attribute_exists(pk) AND #status <> :deleted AND \
+                 (attribute_not_exists(repeatNoticeAt) OR repeatNoticeAt < :cutoff)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":deleted", s("DELETED"))
+            .expression_attribute_values(":now", s(&now.to_string()))
+            .expression_attribute_values(":cutoff", s(&cutoff.to_string()));
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .update(Self::build(mark.build())?)
+                .build(),
+        ];
+        items.extend(self.outbox(events)?);
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(err) => match failed_conditions(&err) {
+                Some(_) => Ok(false),
+                None => Err(unavailable(&err)),
+            },
+        }
+    }
+
+    async fn purge_events(&self, subject: &str, keep: &[EventType]) -> Result<(), StoreError> {
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :pk")
+                .expression_attribute_values(":pk", s(&events_of_pk(subject)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::Unavailable(clinic_shared::aws::error_text(&e)))?;
+            for item in out.items() {
+                let kept = item
+                    .get("eventType")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|t| EventType::parse(t))
+                    .is_some_and(|t| keep.contains(&t));
+                let (Some(pk), Some(sk)) = (item.get("pk"), item.get("sk")) else {
+                    continue;
+                };
+                if kept {
+                    continue;
+                }
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key("pk", pk.clone())
+                    .key("sk", sk.clone())
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::Unavailable(clinic_shared::aws::error_text(&e)))?;
+            }
+            match out.last_evaluated_key() {
+                Some(key) => start = Some(key.clone()),
+                None => return Ok(()),
+            }
+        }
     }
 
     async fn get_profile(&self, id: &str) -> Result<Option<Profile>, StoreError> {

@@ -177,28 +177,38 @@ impl Stack {
         self.probe.receive(expected, Duration::from_secs(5)).await
     }
 
-    /// Signs a patient up with a fresh e-mail and CPF; returns (id, email, cpf).
+    /// Signs a patient up with a fresh e-mail and CPF (not confirmed); returns (id, email, cpf).
     pub async fn sign_up(&self) -> (String, String, String) {
         let email = format!("{}@example.com", unique("patient"));
         let cpf = random_cpf();
         let reply = self.call(sign_up_event(&email, &cpf)).await;
-        assert_eq!(reply.status, 201, "{:?}", reply.body);
-        (
-            reply.body["id"].as_str().expect("id").to_string(),
-            email,
-            cpf,
-        )
+        assert_eq!(reply.status, 202, "{:?}", reply.body);
+        assert_eq!(reply.body, json!({"status": "PENDING_CONFIRMATION"}));
+        (self.user_id(&email).await, email, cpf)
+    }
+
+    /// The identity provider's id of the user with this e-mail.
+    pub async fn user_id(&self, email: &str) -> String {
+        self.cognito
+            .admin_get_user()
+            .user_pool_id(&self.config.user_pool_id)
+            .username(email)
+            .send()
+            .await
+            .expect("user exists")
+            .username()
+            .to_string()
+    }
+
+    /// Confirms a sign-up with the password chosen at sign-up.
+    pub async fn confirm(&self, email: &str) -> Reply {
+        self.call(confirm_event(email, PASSWORD)).await
     }
 
     /// Signs up, confirms and signs in; returns (id, email, access-token claims).
     pub async fn patient(&self) -> (String, String, HashMap<String, String>) {
         let (id, email, _) = self.sign_up().await;
-        let confirm = self
-            .call(public_event(
-                "confirm.json",
-                json!({"email": email, "code": "123456"}),
-            ))
-            .await;
+        let confirm = self.confirm(&email).await;
         assert_eq!(confirm.status, 204, "{:?}", confirm.body);
         let tokens = self
             .call(public_event(
@@ -209,6 +219,27 @@ impl Stack {
         assert_eq!(tokens.status, 200, "{:?}", tokens.body);
         let claims = claims_of(tokens.body["accessToken"].as_str().expect("access token"));
         (id, email, claims)
+    }
+
+    /// The events of `subject` still kept in the table's outbox, by type.
+    pub async fn kept_events(&self, subject: &str) -> Vec<String> {
+        let out = self
+            .dynamodb
+            .query()
+            .table_name(&self.config.table_name)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("OUTBOXOF#{subject}")),
+            )
+            .send()
+            .await
+            .expect("query");
+        out.items()
+            .iter()
+            .filter_map(|i| i.get("eventType").and_then(|v| v.as_s().ok()).cloned())
+            .collect()
     }
 }
 
@@ -249,6 +280,13 @@ pub fn without_auth(mut event: Value) -> Value {
         ctx.remove("authorizer");
     }
     event
+}
+
+pub fn confirm_event(email: &str, password: &str) -> Value {
+    public_event(
+        "confirm.json",
+        json!({"email": email, "code": "123456", "password": password}),
+    )
 }
 
 pub fn sign_up_event(email: &str, cpf: &str) -> Value {

@@ -5,6 +5,7 @@
 use jiff::Timestamp;
 
 use super::WRITE_ATTEMPTS;
+use crate::domain::claim::{AccessCode, ExamClaim};
 use crate::domain::ingest::{IngestCommand, IngestDecision, ItemState, decide};
 use crate::domain::{
     BatchStore, CatalogueStore, ConflictOn, Exam, ExamStore, ExamsError, ProjectionStore,
@@ -38,12 +39,13 @@ where
                 .await;
         };
         let exam_id = Exam::id_for_external(&cmd.hospital_id, cmd.item.external_id.as_str());
+        let match_key = cmd.item.match_key();
         for _ in 0..WRITE_ATTEMPTS {
             let current = self.store.get_exam(&exam_id).await?;
-            let account = self
-                .store
-                .account_for_cpf(cmd.item.patient_cpf.as_str())
-                .await?;
+            let account = match &match_key {
+                Some(key) => self.store.account_for_match(key).await?,
+                None => None,
+            };
             let decision = decide(
                 current.as_ref(),
                 cmd,
@@ -65,9 +67,23 @@ where
                         .await;
                 }
                 IngestDecision::Apply { exam, events } => {
+                    // The receipt's code: issued with the exam's first push, for an exam no
+                    // account could be linked to by a verified address.
+                    let code =
+                        if current.is_none() && exam.awaits_patient() {
+                            Some(AccessCode::generate().map_err(|e| {
+                                ExamsError::Unavailable(format!("no access code: {e}"))
+                            })?)
+                        } else {
+                            None
+                        };
+                    let claim = code
+                        .as_ref()
+                        .map(|c| ExamClaim::issue(c, &exam.id, Timestamp::now()));
+                    let issued = claim.as_ref().zip(code.as_ref());
                     match self
                         .store
-                        .apply_item(&exam, &cmd.batch_id, cmd.index, &events)
+                        .apply_item(&exam, &cmd.batch_id, cmd.index, &events, issued)
                         .await
                     {
                         Ok(()) => {
@@ -123,19 +139,20 @@ where
         Ok(state)
     }
 
-    /// The patient may have registered between reading the CPF link and writing the exam: the
-    /// registration's linking pass could then have missed this exam, so look once more.
+    /// The patient may have confirmed between reading the match key's account and writing the
+    /// exam: the registration's linking pass could then have missed this exam, so look once more.
     async fn link_if_registered_meanwhile(
         &self,
         exam: &Exam,
         trace: &str,
     ) -> Result<(), ExamsError> {
-        let Some(cpf) = exam.patient_cpf.as_deref() else {
+        let Some(key) = exam.awaited_match() else {
             return Ok(());
         };
-        let Some(account) = self.store.account_for_cpf(cpf).await? else {
+        let Some(account) = self.store.account_for_match(key).await? else {
             return Ok(());
         };
-        super::projections::link_exam(&self.store, &exam.id, cpf, &account, trace).await
+        super::projections::link_exam(&self.store, &exam.id, key, &account, trace).await?;
+        Ok(())
     }
 }

@@ -21,14 +21,15 @@ use serde_json::Value;
 use ulid::Ulid;
 
 use self::cache::TtlCache;
+use crate::domain::claim::{AccessCode, CLAIM_FAILURES_PER_HOUR, ClaimCheck};
 use crate::domain::ingest::{
     Batch, BatchItem, IngestCommand, ItemState, MAX_ITEMS, RejectedItem, parse_item,
 };
 use crate::domain::values::Id;
 use crate::domain::{
-    Action, BatchStore, CatalogueStore, ConflictOn, Exam, ExamOrigin, ExamStore, ExamsError,
-    Hospital, IngestQueue, Page, Slot, SlotQuery, SlotSpec, StoreError, Viewer, can_assign,
-    next_status,
+    Action, BatchStore, CatalogueStore, ClaimStore, ConflictOn, Exam, ExamOrigin, ExamStore,
+    ExamsError, Hospital, IngestQueue, Page, ProjectionStore, Slot, SlotQuery, SlotSpec,
+    StoreError, Viewer, can_assign, next_status,
 };
 
 /// How many times a write that lost a race with a concurrent change is decided again.
@@ -61,6 +62,24 @@ pub struct ExamResults<S, Q> {
     hospitals_cache: TtlCache<HospitalsKey, Page<Hospital>>,
 }
 
+/// The clock hour (UTC) failed claims are counted in, e.g. `2026-03-01T12`.
+fn hour_key(now: Timestamp) -> String {
+    let utc = now.to_zoned(jiff::tz::TimeZone::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}",
+        utc.year(),
+        utc.month(),
+        utc.day(),
+        utc.hour()
+    )
+}
+
+/// Seconds until the next clock hour, when the failure count starts again.
+fn seconds_to_next_hour(now: Timestamp) -> u32 {
+    let into_hour = now.as_second().rem_euclid(3600);
+    u32::try_from(3600 - into_hour).unwrap_or(3600)
+}
+
 /// What a batch submission answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchReceipt {
@@ -71,7 +90,7 @@ pub struct BatchReceipt {
 
 impl<S, Q> ExamResults<S, Q>
 where
-    S: CatalogueStore + ExamStore + BatchStore,
+    S: CatalogueStore + ExamStore + BatchStore + ClaimStore + ProjectionStore,
     Q: IngestQueue,
 {
     pub fn new(store: S, queue: Q, cache: CacheSettings) -> Self {
@@ -94,6 +113,15 @@ where
             .ok_or(ExamsError::Forbidden(
                 "this client is not a registered hospital",
             ))
+    }
+
+    /// Refuses a person whose account was erased (an access token outlives the erasure by up to
+    /// its lifetime): every route that changes something checks it.
+    async fn ensure_not_erased(&self, caller: &Caller) -> Result<(), ExamsError> {
+        if caller.role != Role::Hospital && self.store.is_erased(&caller.id).await? {
+            return Err(ExamsError::AccountErased);
+        }
+        Ok(())
     }
 
     /// Whose exams the caller sees.
@@ -139,6 +167,7 @@ where
         hospital_id: &str,
         slots: Vec<SlotSpec>,
     ) -> Result<Vec<Slot>, ExamsError> {
+        self.ensure_not_erased(caller).await?;
         let own = match caller.role {
             Role::Staff => None,
             Role::Hospital => Some(self.hospital_of(caller).await?),
@@ -224,6 +253,7 @@ where
         caller
             .require(&[Role::Patient])
             .map_err(|_| ExamsError::Forbidden("only patients book exams"))?;
+        self.ensure_not_erased(caller).await?;
         let slot = self
             .store
             .get_slot(slot_id.as_str())
@@ -246,6 +276,7 @@ where
             status: ExamStatus::Scheduled,
             patient_id: Some(caller.id.clone()),
             patient_cpf: None,
+            patient_match: None,
             doctor_id: None,
             doctor_crm: None,
             slot_id: Some(slot.id.clone()),
@@ -302,6 +333,7 @@ where
         caller
             .require(&[Role::Patient])
             .map_err(|_| ExamsError::Forbidden("only the patient cancels an appointment"))?;
+        self.ensure_not_erased(caller).await?;
         let viewer = Viewer::Patient(caller.id.clone());
         for _ in 0..WRITE_ATTEMPTS {
             let exam = self.visible_exam(&viewer, exam_id).await?;
@@ -406,6 +438,7 @@ where
                 ));
             }
         };
+        self.ensure_not_erased(caller).await?;
         for _ in 0..WRITE_ATTEMPTS {
             let exam = self.visible_exam(&viewer, exam_id).await?;
             if !can_assign(exam.status) {
@@ -463,6 +496,7 @@ where
                 "your role may not take this step of the exam",
             ));
         }
+        self.ensure_not_erased(caller).await?;
         let viewer = self.viewer(caller).await?;
         for _ in 0..WRITE_ATTEMPTS {
             let exam = self.visible_exam(&viewer, exam_id).await?;
@@ -489,6 +523,94 @@ where
         }
         Err(ExamsError::Unavailable(
             "the exam kept changing while advancing it".into(),
+        ))
+    }
+
+    /// Links a hospital's exam to the calling patient with the access code printed on the
+    /// receipt. Every kind of failure is the same answer; failures count against the account
+    /// (a few per hour) and wrong secrets against the code (which locks after a few). Claiming
+    /// again with the same code answers as the first time.
+    ///
+    /// # Errors
+    /// `Forbidden` (not a patient), `AccountErased`, `TooManyClaims`, `AccessCodeInvalid`,
+    /// `Unavailable`.
+    #[tracing::instrument(skip_all, fields(protocol = %code.protocol()))]
+    pub async fn claim(
+        &self,
+        caller: &Caller,
+        code: &AccessCode,
+        trace: &str,
+    ) -> Result<Exam, ExamsError> {
+        caller
+            .require(&[Role::Patient])
+            .map_err(|_| ExamsError::Forbidden("only patients claim exams"))?;
+        self.ensure_not_erased(caller).await?;
+        let now = Timestamp::now();
+        let hour = hour_key(now);
+        if self.store.claim_failures(&caller.id, &hour).await? >= CLAIM_FAILURES_PER_HOUR {
+            return Err(ExamsError::TooManyClaims {
+                retry_after: seconds_to_next_hour(now),
+            });
+        }
+        for _ in 0..WRITE_ATTEMPTS {
+            let claim = self.store.get_claim(code.protocol()).await?;
+            let check = claim.as_ref().map(|c| c.check(code, &caller.id, now));
+            let claim = match (claim, check) {
+                (Some(claim), Some(ClaimCheck::Valid)) => claim,
+                (Some(claim), Some(ClaimCheck::AlreadyYours)) => {
+                    let viewer = Viewer::Patient(caller.id.clone());
+                    return self
+                        .visible_exam(&viewer, &claim.exam_id)
+                        .await
+                        .map_err(|_| ExamsError::AccessCodeInvalid);
+                }
+                (_, check) => {
+                    let wrong_secret = check == Some(ClaimCheck::WrongSecret);
+                    self.store
+                        .record_failed_claim(
+                            &caller.id,
+                            &hour,
+                            wrong_secret.then(|| code.protocol()),
+                        )
+                        .await?;
+                    tracing::info!(outcome = ?check, "access code refused");
+                    return Err(ExamsError::AccessCodeInvalid);
+                }
+            };
+            let Some(exam) = self
+                .store
+                .get_exam(&claim.exam_id)
+                .await?
+                .filter(Exam::awaits_patient)
+            else {
+                // Linked by a verified address meanwhile, or erased: nothing left to claim.
+                return Err(ExamsError::AccessCodeInvalid);
+            };
+            let linked = Exam {
+                patient_id: Some(caller.id.clone()),
+                updated_at: Timestamp::now(),
+                revision: exam.revision + 1,
+                ..exam.clone()
+            };
+            let events = [linked.updated_event(exam.status, trace)];
+            match self
+                .store
+                .claim_exam(&claim.protocol, &caller.id, &linked, &events)
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(exam_id = %linked.id, "exam claimed with its access code");
+                    return Ok(linked);
+                }
+                Err(StoreError::Conflict {
+                    on: ConflictOn::Exam | ConflictOn::Claim,
+                    ..
+                }) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(ExamsError::Unavailable(
+            "the exam kept changing while claiming it".into(),
         ))
     }
 
@@ -537,6 +659,7 @@ where
                         version: Some(item.version.get()),
                         state: ItemState::Accepted,
                         reason: None,
+                        access_code: None,
                     });
                     commands.push(IngestCommand {
                         batch_id: batch_id.clone(),
@@ -556,6 +679,7 @@ where
                     version,
                     state: ItemState::Rejected,
                     reason: Some(reason),
+                    access_code: None,
                 }),
             }
         }

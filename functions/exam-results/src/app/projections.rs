@@ -10,7 +10,7 @@ use clinic_shared::envelope::{
 use jiff::Timestamp;
 
 use super::WRITE_ATTEMPTS;
-use crate::domain::values::{Cpf, Id};
+use crate::domain::values::{Id, MatchKey};
 use crate::domain::{
     Action, ConflictOn, Exam, ExamOrigin, ExamStore, ExamsError, Hospital, ProjectionStore,
     StoreError, next_status,
@@ -48,11 +48,12 @@ impl<S: ProjectionStore + ExamStore> Projections<S> {
         Ok(())
     }
 
-    /// `patient.registered`: remembers the CPF → account link and links the exams hospitals
-    /// pushed for that CPF before the patient signed up.
+    /// `patient.registered`: remembers which account verified the address of the match key and
+    /// links the exams hospitals pushed for that CPF and that address before the patient
+    /// confirmed. A CPF alone never links anything.
     ///
     /// # Errors
-    /// `Validation` (bad CPF or id: never retried), `Unavailable`.
+    /// `Validation` (bad key or id: never retried), `Unavailable`.
     #[tracing::instrument(skip_all, fields(account_id = %event.account_id))]
     pub async fn patient_registered(
         &self,
@@ -61,28 +62,30 @@ impl<S: ProjectionStore + ExamStore> Projections<S> {
     ) -> Result<usize, ExamsError> {
         let account = Id::parse(&event.account_id)
             .map_err(|e| ExamsError::field("accountId", e.to_string()))?;
-        let cpf = Cpf::parse(&event.cpf).map_err(|e| ExamsError::field("cpf", e.to_string()))?;
+        let key = MatchKey::parse(&event.match_key)
+            .map_err(|e| ExamsError::field("matchKey", e.to_string()))?;
         if self.store.is_erased(account.as_str()).await? {
             tracing::info!("account already erased; registration ignored");
             return Ok(0);
         }
         self.store
-            .register_patient(account.as_str(), cpf.as_str())
+            .register_patient(account.as_str(), key.as_str())
             .await?;
-        let waiting = self.store.exams_awaiting(cpf.as_str()).await?;
+        let waiting = self.store.exams_awaiting(key.as_str()).await?;
         let mut linked = 0;
         for exam in &waiting {
-            link_exam(&self.store, &exam.id, cpf.as_str(), account.as_str(), trace).await?;
-            linked += 1;
+            if link_exam(&self.store, &exam.id, key.as_str(), account.as_str(), trace).await? {
+                linked += 1;
+            }
         }
         tracing::info!(linked, "patient projected");
         Ok(linked)
     }
 
-    /// `account.deleted` of a patient: every exam of theirs keeps its clinical record (ids,
-    /// hospital, type, dates, status, result) but loses the CPF and the link to the account;
-    /// future appointments are cancelled and their places freed. The CPF link is forgotten and
-    /// the erasure recorded.
+    /// `account.deleted` of a patient: every exam linked to the account keeps its clinical
+    /// record (ids, hospital, type, dates, status, result) but loses the CPF, the contact key and
+    /// the link; future appointments are cancelled and their places freed. The account's match
+    /// key is forgotten and the erasure recorded, so nothing links to the id again.
     ///
     /// # Errors
     /// `Validation` (bad id), `Unavailable`.
@@ -97,13 +100,12 @@ impl<S: ProjectionStore + ExamStore> Projections<S> {
         }
         let account = Id::parse(&event.account_id)
             .map_err(|e| ExamsError::field("accountId", e.to_string()))?;
-        let cpf = match event.cpf.as_deref().map(Cpf::parse) {
-            Some(Ok(cpf)) => Some(cpf.as_str().to_string()),
-            Some(Err(_)) | None => self.store.cpf_of_account(account.as_str()).await?,
-        };
+        let key = self.store.match_of_account(account.as_str()).await?;
         let mut exams = self.store.exams_of_patient(account.as_str()).await?;
-        if let Some(cpf) = &cpf {
-            for exam in self.store.exams_awaiting(cpf).await? {
+        if let Some(key) = &key {
+            // Pushed for the same verified address and CPF but not linked yet (a push racing
+            // the erasure): they are the person's too.
+            for exam in self.store.exams_awaiting(key).await? {
                 if !exams.iter().any(|e| e.id == exam.id) {
                     exams.push(exam);
                 }
@@ -111,14 +113,14 @@ impl<S: ProjectionStore + ExamStore> Projections<S> {
         }
         let mut anonymised = 0;
         for exam in &exams {
-            self.anonymise(&exam.id, account.as_str(), cpf.as_deref(), trace)
+            self.anonymise(&exam.id, account.as_str(), key.as_deref(), trace)
                 .await?;
             anonymised += 1;
         }
         self.store
             .forget_patient(
                 account.as_str(),
-                cpf.as_deref(),
+                key.as_deref(),
                 anonymised,
                 Timestamp::now(),
             )
@@ -131,7 +133,7 @@ impl<S: ProjectionStore + ExamStore> Projections<S> {
         &self,
         exam_id: &str,
         account_id: &str,
-        cpf: Option<&str>,
+        key: Option<&str>,
         trace: &str,
     ) -> Result<(), ExamsError> {
         for _ in 0..WRITE_ATTEMPTS {
@@ -139,7 +141,7 @@ impl<S: ProjectionStore + ExamStore> Projections<S> {
                 return Ok(());
             };
             let belongs = exam.patient_id.as_deref() == Some(account_id)
-                || (cpf.is_some() && exam.patient_cpf.as_deref() == cpf);
+                || (key.is_some() && exam.awaited_match() == key);
             if !belongs {
                 return Ok(());
             }
@@ -147,6 +149,7 @@ impl<S: ProjectionStore + ExamStore> Projections<S> {
             let mut erased = Exam {
                 patient_id: None,
                 patient_cpf: None,
+                patient_match: None,
                 anonymised_at: Some(now),
                 updated_at: now,
                 revision: exam.revision + 1,
@@ -265,24 +268,24 @@ impl<S: ProjectionStore + ExamStore> Projections<S> {
     }
 }
 
-/// Links an exam waiting for the patient with `cpf` to the account, announcing `exam.updated`.
-/// Nothing happens when the exam no longer waits for that CPF.
+/// Links an exam waiting for the patient of `match_key` to the account, announcing
+/// `exam.updated`. `Ok(false)` when the exam no longer waits for that key.
 ///
 /// # Errors
 /// `Unavailable`.
 pub(crate) async fn link_exam<S: ExamStore>(
     store: &S,
     exam_id: &str,
-    cpf: &str,
+    match_key: &str,
     account_id: &str,
     trace: &str,
-) -> Result<(), ExamsError> {
+) -> Result<bool, ExamsError> {
     for _ in 0..WRITE_ATTEMPTS {
         let Some(exam) = store.get_exam(exam_id).await? else {
-            return Ok(());
+            return Ok(false);
         };
-        if !exam.awaits_patient() || exam.patient_cpf.as_deref() != Some(cpf) {
-            return Ok(());
+        if exam.awaited_match() != Some(match_key) {
+            return Ok(false);
         }
         let linked = Exam {
             patient_id: Some(account_id.to_string()),
@@ -294,7 +297,7 @@ pub(crate) async fn link_exam<S: ExamStore>(
         match store.save_exam(&linked, &events).await {
             Ok(()) => {
                 tracing::info!(exam_id = %exam.id, "exam linked to its patient");
-                return Ok(());
+                return Ok(true);
             }
             Err(StoreError::Conflict {
                 on: ConflictOn::Exam,

@@ -15,6 +15,7 @@ use serde_json::json;
 use super::ingest::IngestWorker;
 use super::projections::Projections;
 use super::{CacheSettings, ExamResults};
+use crate::domain::claim::{AccessCode, ExamClaim};
 use crate::domain::ingest::{Batch, IngestCommand, ItemState, parse_item};
 use crate::domain::values::{ExamType, Id};
 use crate::domain::*;
@@ -26,7 +27,9 @@ struct State {
     markers: HashMap<(String, String), String>,
     exams: BTreeMap<String, Exam>,
     batches: HashMap<String, Batch>,
-    cpf_links: HashMap<String, String>,
+    match_links: HashMap<String, String>,
+    claims: HashMap<String, ExamClaim>,
+    claim_failures: HashMap<(String, String), u32>,
     erased: Vec<String>,
     skipped: Vec<(String, String, String)>,
     events: Vec<Envelope>,
@@ -236,6 +239,7 @@ impl BatchStore for &Memory {
         batch_id: &str,
         index: u32,
         events: &[Envelope],
+        issued: Option<(&ExamClaim, &AccessCode)>,
     ) -> Result<(), StoreError> {
         let mut s = self.state();
         check_revision(&s, exam)?;
@@ -248,6 +252,61 @@ impl BatchStore for &Memory {
             return Err(StoreError::conflict(ConflictOn::BatchItem));
         }
         item.state = ItemState::Applied;
+        item.access_code = issued.map(|(_, code)| code.display());
+        if let Some((claim, _)) = issued {
+            s.claims.insert(claim.protocol.clone(), claim.clone());
+        }
+        s.exams.insert(exam.id.clone(), exam.clone());
+        s.events.extend_from_slice(events);
+        Ok(())
+    }
+}
+
+impl ClaimStore for &Memory {
+    async fn get_claim(&self, protocol: &str) -> Result<Option<ExamClaim>, StoreError> {
+        Ok(self.state().claims.get(protocol).cloned())
+    }
+    async fn claim_failures(&self, account: &str, hour: &str) -> Result<u32, StoreError> {
+        Ok(self
+            .state()
+            .claim_failures
+            .get(&(account.to_string(), hour.to_string()))
+            .copied()
+            .unwrap_or(0))
+    }
+    async fn record_failed_claim(
+        &self,
+        account: &str,
+        hour: &str,
+        protocol: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut s = self.state();
+        *s.claim_failures
+            .entry((account.to_string(), hour.to_string()))
+            .or_default() += 1;
+        if let Some(claim) = protocol.and_then(|p| s.claims.get_mut(p)) {
+            claim.failed_attempts += 1;
+        }
+        Ok(())
+    }
+    async fn claim_exam(
+        &self,
+        protocol: &str,
+        account: &str,
+        exam: &Exam,
+        events: &[Envelope],
+    ) -> Result<(), StoreError> {
+        let mut s = self.state();
+        check_revision(&s, exam)?;
+        let Some(claim) = s.claims.get_mut(protocol) else {
+            return Err(StoreError::conflict(ConflictOn::Claim));
+        };
+        if claim.claimed_by.is_some()
+            || claim.failed_attempts >= crate::domain::claim::MAX_FAILED_ATTEMPTS
+        {
+            return Err(StoreError::conflict(ConflictOn::Claim));
+        }
+        claim.claimed_by = Some(account.into());
         s.exams.insert(exam.id.clone(), exam.clone());
         s.events.extend_from_slice(events);
         Ok(())
@@ -267,27 +326,27 @@ impl ProjectionStore for &Memory {
         s.hospitals.insert(h.id.clone(), h);
         Ok(())
     }
-    async fn register_patient(&self, account: &str, cpf: &str) -> Result<(), StoreError> {
-        self.state().cpf_links.insert(cpf.into(), account.into());
+    async fn register_patient(&self, account: &str, key: &str) -> Result<(), StoreError> {
+        self.state().match_links.insert(key.into(), account.into());
         Ok(())
     }
-    async fn account_for_cpf(&self, cpf: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.state().cpf_links.get(cpf).cloned())
+    async fn account_for_match(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.state().match_links.get(key).cloned())
     }
-    async fn cpf_of_account(&self, account: &str) -> Result<Option<String>, StoreError> {
+    async fn match_of_account(&self, account: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .state()
-            .cpf_links
+            .match_links
             .iter()
             .find(|(_, a)| a.as_str() == account)
-            .map(|(c, _)| c.clone()))
+            .map(|(k, _)| k.clone()))
     }
-    async fn exams_awaiting(&self, cpf: &str) -> Result<Vec<Exam>, StoreError> {
+    async fn exams_awaiting(&self, key: &str) -> Result<Vec<Exam>, StoreError> {
         Ok(self
             .state()
             .exams
             .values()
-            .filter(|e| e.awaits_patient() && e.patient_cpf.as_deref() == Some(cpf))
+            .filter(|e| e.awaited_match() == Some(key))
             .cloned()
             .collect())
     }
@@ -303,13 +362,13 @@ impl ProjectionStore for &Memory {
     async fn forget_patient(
         &self,
         account: &str,
-        cpf: Option<&str>,
+        key: Option<&str>,
         _: usize,
         _: Timestamp,
     ) -> Result<(), StoreError> {
         let mut s = self.state();
-        if let Some(cpf) = cpf {
-            s.cpf_links.remove(cpf);
+        if let Some(key) = key {
+            s.match_links.remove(key);
         }
         s.erased.push(account.into());
         Ok(())
@@ -625,9 +684,21 @@ async fn lifecycle_steps_check_role_then_ownership_then_state() {
     assert_eq!(listed(staff.clone()).await, 1);
 }
 
+/// A hospital's item for the patient with this CPF, with the e-mail the hospital has on file.
 fn item(external: &str, version: u64, cpf: &str) -> serde_json::Value {
     json!({"externalId": external, "version": version, "patientCpf": cpf, "examType": "mri",
-           "status": "SCHEDULED", "scheduledAt": "2030-01-01T10:00:00Z"})
+           "status": "SCHEDULED", "scheduledAt": "2030-01-01T10:00:00Z",
+           "patientEmail": ANA_EMAIL})
+}
+
+const ANA_EMAIL: &str = "ana@example.com";
+
+/// The match key of a CPF with an address.
+fn key(cpf: &str, email: &str) -> String {
+    clinic_shared::values::patient_match_key(
+        &clinic_shared::values::Cpf::parse(cpf).unwrap(),
+        &clinic_shared::values::Email::parse(email).unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -705,8 +776,8 @@ async fn ingest_applies_higher_versions_once_and_links_known_patients() {
     let hospital = caller(Role::Hospital, CLIENT);
     memory
         .state()
-        .cpf_links
-        .insert("52998224725".into(), "ana".into());
+        .match_links
+        .insert(key("52998224725", ANA_EMAIL), "ana".into());
     let batch = svc
         .submit_batch(
             &hospital,
@@ -798,7 +869,7 @@ async fn projections_link_erase_and_mark_results() {
         .patient_registered(
             &PatientRegistered {
                 account_id: "ana".into(),
-                cpf: "529.982.247-25".into(),
+                match_key: key("529.982.247-25", ANA_EMAIL),
             },
             "t",
         )
@@ -814,7 +885,7 @@ async fn projections_link_erase_and_mark_results() {
             .patient_registered(
                 &PatientRegistered {
                     account_id: "bia".into(),
-                    cpf: "52998224724".into(),
+                    match_key: "52998224724".into(),
                 },
                 "t",
             )
@@ -865,7 +936,6 @@ async fn projections_link_erase_and_mark_results() {
             &AccountDeleted {
                 account_id: "ana".into(),
                 role: Role::Patient,
-                cpf: None,
             },
             "t",
         )
@@ -887,7 +957,7 @@ async fn projections_link_erase_and_mark_results() {
         .patient_registered(
             &PatientRegistered {
                 account_id: "ana".into(),
-                cpf: "52998224725".into(),
+                match_key: key("52998224725", ANA_EMAIL),
             },
             "t",
         )
@@ -901,7 +971,6 @@ async fn projections_link_erase_and_mark_results() {
                 &AccountDeleted {
                     account_id: "doc".into(),
                     role: Role::Doctor,
-                    cpf: None,
                 },
                 "t",
             )
@@ -909,4 +978,255 @@ async fn projections_link_erase_and_mark_results() {
             .unwrap(),
         0
     );
+}
+
+#[tokio::test]
+async fn a_typed_cpf_links_nothing_only_a_verified_address_or_the_receipt_code_does() {
+    let memory = seeded();
+    let projections = Projections::new(&memory);
+    let victim_cpf = "52998224725";
+    let with_email = pushed(&memory, "e1", victim_cpf, ExamStatus::Completed);
+    let no_email = {
+        let cmd = IngestCommand {
+            batch_id: "b".into(),
+            hospital_id: HOSPITAL.into(),
+            index: 0,
+            item: parse_item(
+                &json!({"externalId": "n1", "version": 1, "patientCpf": victim_cpf,
+                "examType": "mri", "status": "SCHEDULED", "scheduledAt": "2030-01-01T10:00:00Z"}),
+            )
+            .unwrap(),
+            trace: "t".into(),
+        };
+        let IngestDecision::Apply { exam, .. } =
+            crate::domain::ingest::decide(None, &cmd, "Hospital h1", None, Timestamp::now())
+        else {
+            panic!("a new exam is written");
+        };
+        memory
+            .state()
+            .exams
+            .insert(exam.id.clone(), (*exam).clone());
+        exam.id.clone()
+    };
+
+    // The attacker confirmed their own address and typed the victim's CPF.
+    let linked = projections
+        .patient_registered(
+            &PatientRegistered {
+                account_id: "eve".into(),
+                match_key: key(victim_cpf, "eve@example.com"),
+            },
+            "t",
+        )
+        .await
+        .unwrap();
+    assert_eq!(linked, 0);
+    let queue = Queue::default();
+    let svc = service(&memory, &queue);
+    let eve = caller(Role::Patient, "eve");
+    let page = svc.list_exams(&eve, None, 50, None).await.unwrap();
+    assert!(page.items.is_empty());
+    assert_eq!(
+        svc.get_exam(&eve, &with_email).await,
+        Err(ExamsError::NotFound("Exam"))
+    );
+
+    // The victim verified the address the hospital has on file.
+    let linked = projections
+        .patient_registered(
+            &PatientRegistered {
+                account_id: "ana".into(),
+                match_key: key(victim_cpf, ANA_EMAIL),
+            },
+            "t",
+        )
+        .await
+        .unwrap();
+    assert_eq!(linked, 1);
+    assert_eq!(
+        memory.state().exams[&with_email].patient_id.as_deref(),
+        Some("ana")
+    );
+    // Without an address on file only the receipt's code links an exam.
+    assert!(memory.state().exams[&no_email].patient_id.is_none());
+}
+
+/// Pushes one exam through the ingest worker and returns (exam id, the receipt's code).
+async fn pushed_with_code(
+    memory: &Memory,
+    external: &str,
+    email: Option<&str>,
+) -> (String, String) {
+    let queue = Queue::default();
+    let svc = service(memory, &queue);
+    let mut raw = item(external, 1, "11144477735");
+    match email {
+        Some(email) => raw["patientEmail"] = json!(email),
+        None => {
+            raw.as_object_mut().unwrap().remove("patientEmail");
+        }
+    }
+    let receipt = svc
+        .submit_batch(&caller(Role::Hospital, CLIENT), vec![raw], "t")
+        .await
+        .unwrap();
+    let worker = IngestWorker::new(memory);
+    for cmd in queue.sent.lock().unwrap().clone() {
+        worker.apply(&cmd).await.unwrap();
+    }
+    let batch = svc
+        .get_batch(&caller(Role::Hospital, CLIENT), &receipt.batch_id)
+        .await
+        .unwrap();
+    let code = batch.items[0]
+        .access_code
+        .clone()
+        .expect("a code is issued");
+    (Exam::id_for_external(HOSPITAL, external), code)
+}
+
+#[tokio::test]
+async fn the_receipt_code_claims_an_exam_once_for_one_patient() {
+    let memory = seeded();
+    let (exam_id, code) = pushed_with_code(&memory, "c1", None).await;
+    let queue = Queue::default();
+    let svc = service(&memory, &queue);
+    let ana = caller(Role::Patient, "ana");
+    let bia = caller(Role::Patient, "bia");
+    let parsed = AccessCode::parse(&code.to_lowercase()).unwrap();
+
+    let claimed = svc.claim(&ana, &parsed, "t").await.unwrap();
+    assert_eq!(claimed.id, exam_id);
+    assert_eq!(claimed.patient_id.as_deref(), Some("ana"));
+    assert_eq!(
+        memory.event_types().last(),
+        Some(&EventType::ExamUpdated),
+        "the link is announced"
+    );
+    // A retried claim answers as the first time; anyone else gets the one refusal.
+    assert_eq!(svc.claim(&ana, &parsed, "t").await.unwrap().id, exam_id);
+    assert_eq!(
+        svc.claim(&bia, &parsed, "t").await,
+        Err(ExamsError::AccessCodeInvalid)
+    );
+    assert_eq!(svc.get_exam(&ana, &exam_id).await.unwrap().id, exam_id);
+    assert_eq!(
+        svc.get_exam(&bia, &exam_id).await,
+        Err(ExamsError::NotFound("Exam"))
+    );
+    // Only patients claim.
+    assert!(matches!(
+        svc.claim(&caller(Role::Doctor, "d"), &parsed, "t").await,
+        Err(ExamsError::Forbidden(_))
+    ));
+    // Codes are issued only for exams nobody could be linked to by address.
+    memory
+        .state()
+        .match_links
+        .insert(key("11144477735", "cai@example.com"), "cai".into());
+    let queue = Queue::default();
+    let svc = service(&memory, &queue);
+    let receipt = svc
+        .submit_batch(
+            &caller(Role::Hospital, CLIENT),
+            vec![{
+                let mut raw = item("c2", 1, "11144477735");
+                raw["patientEmail"] = json!("cai@example.com");
+                raw
+            }],
+            "t",
+        )
+        .await
+        .unwrap();
+    for cmd in queue.sent.lock().unwrap().clone() {
+        IngestWorker::new(&memory).apply(&cmd).await.unwrap();
+    }
+    let batch = svc
+        .get_batch(&caller(Role::Hospital, CLIENT), &receipt.batch_id)
+        .await
+        .unwrap();
+    assert_eq!(batch.items[0].access_code, None);
+    assert_eq!(
+        memory.state().exams[&Exam::id_for_external(HOSPITAL, "c2")]
+            .patient_id
+            .as_deref(),
+        Some("cai")
+    );
+}
+
+#[tokio::test]
+async fn guessing_codes_locks_the_code_and_then_the_account() {
+    let memory = seeded();
+    let (exam_id, code) = pushed_with_code(&memory, "g1", None).await;
+    let queue = Queue::default();
+    let svc = service(&memory, &queue);
+    let eve = caller(Role::Patient, "eve");
+    let right = AccessCode::parse(&code).unwrap();
+    let wrong_secret = |i: usize| {
+        let mut chars: Vec<char> = code.chars().filter(|c| *c != '-').collect();
+        chars[15] = if chars[15] == '0' { '1' } else { '0' };
+        chars[14] = "23456789".chars().nth(i % 8).unwrap();
+        AccessCode::parse(&chars.into_iter().collect::<String>()).unwrap()
+    };
+    for i in 0..crate::domain::claim::MAX_FAILED_ATTEMPTS as usize {
+        assert_eq!(
+            svc.claim(&eve, &wrong_secret(i), "t").await,
+            Err(ExamsError::AccessCodeInvalid)
+        );
+    }
+    // The code is locked now, even for its holder.
+    let ana = caller(Role::Patient, "ana");
+    assert_eq!(
+        svc.claim(&ana, &right, "t").await,
+        Err(ExamsError::AccessCodeInvalid)
+    );
+    assert!(memory.state().exams[&exam_id].patient_id.is_none());
+    // Unknown protocols count against the account until it has to wait.
+    let unknown = AccessCode::parse("ZZZZ-ZZZZ-ZZZZ-ZZZZ").unwrap();
+    let mut refused = 0;
+    loop {
+        match svc.claim(&eve, &unknown, "t").await {
+            Err(ExamsError::AccessCodeInvalid) => refused += 1,
+            Err(ExamsError::TooManyClaims { retry_after }) => {
+                assert!((1..=3600).contains(&retry_after));
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(refused < 20, "never limited");
+    }
+    assert_eq!(
+        refused + crate::domain::claim::MAX_FAILED_ATTEMPTS,
+        crate::domain::claim::CLAIM_FAILURES_PER_HOUR
+    );
+}
+
+#[tokio::test]
+async fn an_erased_account_is_refused_by_every_write() {
+    let memory = seeded();
+    let queue = Queue::default();
+    let svc = service(&memory, &queue);
+    let id = slot(&svc, 3).await;
+    memory.state().erased.push("gone".into());
+    let gone = caller(Role::Patient, "gone");
+    assert_eq!(
+        svc.book(&gone, &Id::parse(&id).unwrap(), "t").await,
+        Err(ExamsError::AccountErased)
+    );
+    assert_eq!(
+        svc.claim(
+            &gone,
+            &AccessCode::parse("ZZZZ-ZZZZ-ZZZZ-ZZZZ").unwrap(),
+            "t"
+        )
+        .await,
+        Err(ExamsError::AccountErased)
+    );
+    memory.state().erased.push("staff-gone".into());
+    assert!(matches!(
+        svc.publish_slots(&caller(Role::Staff, "staff-gone"), HOSPITAL, vec![])
+            .await,
+        Err(ExamsError::AccountErased)
+    ));
 }

@@ -31,6 +31,15 @@ pub enum ExamsError {
     CapacityBelowBooked { booked: u32, index: usize },
     #[error("the list cursor is invalid")]
     InvalidCursor,
+    /// Unknown, wrong, expired, used or locked: one answer, so codes cannot be probed.
+    #[error("the access code does not open any exam")]
+    AccessCodeInvalid,
+    /// Too many failed claims; retry after this many seconds.
+    #[error("too many failed claims")]
+    TooManyClaims { retry_after: u32 },
+    /// The caller's account was erased; its token has not expired yet.
+    #[error("account erased")]
+    AccountErased,
     /// A dependency is throttling or down; the caller may retry.
     #[error("dependency unavailable: {0}")]
     Unavailable(String),
@@ -57,6 +66,8 @@ pub enum ConflictOn {
     Exam,
     /// A batch item: already in a final state.
     BatchItem,
+    /// An access code: used or locked meanwhile.
+    Claim,
     /// Another record (an outbox entry or a marker).
     Other,
 }

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::model::{Exam, ExamOrigin};
-use super::values::{Cpf, DoctorCrm, ExamType, ExternalId, InvalidValue, Version, parse_time};
+use super::values::{
+    Cpf, DoctorCrm, Email, ExamType, ExternalId, InvalidValue, Version, parse_time,
+};
 
 /// Most items in one batch.
 pub const MAX_ITEMS: usize = 500;
@@ -20,10 +22,23 @@ pub struct IngestItem {
     pub external_id: ExternalId,
     pub version: Version,
     pub patient_cpf: Cpf,
+    /// The e-mail the hospital has on file for the patient: with the CPF, it links the exam to
+    /// the account that verified this address.
+    pub patient_email: Option<Email>,
     pub exam_type: ExamType,
     pub status: ExamStatus,
     pub scheduled_at: Timestamp,
     pub doctor_crm: Option<DoctorCrm>,
+}
+
+impl IngestItem {
+    /// The key that links this exam to the account that verified the hospital's e-mail for the
+    /// hospital's CPF; `None` without an e-mail (then only the access code links it).
+    pub fn match_key(&self) -> Option<String> {
+        self.patient_email
+            .as_ref()
+            .map(|email| clinic_shared::values::patient_match_key(&self.patient_cpf, email))
+    }
 }
 
 /// An item that failed validation: what could be read of it, and why.
@@ -72,6 +87,14 @@ pub fn parse_item(raw: &Value) -> Result<IngestItem, RejectedItem> {
             }
         },
     };
+    let patient_email = match object.get("patientEmail") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => check(p, "patientEmail", Email::parse(s)),
+        Some(_) => {
+            p.push("patientEmail: patientEmail must be a string.".into());
+            None
+        }
+    };
     let doctor_crm = match object.get("doctorCrm") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => check(p, "doctorCrm", DoctorCrm::parse(s)),
@@ -99,6 +122,7 @@ pub fn parse_item(raw: &Value) -> Result<IngestItem, RejectedItem> {
             external_id,
             version,
             patient_cpf,
+            patient_email,
             exam_type,
             status,
             scheduled_at,
@@ -222,6 +246,9 @@ pub struct BatchItem {
     pub state: ItemState,
     #[serde(default)]
     pub reason: Option<String>,
+    /// The receipt's access code, when applying this item issued one.
+    #[serde(default)]
+    pub access_code: Option<String>,
 }
 
 /// A batch a hospital sent.
@@ -275,6 +302,9 @@ impl IngestMessage {
         fields.insert("externalId".into(), item.external_id.as_str().into());
         fields.insert("version".into(), item.version.get().into());
         fields.insert("patientCpf".into(), item.patient_cpf.as_str().into());
+        if let Some(email) = &item.patient_email {
+            fields.insert("patientEmail".into(), email.as_str().into());
+        }
         fields.insert("examType".into(), item.exam_type.as_str().into());
         fields.insert(
             "status".into(),
@@ -327,10 +357,11 @@ pub enum IngestDecision {
 }
 
 /// Applies `cmd` to the exam as read (`current`): a higher version replaces the hospital's
-/// fields; an equal or lower one is stale. `linked_account` is the patient account the item's
-/// CPF belongs to, if known. What the clinic itself decided is kept: the assigned doctor, the
-/// result file, `RESULT_READY` (unless the hospital cancels), and an erasure (no CPF is stored
-/// again for an anonymised exam).
+/// fields; an equal or lower one is stale. `linked_account` is the account that verified the
+/// item's e-mail for the item's CPF, if any (see [`IngestItem::match_key`]). What the clinic
+/// itself decided is kept: the assigned doctor, the result file, `RESULT_READY` (unless the
+/// hospital cancels), the patient link while the CPF stays the same (a claimed exam stays
+/// claimed), and an erasure (no CPF is stored again for an anonymised exam).
 pub fn decide(
     current: Option<&Exam>,
     cmd: &IngestCommand,
@@ -349,13 +380,17 @@ pub fn decide(
     }
     let anonymised_at = current.and_then(|c| c.anonymised_at);
     let cpf = item.patient_cpf.as_str().to_string();
-    let (patient_cpf, patient_id) = if anonymised_at.is_some() {
-        (None, None)
+    let (patient_cpf, patient_match, patient_id) = if anonymised_at.is_some() {
+        (None, None, None)
     } else {
         let kept = current
             .filter(|c| c.patient_cpf.as_deref() == Some(cpf.as_str()))
             .and_then(|c| c.patient_id.clone());
-        (Some(cpf), linked_account.map(str::to_string).or(kept))
+        (
+            Some(cpf),
+            item.match_key(),
+            kept.or(linked_account.map(str::to_string)),
+        )
     };
     let status = match current.map(|c| c.status) {
         Some(ExamStatus::ResultReady) if item.status != ExamStatus::Cancelled => {
@@ -373,6 +408,7 @@ pub fn decide(
         status,
         patient_id,
         patient_cpf,
+        patient_match,
         doctor_id: current.and_then(|c| c.doctor_id.clone()),
         doctor_crm: item.doctor_crm.as_ref().map(|c| c.as_str().to_string()),
         slot_id: None,
@@ -594,6 +630,7 @@ mod tests {
             version: None,
             state,
             reason: None,
+            access_code: None,
         };
         let mut batch = Batch {
             id: "b".into(),

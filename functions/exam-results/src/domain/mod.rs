@@ -2,6 +2,7 @@
 //! integration rules, the errors of the use cases and the ports they need. Nothing here imports
 //! an AWS crate.
 
+pub mod claim;
 pub mod error;
 pub mod ingest;
 pub mod model;

@@ -98,9 +98,15 @@ pub struct Exam {
     /// The patient's account, once known.
     #[serde(default)]
     pub patient_id: Option<String>,
-    /// The CPF a hospital sent; kept to link the exam when the patient signs up.
+    /// The CPF a hospital sent (hospital data, removed when the patient's account is erased).
     #[serde(default)]
     pub patient_cpf: Option<String>,
+    /// The key of the hospital's CPF *and* the e-mail it has on file
+    /// ([`clinic_shared::values::patient_match_key`]): the exam links to the account that
+    /// verified that address for that CPF. `None` when the hospital sent no e-mail: then only the
+    /// receipt's access code links it.
+    #[serde(default)]
+    pub patient_match: Option<String>,
     #[serde(default)]
     pub doctor_id: Option<String>,
     #[serde(default)]
@@ -202,9 +208,16 @@ impl Exam {
         }
     }
 
-    /// Whether it waits for its patient's account (a CPF and no account yet).
+    /// Whether it waits for its patient's account (a hospital's exam not linked yet).
     pub fn awaits_patient(&self) -> bool {
         self.patient_id.is_none() && self.patient_cpf.is_some() && self.anonymised_at.is_none()
+    }
+
+    /// The match key it waits on, while it waits for its patient.
+    pub fn awaited_match(&self) -> Option<&str> {
+        self.patient_match
+            .as_deref()
+            .filter(|_| self.awaits_patient())
     }
 
     /// `exam.created`.
@@ -250,7 +263,6 @@ impl Exam {
                 patient_id: self.patient_id.clone(),
                 hospital_id: self.hospital_id.clone(),
                 doctor_id: self.doctor_id.clone(),
-                exam_type: self.exam_type.clone(),
             },
             trace,
         )
@@ -353,6 +365,7 @@ mod tests {
             status: Scheduled,
             patient_id: Some("p1".into()),
             patient_cpf: Some("52998224725".into()),
+            patient_match: None,
             doctor_id: Some("d1".into()),
             doctor_crm: None,
             slot_id: Some("s1".into()),

@@ -12,6 +12,7 @@ use std::future::Future;
 use clinic_shared::envelope::{Envelope, ExamStatus};
 use jiff::Timestamp;
 
+use super::claim::{AccessCode, ExamClaim};
 use super::error::{QueueError, StoreError};
 use super::ingest::{Batch, IngestCommand, ItemState};
 use super::model::{Exam, Hospital, Page, Slot, SlotSpec, Viewer};
@@ -164,7 +165,8 @@ pub trait BatchStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Writes an integration exam (conditional on its revision), finishes its batch item as
-    /// `APPLIED` and appends the events, in one transaction.
+    /// `APPLIED` and appends the events, in one transaction. With `issued`, the exam's access
+    /// code is recorded too and the batch item shows the code to the hospital.
     ///
     /// # Errors
     /// `Conflict { on: Exam }` on a concurrent change; `Conflict { on: BatchItem }` when the item
@@ -174,6 +176,55 @@ pub trait BatchStore: Send + Sync {
         exam: &Exam,
         batch_id: &str,
         index: u32,
+        events: &[Envelope],
+        issued: Option<(&ExamClaim, &AccessCode)>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The claim records behind the access codes, and the limits on guessing them.
+pub trait ClaimStore: Send + Sync {
+    /// The claim record of a protocol (consistent read).
+    ///
+    /// # Errors
+    /// `Unavailable`, `Corrupt`.
+    fn get_claim(
+        &self,
+        protocol: &str,
+    ) -> impl Future<Output = Result<Option<ExamClaim>, StoreError>> + Send;
+
+    /// Failed claims of an account in the clock hour `hour` (`YYYY-MM-DDTHH`).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    fn claim_failures(
+        &self,
+        account_id: &str,
+        hour: &str,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+
+    /// Counts a failed claim: against the account's hour and, when the protocol exists, against
+    /// the code itself (which locks after a few).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    fn record_failed_claim(
+        &self,
+        account_id: &str,
+        hour: &str,
+        protocol: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Links the exam (already carrying `account_id`, conditional on its revision) and uses up
+    /// the code, with the events, in one transaction.
+    ///
+    /// # Errors
+    /// `Conflict { on: Exam }` when the exam changed; `Conflict { on: Claim }` when the code was
+    /// used or locked meanwhile; `Unavailable`.
+    fn claim_exam(
+        &self,
+        protocol: &str,
+        account_id: &str,
+        exam: &Exam,
         events: &[Envelope],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
@@ -202,41 +253,41 @@ pub trait ProjectionStore: Send + Sync {
         hospital: &Hospital,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Records that `cpf` belongs to the patient account `account_id`.
+    /// Records that the patient account `account_id` verified the address of `match_key`.
     ///
     /// # Errors
     /// `Unavailable`.
     fn register_patient(
         &self,
         account_id: &str,
-        cpf: &str,
+        match_key: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The patient account a CPF belongs to (consistent read).
+    /// The patient account registered for a match key (consistent read).
     ///
     /// # Errors
     /// `Unavailable`.
-    fn account_for_cpf(
+    fn account_for_match(
         &self,
-        cpf: &str,
+        match_key: &str,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
-    /// The CPF recorded for a patient account.
+    /// The match key registered for a patient account.
     ///
     /// # Errors
     /// `Unavailable`.
-    fn cpf_of_account(
+    fn match_of_account(
         &self,
         account_id: &str,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
-    /// Exams waiting for the patient with this CPF.
+    /// Exams waiting for the patient of this match key.
     ///
     /// # Errors
     /// `Unavailable`, `Corrupt`.
     fn exams_awaiting(
         &self,
-        cpf: &str,
+        match_key: &str,
     ) -> impl Future<Output = Result<Vec<Exam>, StoreError>> + Send;
 
     /// Every exam linked to a patient account.
@@ -248,14 +299,14 @@ pub trait ProjectionStore: Send + Sync {
         account_id: &str,
     ) -> impl Future<Output = Result<Vec<Exam>, StoreError>> + Send;
 
-    /// Removes the CPF ↔ account records and records that the account was erased here.
+    /// Removes the match key ↔ account records and records that the account was erased here.
     ///
     /// # Errors
     /// `Unavailable`.
     fn forget_patient(
         &self,
         account_id: &str,
-        cpf: Option<&str>,
+        match_key: Option<&str>,
         exams_anonymised: usize,
         at: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;

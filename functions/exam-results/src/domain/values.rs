@@ -6,7 +6,7 @@ use std::fmt;
 use jiff::{SignedDuration, Timestamp};
 
 use clinic_shared::values::invalid;
-pub use clinic_shared::values::{Cpf, InvalidValue};
+pub use clinic_shared::values::{Cpf, Email, InvalidValue};
 
 /// An exam type of the catalogue, e.g. `blood-count` or `chest-x-ray`: a lower-case slug of 2 to
 /// 40 characters (letters, digits, single dashes).
@@ -33,6 +33,30 @@ impl ExamType {
             Err(invalid(
                 "examType must be 2 to 40 letters, digits and single dashes, e.g. blood-count.",
             ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A patient match key from an event: 64 lower-case hex digits (a SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchKey(String);
+
+impl MatchKey {
+    /// # Errors
+    /// When it is not 64 lower-case hex digits.
+    pub fn parse(raw: &str) -> Result<MatchKey, InvalidValue> {
+        if raw.len() == 64
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        {
+            Ok(MatchKey(raw.to_string()))
+        } else {
+            Err(invalid("matchKey must be 64 lower-case hex digits."))
         }
     }
 

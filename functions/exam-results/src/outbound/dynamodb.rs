@@ -6,11 +6,13 @@
 //! | client → hospital | `CLIENT#<clientId>` | `CLIENT` | |
 //! | slot | `SLOT#<id>` | `SLOT` | `gsi1` `SLOTS#<hospitalId>`, `gsi2` `SLOTTYPE#<examType>` / `<start>#<id>` |
 //! | booking marker | `SLOT#<id>` | `BOOKING#<patientId>` | |
-//! | exam | `EXAM#<id>` | `EXAM` | `gsi1` `PATIENT#<id>`, `gsi2` `DOCTOR#<id>`, `gsi3` `HOSPEXAMS#<id>`, `gsi4` `EXAMS` / `<scheduledAt>#<id>`; `pendingCpf` while it waits for its patient |
+//! | exam | `EXAM#<id>` | `EXAM` | `gsi1` `PATIENT#<id>`, `gsi2` `DOCTOR#<id>`, `gsi3` `HOSPEXAMS#<id>`, `gsi4` `EXAMS` / `<scheduledAt>#<id>`; `pendingMatch` (the match key) while it waits for its patient |
 //! | skipped result file | `EXAM#<id>` | `FILE#<fileId>` | |
-//! | batch / batch item | `BATCH#<id>` | `BATCH` / `ITEM#<index>` | |
-//! | CPF → patient | `CPF#<cpf>` | `ACCOUNT` | |
-//! | patient → CPF, erasure | `ACCOUNT#<id>` | `PATIENT` / `ERASURE` | |
+//! | batch / batch item | `BATCH#<id>` | `BATCH` / `ITEM#<index>` (with the access code it issued) | |
+//! | access code (claim) | `CLAIMCODE#<protocol>` | `CLAIM` | |
+//! | failed claims of an account | `CLAIMS#<accountId>` | `FAILED#<hour>` | |
+//! | match key → patient | `MATCH#<key>` | `ACCOUNT` | |
+//! | patient → match key, erasure | `ACCOUNT#<id>` | `PATIENT` / `ERASURE` | |
 //! | outbox, idempotency, event dedup | see `clinic_shared` | | `outbox` |
 //!
 //! Invariants are conditions: a slot's `booked < capacity` on every booking, one booking marker
@@ -37,11 +39,12 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::domain::claim::{AccessCode, ExamClaim, MAX_FAILED_ATTEMPTS};
 use crate::domain::ingest::{Batch, BatchItem, ItemState};
 use crate::domain::values::time_key;
 use crate::domain::{
-    BatchStore, CatalogueStore, ConflictOn, Exam, ExamStore, Hospital, Page, ProjectionStore, Slot,
-    SlotQuery, SlotSpec, StoreError, Viewer,
+    BatchStore, CatalogueStore, ClaimStore, ConflictOn, Exam, ExamStore, Hospital, Page,
+    ProjectionStore, Slot, SlotQuery, SlotSpec, StoreError, Viewer,
 };
 
 /// The table's global secondary indexes: (name, partition key, sort key). Tests and the
@@ -51,7 +54,7 @@ pub const INDEXES: [(&str, &str, &str); 6] = [
     ("gsi2", "gsi2pk", "gsi2sk"),
     ("gsi3", "gsi3pk", "gsi3sk"),
     ("gsi4", "gsi4pk", "gsi4sk"),
-    ("pendingCpf", "pendingCpf", "createdAt"),
+    ("pendingMatch", "pendingMatch", "createdAt"),
     (
         clinic_shared::outbox::PENDING_INDEX,
         "outboxPending",
@@ -228,10 +231,8 @@ impl DynamoStore {
         item.insert("gsi3sk".into(), s(&sort));
         item.insert("gsi4pk".into(), s("EXAMS"));
         item.insert("gsi4sk".into(), s(&sort));
-        if exam.awaits_patient()
-            && let Some(cpf) = &exam.patient_cpf
-        {
-            item.insert("pendingCpf".into(), s(cpf));
+        if let Some(key) = exam.awaited_match() {
+            item.insert("pendingMatch".into(), s(key));
         }
         Ok(item)
     }
@@ -1009,29 +1010,192 @@ impl BatchStore for DynamoStore {
         batch_id: &str,
         index: u32,
         events: &[Envelope],
+        issued: Option<(&ExamClaim, &AccessCode)>,
     ) -> Result<(), StoreError> {
-        let finish = Update::builder()
+        let mut finish = Update::builder()
             .table_name(&self.table)
             .key("pk", s(&format!("BATCH#{batch_id}")))
             .key("sk", s(&item_sk(index)))
-            .update_expression("SET #state = :applied, finishedAt = :at, examId = :exam")
             .condition_expression("#state = :accepted")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":applied", s(ItemState::Applied.as_str()))
             .expression_attribute_values(":accepted", s(ItemState::Accepted.as_str()))
             .expression_attribute_values(":at", s(&Timestamp::now().to_string()))
-            .expression_attribute_values(":exam", s(&exam.id))
+            .expression_attribute_values(":exam", s(&exam.id));
+        finish = match issued {
+            Some((_, code)) => finish
+                .update_expression(
+                    "SET #state = :applied, finishedAt = :at, examId = :exam, accessCode = :code",
+                )
+                .expression_attribute_values(":code", s(&code.display())),
+            None => {
+                finish.update_expression("SET #state = :applied, finishedAt = :at, examId = :exam")
+            }
+        };
+        let mut items = vec![
+            self.exam_put(exam)?,
+            TransactWriteItem::builder()
+                .update(finish.build().map_err(build_error)?)
+                .build(),
+        ];
+        let mut roles = vec![ConflictOn::Exam, ConflictOn::BatchItem];
+        if let Some((claim, _)) = issued {
+            items.push(self.put(claim_item(claim), Some("attribute_not_exists(pk)"), &[])?);
+            // A protocol drawn twice (80 random bits) would fail here; the item is retried.
+            roles.push(ConflictOn::Exam);
+        }
+        items.extend(self.outbox(events)?);
+        self.transact_as(items, &roles, &[ConflictOn::BatchItem, ConflictOn::Exam])
+            .await
+    }
+}
+
+fn claim_pk(protocol: &str) -> String {
+    format!("CLAIMCODE#{protocol}")
+}
+
+/// The stored claim record: the secret only as its digest. `expiresAt` (seconds) lets the
+/// table's TTL clean up codes long after they stopped working; expiry itself is checked against
+/// `expiresAtTime`.
+fn claim_item(claim: &ExamClaim) -> HashMap<String, AttributeValue> {
+    let mut item = HashMap::from([
+        ("pk".to_string(), s(&claim_pk(&claim.protocol))),
+        ("sk".to_string(), s("CLAIM")),
+        ("examId".to_string(), s(&claim.exam_id)),
+        ("secretDigest".to_string(), s(&claim.secret_digest)),
+        ("issuedAt".to_string(), s(&claim.issued_at.to_string())),
+        (
+            "expiresAtTime".to_string(),
+            s(&claim.expires_at.to_string()),
+        ),
+        (
+            "expiresAt".to_string(),
+            n(claim.expires_at.as_second() + CLAIM_RECORD_GRACE_SECONDS),
+        ),
+        ("failedAttempts".to_string(), n(claim.failed_attempts)),
+    ]);
+    if let Some(owner) = &claim.claimed_by {
+        item.insert("claimedBy".to_string(), s(owner));
+    }
+    item
+}
+
+/// Claim records outlive their codes by a year, so a late claim still finds (and refuses) them.
+const CLAIM_RECORD_GRACE_SECONDS: i64 = 365 * 24 * 3600;
+
+fn claim_from(item: &HashMap<String, AttributeValue>) -> Result<ExamClaim, StoreError> {
+    let time = |name: &str| -> Result<Timestamp, StoreError> {
+        text(item, name)
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| StoreError::Corrupt(format!("claim record without {name}")))
+    };
+    let protocol = text(item, "pk")
+        .and_then(|pk| pk.strip_prefix("CLAIMCODE#").map(str::to_string))
+        .ok_or_else(|| StoreError::Corrupt("claim record without protocol".into()))?;
+    Ok(ExamClaim {
+        protocol,
+        exam_id: text(item, "examId")
+            .ok_or_else(|| StoreError::Corrupt("claim record without exam".into()))?,
+        secret_digest: text(item, "secretDigest")
+            .ok_or_else(|| StoreError::Corrupt("claim record without digest".into()))?,
+        issued_at: time("issuedAt")?,
+        expires_at: time("expiresAtTime")?,
+        failed_attempts: number(item, "failedAttempts")
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(u32::MAX),
+        claimed_by: text(item, "claimedBy"),
+    })
+}
+
+impl ClaimStore for DynamoStore {
+    async fn get_claim(&self, protocol: &str) -> Result<Option<ExamClaim>, StoreError> {
+        self.get(&claim_pk(protocol), "CLAIM")
+            .await?
+            .map(|item| claim_from(&item))
+            .transpose()
+    }
+
+    async fn claim_failures(&self, account_id: &str, hour: &str) -> Result<u32, StoreError> {
+        Ok(self
+            .get(&format!("CLAIMS#{account_id}"), &format!("FAILED#{hour}"))
+            .await?
+            .and_then(|item| number(&item, "count"))
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(0))
+    }
+
+    async fn record_failed_claim(
+        &self,
+        account_id: &str,
+        hour: &str,
+        protocol: Option<&str>,
+    ) -> Result<(), StoreError> {
+        // Kept two days: past its hour a counter only matters to whoever investigates abuse.
+        let expires = Timestamp::now().as_second() + 2 * 24 * 3600;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&format!("CLAIMS#{account_id}")))
+            .key("sk", s(&format!("FAILED#{hour}")))
+            .update_expression("ADD #count :one SET expiresAt = :exp")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":exp", n(expires))
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        if let Some(protocol) = protocol {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(&claim_pk(protocol)))
+                .key("sk", s("CLAIM"))
+                .update_expression("ADD failedAttempts :one")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":one", n(1))
+                .send()
+                .await;
+            if let Err(err) = result
+                && !err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception())
+            {
+                return Err(unavailable(&err));
+            }
+        }
+        Ok(())
+    }
+
+    async fn claim_exam(
+        &self,
+        protocol: &str,
+        account_id: &str,
+        exam: &Exam,
+        events: &[Envelope],
+    ) -> Result<(), StoreError> {
+        let use_code = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&claim_pk(protocol)))
+            .key("sk", s("CLAIM"))
+            .update_expression("SET claimedBy = :account, claimedAt = :at")
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(claimedBy) AND failedAttempts < :max",
+            )
+            .expression_attribute_values(":account", s(account_id))
+            .expression_attribute_values(":at", s(&Timestamp::now().to_string()))
+            .expression_attribute_values(":max", n(MAX_FAILED_ATTEMPTS))
             .build()
             .map_err(build_error)?;
         let mut items = vec![
             self.exam_put(exam)?,
-            TransactWriteItem::builder().update(finish).build(),
+            TransactWriteItem::builder().update(use_code).build(),
         ];
         items.extend(self.outbox(events)?);
         self.transact_as(
             items,
-            &[ConflictOn::Exam, ConflictOn::BatchItem],
-            &[ConflictOn::BatchItem, ConflictOn::Exam],
+            &[ConflictOn::Exam, ConflictOn::Claim],
+            &[ConflictOn::Claim, ConflictOn::Exam],
         )
         .await
     }
@@ -1077,37 +1241,37 @@ impl ProjectionStore for DynamoStore {
         self.transact_as(items, &[], &[]).await
     }
 
-    async fn register_patient(&self, account_id: &str, cpf: &str) -> Result<(), StoreError> {
+    async fn register_patient(&self, account_id: &str, match_key: &str) -> Result<(), StoreError> {
         let link = HashMap::from([
-            ("pk".to_string(), s(&format!("CPF#{cpf}"))),
+            ("pk".to_string(), s(&format!("MATCH#{match_key}"))),
             ("sk".to_string(), s("ACCOUNT")),
             ("accountId".to_string(), s(account_id)),
         ]);
         let patient = HashMap::from([
             ("pk".to_string(), s(&format!("ACCOUNT#{account_id}"))),
             ("sk".to_string(), s("PATIENT")),
-            ("cpf".to_string(), s(cpf)),
+            ("matchKey".to_string(), s(match_key)),
         ]);
         let items = vec![self.put(link, None, &[])?, self.put(patient, None, &[])?];
         self.transact_as(items, &[], &[]).await
     }
 
-    async fn account_for_cpf(&self, cpf: &str) -> Result<Option<String>, StoreError> {
+    async fn account_for_match(&self, match_key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
-            .get(&format!("CPF#{cpf}"), "ACCOUNT")
+            .get(&format!("MATCH#{match_key}"), "ACCOUNT")
             .await?
             .and_then(|item| text(&item, "accountId")))
     }
 
-    async fn cpf_of_account(&self, account_id: &str) -> Result<Option<String>, StoreError> {
+    async fn match_of_account(&self, account_id: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .get(&format!("ACCOUNT#{account_id}"), "PATIENT")
             .await?
-            .and_then(|item| text(&item, "cpf")))
+            .and_then(|item| text(&item, "matchKey")))
     }
 
-    async fn exams_awaiting(&self, cpf: &str) -> Result<Vec<Exam>, StoreError> {
-        self.query_all("pendingCpf", "pendingCpf", cpf)
+    async fn exams_awaiting(&self, match_key: &str) -> Result<Vec<Exam>, StoreError> {
+        self.query_all("pendingMatch", "pendingMatch", match_key)
             .await?
             .iter()
             .map(from_item)
@@ -1125,17 +1289,17 @@ impl ProjectionStore for DynamoStore {
     async fn forget_patient(
         &self,
         account_id: &str,
-        cpf: Option<&str>,
+        match_key: Option<&str>,
         exams_anonymised: usize,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        if let Some(cpf) = cpf {
-            // Only this account's link: the CPF may already belong to a newer account.
+        if let Some(key) = match_key {
+            // Only this account's link.
             let result = self
                 .client
                 .delete_item()
                 .table_name(&self.table)
-                .key("pk", s(&format!("CPF#{cpf}")))
+                .key("pk", s(&format!("MATCH#{key}")))
                 .key("sk", s("ACCOUNT"))
                 .condition_expression("attribute_not_exists(pk) OR accountId = :id")
                 .expression_attribute_values(":id", s(account_id))

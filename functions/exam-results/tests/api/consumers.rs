@@ -153,7 +153,7 @@ async fn an_erased_patient_keeps_clinical_records_without_personal_links() {
     stack.published(10).await;
     assert_eq!(stack.booked_count(&upcoming_slot).await, 1);
 
-    let response = stack.account_deleted(&account, Some(&cpf)).await;
+    let response = stack.account_deleted(&account).await;
     assert!(response.batch_item_failures.is_empty());
 
     for exam in [&done, &upcoming, &pushed_exam_id(&clara, "LAB-1")] {
@@ -161,7 +161,8 @@ async fn an_erased_patient_keeps_clinical_records_without_personal_links() {
         assert!(!stored.contains_key("patientId"), "{exam}");
         assert!(!stored.contains_key("patientCpf"), "{exam}");
         assert!(!stored.contains_key("gsi1pk"), "{exam}");
-        assert!(!stored.contains_key("pendingCpf"), "{exam}");
+        assert!(!stored.contains_key("pendingMatch"), "{exam}");
+        assert!(!stored.contains_key("patientMatch"), "{exam}");
         assert!(stored.contains_key("anonymisedAt"), "{exam}");
         let kept = stack.get_exam(&staff_claims(), exam).await;
         assert_eq!(kept.status, 200, "the clinical record is kept");
@@ -194,7 +195,12 @@ async fn an_erased_patient_keeps_clinical_records_without_personal_links() {
             .await)
         .is_empty()
     );
-    assert!(stack.item(&format!("CPF#{cpf}"), "ACCOUNT").await.is_none());
+    assert!(
+        stack
+            .item(&format!("MATCH#{}", match_key(&cpf)), "ACCOUNT")
+            .await
+            .is_none()
+    );
     let erasure = stack
         .item(&format!("ACCOUNT#{account}"), "ERASURE")
         .await
@@ -226,7 +232,7 @@ async fn an_erased_patient_keeps_clinical_records_without_personal_links() {
     // Erasing again is harmless.
     assert!(
         stack
-            .account_deleted(&account, None)
+            .account_deleted(&account)
             .await
             .batch_item_failures
             .is_empty()
@@ -272,14 +278,14 @@ async fn unusable_events_are_parked_with_their_reason() {
         "p-1",
         PatientRegistered {
             account_id: "p-1".into(),
-            cpf: "52998224724".into(),
+            match_key: "52998224724".into(),
         },
     );
     let mut future = envelope(
         "p-2",
         PatientRegistered {
             account_id: "p-2".into(),
-            cpf: random_cpf(),
+            match_key: match_key(&random_cpf()),
         },
     );
     future.version = 2;
@@ -303,7 +309,7 @@ async fn unusable_events_are_parked_with_their_reason() {
     assert!(
         reasons
             .iter()
-            .any(|r| r.contains("cpf: CPF check digits are invalid.")),
+            .any(|r| r.contains("matchKey: matchKey must be 64 lower-case hex digits.")),
         "{reasons:?}"
     );
     assert!(

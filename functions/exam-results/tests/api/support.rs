@@ -205,26 +205,26 @@ impl Stack {
         }
     }
 
-    /// Registers a patient (account id, CPF) through `patient.registered`.
+    /// Registers a patient through `patient.registered`: the account verified the address the
+    /// hospitals have on file for this CPF.
     pub async fn patient_registered(&self, account_id: &str, cpf: &str) -> SqsBatchResponse {
         let event = envelope(
             account_id,
             PatientRegistered {
                 account_id: account_id.to_string(),
-                cpf: cpf.to_string(),
+                match_key: match_key(cpf),
             },
         );
         self.deliver("events-patient-registered.json", &[event])
             .await
     }
 
-    pub async fn account_deleted(&self, account_id: &str, cpf: Option<&str>) -> SqsBatchResponse {
+    pub async fn account_deleted(&self, account_id: &str) -> SqsBatchResponse {
         let event = envelope(
             account_id,
             AccountDeleted {
                 account_id: account_id.to_string(),
                 role: Role::Patient,
-                cpf: cpf.map(str::to_string),
             },
         );
         self.deliver("events-account-deleted.json", &[event]).await
@@ -605,13 +605,27 @@ pub fn slot_json(exam_type: &str, in_hours_from_now: i64, capacity: u32) -> Valu
     })
 }
 
-/// A batch item.
+/// A batch item, with the e-mail the hospital has on file for this CPF ([`email_of`]).
 pub fn item(external_id: &str, version: u64, cpf: &str, status: &str) -> Value {
     json!({
         "externalId": external_id, "version": version, "patientCpf": cpf,
+        "patientEmail": email_of(cpf),
         "examType": "blood-count", "status": status, "scheduledAt": in_hours(48),
         "doctorCrm": "123456/SP"
     })
+}
+
+/// The address the tests' hospitals have on file for the patient with this CPF.
+pub fn email_of(cpf: &str) -> String {
+    format!("patient.{cpf}@example.com")
+}
+
+/// The match key of the patient with this CPF who verified [`email_of`] it.
+pub fn match_key(cpf: &str) -> String {
+    clinic_shared::values::patient_match_key(
+        &clinic_shared::values::Cpf::parse(cpf).expect("valid CPF"),
+        &clinic_shared::values::Email::parse(&email_of(cpf)).expect("valid e-mail"),
+    )
 }
 
 /// An envelope as another service would publish it.

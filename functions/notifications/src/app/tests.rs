@@ -448,7 +448,6 @@ async fn each_exam_event_sends_its_template_to_the_patient() {
             patient_id: Some("pat-1".into()),
             hospital_id: "h-1".into(),
             doctor_id: None,
-            exam_type: "Ressonância".into(),
         },
         "exam-1",
     );
@@ -631,13 +630,61 @@ async fn the_hourly_limit_holds_back_and_records_the_excess() {
     assert_eq!(limited[0].channel, Channel::Sms);
     assert_eq!(limited[0].reason.as_deref(), Some("at most 2 per hour"));
 
-    // Another person is not affected, and the next hour starts afresh.
+    // The limit belongs to the phone, not the account: a second account with the same number
+    // gets nothing more this hour, while another number is not affected.
     known(&n, "pat-2", prefs(true, true, Language::PtBr)).await;
     n.handle(&result_ready("pat-2")).await.unwrap();
+    assert_eq!(n.sms_sender().sent().len(), 2);
+    assert!(statuses(&n, "pat-2").contains(&(
+        Channel::Sms,
+        TemplateId::ResultReady,
+        DeliveryStatus::RateLimited
+    )));
+    n.handle(&event_at(
+        AccountUpdated {
+            account_id: "pat-3".into(),
+            role: Role::Patient,
+            email: "other@example.com".into(),
+            phone: Some("+5521900000000".into()),
+            preferences: prefs(true, true, Language::PtBr),
+        },
+        "pat-3",
+        start(),
+    ))
+    .await
+    .unwrap();
+    n.handle(&result_ready("pat-3")).await.unwrap();
     assert_eq!(n.sms_sender().sent().len(), 3);
     n.clock.advance(SignedDuration::from_hours(1));
     n.handle(&result_ready("pat-1")).await.unwrap();
     assert_eq!(n.sms_sender().sent().len(), 4);
+}
+
+#[tokio::test]
+async fn a_repeated_sign_up_is_told_to_the_address_only() {
+    let n = notifier();
+    known(&n, "pat-1", prefs(true, true, Language::PtBr)).await;
+    n.handle(&event(
+        clinic_shared::envelope::SignUpRepeated {
+            account_id: "pat-1".into(),
+        },
+        "pat-1",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(n.email_sender().sent().len(), 1);
+    assert!(
+        n.sms_sender().sent().is_empty(),
+        "no SMS for an e-mail notice"
+    );
+    assert_eq!(
+        statuses(&n, "pat-1"),
+        [(
+            Channel::Email,
+            TemplateId::SignUpRepeated,
+            DeliveryStatus::Sent
+        )]
+    );
 }
 
 #[tokio::test]
@@ -727,7 +774,6 @@ async fn deletion_erases_the_contact_and_log_and_a_late_update_cannot_bring_it_b
         AccountDeleted {
             account_id: "pat-1".into(),
             role: Role::Patient,
-            cpf: None,
         },
         "pat-1",
     );

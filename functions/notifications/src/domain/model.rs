@@ -62,6 +62,24 @@ pub enum Address<'a> {
     Sms(&'a PhoneNumber),
 }
 
+impl Address<'_> {
+    /// The key hourly limits count messages under: the destination itself (SHA-256 of channel
+    /// and address), not the account, so nobody can pump messages to one phone or mailbox
+    /// through many accounts. The address itself is never stored in the counter.
+    pub fn limit_key(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let (channel, address) = match self {
+            Address::Email(email) => ("email", email.as_str().to_lowercase()),
+            Address::Sms(phone) => ("sms", phone.as_str().to_string()),
+        };
+        let mut hasher = Sha256::new();
+        hasher.update(channel.as_bytes());
+        hasher.update(b"\n");
+        hasher.update(address.as_bytes());
+        hex::encode(hasher.finalize())
+    }
+}
+
 impl Recipient {
     /// The address for `channel`, when known and the person has not opted out of the channel.
     pub fn address(&self, channel: Channel) -> Option<Address<'_>> {

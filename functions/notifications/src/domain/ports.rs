@@ -111,14 +111,17 @@ pub trait NotificationStore: Send + Sync {
         token: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Counts one message to `recipient_id` on `channel` in `window` if fewer than `limit` were
-    /// counted there; false when the limit is reached (nothing counted).
+    /// Counts one message to `destination` (an address's [`limit_key`]) on `channel` in
+    /// `window` if fewer than `limit` were counted there; false when the limit is reached
+    /// (nothing counted).
+    ///
+    /// [`limit_key`]: super::model::Address::limit_key
     ///
     /// # Errors
     /// `Unavailable`.
     fn take_slot(
         &self,
-        recipient_id: &str,
+        destination: &str,
         channel: Channel,
         window: RateWindow,
         limit: u32,
@@ -130,7 +133,7 @@ pub trait NotificationStore: Send + Sync {
     /// `Unavailable`.
     fn return_slot(
         &self,
-        recipient_id: &str,
+        destination: &str,
         channel: Channel,
         window: RateWindow,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;

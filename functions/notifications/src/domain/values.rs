@@ -129,10 +129,13 @@ pub enum TemplateId {
     ResultReady,
     /// `report.completed`: the staff member's report can be downloaded.
     ReportReady,
+    /// `account.signup_repeated`: someone tried to sign up with the address of an account that
+    /// already exists (the sign-up itself answered as usual, so addresses cannot be probed).
+    SignUpRepeated,
 }
 
 impl TemplateId {
-    pub const ALL: [TemplateId; 7] = [
+    pub const ALL: [TemplateId; 8] = [
         TemplateId::Welcome,
         TemplateId::DoctorFirstAccess,
         TemplateId::BookingConfirmed,
@@ -140,6 +143,7 @@ impl TemplateId {
         TemplateId::ExamCompleted,
         TemplateId::ResultReady,
         TemplateId::ReportReady,
+        TemplateId::SignUpRepeated,
     ];
 
     /// The template's name, also its file name under `templates/<language>/`.
@@ -152,6 +156,7 @@ impl TemplateId {
             TemplateId::ExamCompleted => "exam_completed",
             TemplateId::ResultReady => "result_ready",
             TemplateId::ReportReady => "report_ready",
+            TemplateId::SignUpRepeated => "sign_up_repeated",
         }
     }
 
@@ -168,6 +173,16 @@ impl TemplateId {
             | TemplateId::ExamCompleted
             | TemplateId::ResultReady => "/exams",
             TemplateId::ReportReady => "/reports",
+            TemplateId::SignUpRepeated => "/signin",
+        }
+    }
+
+    /// The channels the message may go on: a notice about an e-mail address goes to that
+    /// address only.
+    pub fn channels(self) -> &'static [Channel] {
+        match self {
+            TemplateId::SignUpRepeated => &[Channel::Email],
+            _ => &Channel::ALL,
         }
     }
 }

@@ -214,8 +214,8 @@ fn delivery_pk(key: &DeliveryKey) -> String {
     format!("SENT#{}#{}", key.event_id, key.channel.as_str())
 }
 
-fn rate_pk(recipient_id: &str, channel: Channel, window: RateWindow) -> String {
-    format!("RATE#{recipient_id}#{}#{}", channel.as_str(), window.index)
+fn rate_pk(destination: &str, channel: Channel, window: RateWindow) -> String {
+    format!("RATE#{destination}#{}#{}", channel.as_str(), window.index)
 }
 
 fn log_pk(recipient_id: &str) -> String {
@@ -572,7 +572,7 @@ impl NotificationStore for DynamoNotificationStore {
 
     async fn take_slot(
         &self,
-        recipient_id: &str,
+        destination: &str,
         channel: Channel,
         window: RateWindow,
         limit: u32,
@@ -582,7 +582,7 @@ impl NotificationStore for DynamoNotificationStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(
-                rate_pk(recipient_id, channel, window),
+                rate_pk(destination, channel, window),
                 RATE_SK,
             )))
             .update_expression(
@@ -613,7 +613,7 @@ impl NotificationStore for DynamoNotificationStore {
 
     async fn return_slot(
         &self,
-        recipient_id: &str,
+        destination: &str,
         channel: Channel,
         window: RateWindow,
     ) -> Result<(), StoreError> {
@@ -622,7 +622,7 @@ impl NotificationStore for DynamoNotificationStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(
-                rate_pk(recipient_id, channel, window),
+                rate_pk(destination, channel, window),
                 RATE_SK,
             )))
             .update_expression("SET #count = #count - :one")

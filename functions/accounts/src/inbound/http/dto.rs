@@ -114,11 +114,12 @@ impl SignUpRequest {
     }
 }
 
-/// `201` answer of a sign-up.
+/// `202` answer of every valid sign-up, whether or not the address was known: the next step is
+/// always the code sent to the address.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SignUpResponse {
-    pub id: String,
+    /// Always `PENDING_CONFIRMATION`.
     pub status: AccountStatus,
 }
 
@@ -128,14 +129,23 @@ pub struct SignUpResponse {
 pub struct ConfirmRequest {
     pub email: Option<String>,
     pub code: Option<String>,
+    /// The password chosen at sign-up: whoever confirms must be whoever signed up.
+    pub password: Option<String>,
 }
 
 impl ConfirmRequest {
     /// # Errors
     /// 400 listing every invalid field.
-    pub fn parse(self) -> Result<(Email, String), Problem> {
+    pub fn parse(self) -> Result<(Email, String, String), Problem> {
         let mut v = Validator::new();
         let email = parse_required(&mut v, "email", &self.email, Email::parse);
+        let password = parse_required(&mut v, "password", &self.password, |raw| {
+            if raw.is_empty() || raw.len() > 256 {
+                Err("password is the one chosen at sign-up.")
+            } else {
+                Ok(raw.to_string())
+            }
+        });
         let code = parse_required(&mut v, "code", &self.code, |raw| {
             let code = raw.trim();
             if (4..=10).contains(&code.len()) && code.chars().all(|c| c.is_ascii_digit()) {
@@ -145,7 +155,10 @@ impl ConfirmRequest {
             }
         });
         v.finish()?;
-        email.zip(code).ok_or_else(Problem::internal)
+        match (email, code, password) {
+            (Some(email), Some(code), Some(password)) => Ok((email, code, password)),
+            _ => Err(Problem::internal()),
+        }
     }
 }
 

@@ -63,6 +63,11 @@ impl From<AccountsError> for Problem {
             }
             AccountsError::NotFound(what) => Problem::not_found(what),
             AccountsError::Forbidden(why) => Problem::forbidden(format!("Not allowed: {why}.")),
+            AccountsError::AccountErased => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "ACCOUNT_ERASED",
+                "This account was deleted; sign in with another account.",
+            ),
             AccountsError::InvalidCursor => clinic_shared::pagination::InvalidCursor.into(),
             AccountsError::Unavailable(reason) => {
                 tracing::warn!(reason = %reason, "dependency unavailable");

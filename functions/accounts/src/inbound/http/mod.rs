@@ -21,6 +21,7 @@ use utoipa_axum::routes;
 
 use self::dto::*;
 use crate::app::Accounts;
+use crate::domain::AccountStatus;
 use crate::outbound::cognito::CognitoIdentity;
 use crate::outbound::dynamodb::DynamoAccountStore;
 
@@ -83,13 +84,18 @@ fn no_store(response: impl IntoResponse) -> Response {
 }
 
 /// Sign up as a patient.
+///
+/// Every valid sign-up gets the same answer, whether or not the e-mail is known: the next step
+/// is the code sent to the address (a known address's owner is told by e-mail instead). Nothing
+/// is announced or sent to the phone before the sign-up is confirmed.
 #[utoipa::path(
     post, path = "/v1/accounts/patients", tag = "accounts", security(()),
     request_body = SignUpRequest,
     responses(
-        (status = 201, body = SignUpResponse, description = "Account created; confirm the e-mail next"),
+        (status = 202, body = SignUpResponse, description = "Confirm the e-mail with the code sent to it next"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "CPF or e-mail already used"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many attempts"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "A dependency is unavailable; retry"),
     )
 )]
 async fn sign_up_patient(
@@ -98,34 +104,40 @@ async fn sign_up_patient(
     ApiJson(body): ApiJson<SignUpRequest>,
 ) -> Result<Response, Problem> {
     let patient = body.parse(today())?;
-    let profile = state
+    state
         .accounts
         .sign_up_patient(patient, &meta.trace.traceparent())
         .await?;
-    Ok(created(
-        "/v1/me",
-        &SignUpResponse {
-            id: profile.id,
-            status: profile.status,
-        },
-    ))
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(SignUpResponse {
+            status: AccountStatus::PendingConfirmation,
+        }),
+    )
+        .into_response())
 }
 
-/// Confirm a sign-up with the code sent by e-mail.
+/// Confirm a sign-up with the code sent by e-mail and the password chosen at sign-up.
 #[utoipa::path(
     post, path = "/v1/accounts/confirm", tag = "accounts", security(()),
     request_body = ConfirmRequest,
     responses(
-        (status = 204, description = "Confirmed"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Invalid or expired code"),
+        (status = 204, description = "Confirmed (also when it already was)"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Invalid fields, or a wrong or expired code (INVALID_CODE, EXPIRED_CODE)"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many attempts"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "A dependency is unavailable; retry"),
     )
 )]
 async fn confirm_sign_up(
     State(state): State<AppState>,
+    meta: RequestMeta,
     ApiJson(body): ApiJson<ConfirmRequest>,
 ) -> Result<StatusCode, Problem> {
-    let (email, code) = body.parse()?;
-    state.accounts.confirm(&email, &code).await?;
+    let (email, code, password) = body.parse()?;
+    state
+        .accounts
+        .confirm(&email, &code, &password, &meta.trace.traceparent())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::domain::claim::AccessCode;
 use crate::domain::ingest::{Batch, BatchStatus, ItemState};
 use crate::domain::values::{Capacity, ExamType, Id, Window, parse_time};
 use crate::domain::{Exam, ExamOrigin, Hospital, Slot, SlotQuery, SlotSpec};
@@ -445,6 +446,10 @@ pub struct BatchItemInput {
     pub version: u64,
     #[schema(example = "52998224725")]
     pub patient_cpf: String,
+    /// The e-mail the hospital has on file for the patient. With the CPF it links the exam to
+    /// the account that verified this address; without it only the receipt's access code does.
+    #[schema(example = "ana@example.com")]
+    pub patient_email: Option<String>,
     #[schema(example = "blood-count")]
     pub exam_type: String,
     /// `SCHEDULED`, `COLLECTED`, `COMPLETED` or `CANCELLED`.
@@ -454,6 +459,29 @@ pub struct BatchItemInput {
     pub scheduled_at: String,
     #[schema(example = "123456/SP")]
     pub doctor_crm: Option<String>,
+}
+
+/// `POST /v1/exams:claim`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimRequest {
+    /// As printed on the receipt; case, dashes and spaces do not matter.
+    #[schema(example = "K7QM-4XPR-9T2D-H6WB")]
+    pub access_code: Option<String>,
+}
+
+impl ClaimRequest {
+    /// # Errors
+    /// 400 naming `accessCode` when it is missing or malformed.
+    pub fn parse(self) -> Result<AccessCode, Problem> {
+        let raw = self.access_code.unwrap_or_default();
+        AccessCode::parse(&raw).map_err(|e| {
+            Problem::validation(vec![clinic_shared::problem::FieldError::new(
+                "accessCode",
+                e.to_string(),
+            )])
+        })
+    }
 }
 
 /// `POST /v1/integrations/exams:batch`: at most 500 items and 1 MB.
@@ -510,6 +538,12 @@ pub struct BatchItemResponse {
     pub version: Option<u64>,
     pub state: ItemState,
     pub reason: Option<String>,
+    /// The code to print on the patient's receipt ("protocolo + senha"), issued when this item
+    /// created an exam no account could be linked to yet. The patient claims the exam with it
+    /// (`POST /v1/exams:claim`); it works once and expires after 90 days.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "K7QM-4XPR-9T2D-H6WB")]
+    pub access_code: Option<String>,
 }
 
 /// `GET /v1/integrations/batches/{batchId}`.
@@ -539,6 +573,7 @@ impl From<Batch> for BatchResponse {
                     version: i.version,
                     state: i.state,
                     reason: i.reason,
+                    access_code: i.access_code,
                 })
                 .collect(),
         }

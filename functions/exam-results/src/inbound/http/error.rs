@@ -50,6 +50,26 @@ impl From<ExamsError> for Problem {
             .with("index", index)
             .with("booked", booked),
             ExamsError::InvalidCursor => clinic_shared::pagination::InvalidCursor.into(),
+            ExamsError::AccessCodeInvalid => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "ACCESS_CODE_INVALID",
+                "This code does not open any exam. Check the code printed on your receipt; \
+                 codes work once and expire.",
+            ),
+            ExamsError::TooManyClaims { retry_after } => {
+                let mut problem = Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "TOO_MANY_ATTEMPTS",
+                    "Too many wrong codes. Try again later.",
+                );
+                problem.retry_after = Some(retry_after);
+                problem
+            }
+            ExamsError::AccountErased => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "ACCOUNT_ERASED",
+                "This account was deleted; sign in with another account.",
+            ),
             ExamsError::Unavailable(reason) => {
                 tracing::warn!(reason = %reason, "dependency unavailable");
                 Problem::unavailable(2)

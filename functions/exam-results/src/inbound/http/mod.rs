@@ -71,6 +71,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel))
         .routes(routes!(list_exams))
         .routes(routes!(get_exam))
+        .routes(routes!(claim_exam))
         .routes(routes!(assign))
         .routes(routes!(collect))
         .routes(routes!(complete))
@@ -322,6 +323,35 @@ async fn get_exam(
     Ok(axum::Json(
         state.service.get_exam(&caller, &id).await?.into(),
     ))
+}
+
+/// Claim a hospital's exam with the access code printed on the receipt (patients). The code is
+/// the proof that the exam is the caller's: it works once, expires, and locks after a few wrong
+/// tries. Claiming again with the same code answers as the first time.
+#[utoipa::path(
+    post, path = "/v1/exams:claim", tag = "exams", security(("bearer" = [])),
+    request_body = ClaimRequest,
+    responses(
+        (status = 200, body = ExamResponse, description = "The exam, now linked to the caller"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "ACCESS_CODE_INVALID (unknown, wrong, expired, used or locked: one answer), or a malformed code"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid token, or ACCOUNT_ERASED"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not a patient"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "TOO_MANY_ATTEMPTS, with Retry-After"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "A dependency is unavailable; retry"),
+    )
+)]
+async fn claim_exam(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<ClaimRequest>,
+) -> Result<axum::Json<ExamResponse>, Problem> {
+    let code = body.parse()?;
+    let exam = state
+        .service
+        .claim(&caller, &code, &meta.trace.traceparent())
+        .await?;
+    Ok(axum::Json(exam.into()))
 }
 
 /// Assign the exam's doctor (staff, or the exam's hospital) before it is completed.
