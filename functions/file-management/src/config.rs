@@ -41,6 +41,9 @@ pub struct ConsumerConfig {
     pub work_dir: PathBuf,
     /// How long a report worker holds a job: above its timeout, below the queue's visibility.
     pub report_lease_seconds: i64,
+    /// The program the upload processor starts (with `--check-pdf`) to check each PDF in a
+    /// limited child process: `PDF_CHECKER` when set, else this very binary.
+    pub pdf_checker: PathBuf,
 }
 
 impl ConsumerConfig {
@@ -54,6 +57,13 @@ impl ConsumerConfig {
             dlq_url: required("DLQ_URL")?,
             work_dir: PathBuf::from(optional("WORK_DIR").unwrap_or_else(|| "/tmp".to_string())),
             report_lease_seconds: parsed_or("REPORT_LEASE_SECONDS", 360)?,
+            pdf_checker: match optional("PDF_CHECKER") {
+                Some(path) => PathBuf::from(path),
+                None => std::env::current_exe().map_err(|e| ConfigError::Invalid {
+                    name: "PDF_CHECKER".into(),
+                    reason: format!("this program's path is unknown: {e}"),
+                })?,
+            },
         })
     }
 }

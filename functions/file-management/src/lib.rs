@@ -1,7 +1,8 @@
 //! Clinic's file-management service: exam result files in (presigned uploads, checked by the
 //! upload processor) and out (presigned downloads, each one on an append-only audit trail), an
 //! exam projection fed by events for access checks without calling other services, LGPD erasure
-//! of a deleted patient's files, and asynchronous XLSX/PDF reports for staff.
+//! (a tombstone per deleted account, a deleted patient's files), and asynchronous XLSX/PDF
+//! reports for staff.
 //!
 //! Layers: `inbound` (HTTP, SQS) → `app` (use cases) → `domain` (values, model, rules, ports);
 //! `outbound` implements the ports with the AWS SDK; `report` renders report files.
@@ -29,6 +30,7 @@ use crate::inbound::events::{
 };
 use crate::inbound::http::AppState;
 use crate::outbound::dynamodb::DynamoStore;
+use crate::outbound::pdf_sandbox::{SandboxLimits, SandboxedPdfInspector};
 use crate::outbound::s3::S3Storage;
 use crate::outbound::sqs::SqsReportQueue;
 
@@ -82,14 +84,16 @@ pub fn processor(config: &ConsumerConfig, sdk: &aws_config::SdkConfig) -> Proces
     BatchProcessor::aws(sdk, &config.table_name, &config.dlq_url)
 }
 
-/// The upload processor's handler.
+/// The upload processor's handler (PDFs checked in limited child processes of
+/// `config.pdf_checker`).
 pub fn uploads_handler(
     config: &ConsumerConfig,
     sdk: &aws_config::SdkConfig,
-) -> UploadsHandler<DynamoStore, S3Storage> {
+) -> UploadsHandler<DynamoStore, S3Storage, SandboxedPdfInspector> {
     UploadsHandler::new(UploadProcessor::new(
         store(sdk, &config.table_name),
         storage(sdk, &config.uploads_bucket, &config.results_bucket),
+        SandboxedPdfInspector::new(config.pdf_checker.clone(), SandboxLimits::DEFAULT),
     ))
 }
 

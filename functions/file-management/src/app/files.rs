@@ -1,5 +1,6 @@
 //! The HTTP use cases on exam files: issue an upload URL, list an exam's files, hand out a
-//! download URL (audited), show the audit trail.
+//! download URL (audited), show the audit trail; and the check every route makes first, that the
+//! caller's account was not erased.
 
 use clinic_shared::auth::Caller;
 use clinic_shared::envelope::{ExamStatus, FileKind, Role};
@@ -9,8 +10,8 @@ use super::upload_key;
 use crate::domain::access::{Access, Actor};
 use crate::domain::values::{ContentType, ExamId, FileId, FileName, UploadSize};
 use crate::domain::{
-    AccessAction, AccessEntry, AuditTrail, Bucket, ExamView, FileRecord, FileStatus, Files,
-    FilesError, ObjectStorage, Page, Presigned, Projection,
+    AccessAction, AccessEntry, AuditTrail, Bucket, Erasures, ExamView, FileRecord, FileStatus,
+    Files, FilesError, ObjectStorage, Page, Presigned, Projection,
 };
 
 /// A validated upload request.
@@ -43,9 +44,23 @@ fn check(access: Access, what: &'static str) -> Result<(), FilesError> {
     }
 }
 
-impl<S: Projection + Files + AuditTrail, O: ObjectStorage> FilesApp<S, O> {
+impl<S: Projection + Files + AuditTrail + Erasures, O: ObjectStorage> FilesApp<S, O> {
     pub fn new(store: S, storage: O) -> Self {
         Self { store, storage }
+    }
+
+    /// Refuses a caller whose account was erased: its token stays valid for minutes after the
+    /// erasure, and nothing may be done with it. Every route calls this before anything else
+    /// (before an idempotent replay, too).
+    ///
+    /// # Errors
+    /// `AccountErased`; `Unavailable`.
+    pub async fn ensure_active(&self, caller: &Caller) -> Result<(), FilesError> {
+        if self.store.is_erased(&caller.id).await? {
+            tracing::info!(role = caller.role.as_str(), "erased account refused");
+            return Err(FilesError::AccountErased);
+        }
+        Ok(())
     }
 
     /// The caller as the access rules see it (a hospital client resolved to its hospital).
@@ -171,6 +186,7 @@ impl<S: Projection + Files + AuditTrail, O: ObjectStorage> FilesApp<S, O> {
         // The grant is on record before the URL exists: no URL without its audit entry.
         self.store
             .append(&AccessEntry {
+                entry_id: ulid::Ulid::new().to_string(),
                 exam_id: exam.exam_id.clone(),
                 file_id: file.file_id.clone(),
                 action: AccessAction::DownloadGranted,

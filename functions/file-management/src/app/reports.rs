@@ -2,6 +2,11 @@
 //! worker that builds a report under a lease, and the dead-letter handler that gives up on one
 //! with a reason its requester can read.
 //!
+//! A report is served to the staff member who asked for it, while they are staff, for
+//! [`REPORT_RETENTION_DAYS`](crate::domain::values::REPORT_RETENTION_DAYS) days from the
+//! request (compared here; the bucket's lifecycle and the record's TTL only clean up later).
+//! Every download URL is on the audit trail before it exists.
+//!
 //! Every status change is conditional: a report is taken only when `queued` (or when the lease of
 //! a crashed worker ran out), finished only by the worker holding the lease, and failed only when
 //! no worker holds it. A second worker receiving the same message therefore never builds it
@@ -16,8 +21,9 @@ use jiff::{SignedDuration, Timestamp};
 use super::{event, report_key};
 use crate::domain::values::{ReportFilters, ReportFormat, ReportId};
 use crate::domain::{
-    Bucket, FailOutcome, FilesError, ObjectStorage, Presigned, Projection, Report, ReportClaim,
-    ReportQueue, ReportRow, ReportStatus, Reports, StorageError, StoreError,
+    AuditTrail, Bucket, FailOutcome, FilesError, ObjectStorage, Presigned, Projection, Report,
+    ReportClaim, ReportGrant, ReportQueue, ReportRow, ReportStatus, Reports, StorageError,
+    StoreError,
 };
 use crate::report::{self, RenderError, ReportMeta};
 
@@ -80,7 +86,7 @@ pub struct ReportsApp<S, O, Q> {
     lease: SignedDuration,
 }
 
-impl<S: Reports + Projection, O: ObjectStorage, Q: ReportQueue> ReportsApp<S, O, Q> {
+impl<S: Reports + Projection + AuditTrail, O: ObjectStorage, Q: ReportQueue> ReportsApp<S, O, Q> {
     /// `work_dir` holds temporary files (Lambda's `/tmp`); `lease` must exceed the worker's
     /// timeout and stay below the queue's visibility timeout.
     pub fn new(store: S, storage: O, queue: Q, work_dir: PathBuf, lease: SignedDuration) -> Self {
@@ -139,33 +145,55 @@ impl<S: Reports + Projection, O: ObjectStorage, Q: ReportQueue> ReportsApp<S, O,
         Ok(report)
     }
 
-    /// A report of the caller's, with a download URL when done.
+    /// A report of the caller's, with a download URL when done: for staff only, the requester
+    /// only, within its retention; the URL is on the audit trail before it is minted.
     ///
     /// # Errors
-    /// `NotFound` (unknown or someone else's), `Unavailable`.
+    /// `Forbidden` (not staff), `NotFound` (unknown or someone else's), `ReportExpired`,
+    /// `Unavailable`.
+    #[tracing::instrument(skip_all, fields(report_id = %report_id.as_str()))]
     pub async fn status(
         &self,
         caller: &Caller,
         report_id: &ReportId,
+        request_id: &str,
     ) -> Result<(Report, Option<Presigned>), FilesError> {
+        if caller.role != Role::Staff {
+            return Err(FilesError::Forbidden("only staff read reports"));
+        }
         let report = self
             .store
             .report(report_id.as_str())
             .await?
             .filter(|r| r.requested_by == caller.id)
             .ok_or(FilesError::NotFound("Report"))?;
+        let now = Timestamp::now();
+        if now >= report.retained_until() {
+            return Err(FilesError::ReportExpired);
+        }
         let url = match (&report.status, &report.result_key) {
             (ReportStatus::Done, Some(key)) => {
+                self.store
+                    .append_report_grant(&ReportGrant {
+                        entry_id: ulid::Ulid::new().to_string(),
+                        report_id: report.report_id.clone(),
+                        actor_id: caller.id.clone(),
+                        actor_role: caller.role,
+                        at: now,
+                        request_id: request_id.to_string(),
+                    })
+                    .await?;
                 let name = format!(
                     "exams-report-{}.{}",
                     report.report_id,
                     report.format.as_str()
                 );
-                Some(
-                    self.storage
-                        .presign_download(Bucket::Results, key, &name)
-                        .await?,
-                )
+                let url = self
+                    .storage
+                    .presign_download(Bucket::Results, key, &name)
+                    .await?;
+                tracing::info!("report download granted");
+                Some(url)
             }
             _ => None,
         };

@@ -1,7 +1,11 @@
-//! Processing of an uploaded object: checks, copy to the results bucket, file record and event in
-//! one transaction. Idempotent on the file: only a `PENDING` file is processed, and the final
-//! write is conditional on it still being `PENDING`, so a duplicate or concurrent delivery of the
-//! same S3 event yields one record and one event.
+//! Processing of an uploaded object: checks, the checked bytes stored in the results bucket, file
+//! record and event in one transaction. Idempotent on the file: only a `PENDING` file is
+//! processed, and the final write is conditional on it still being `PENDING`, so a duplicate or
+//! concurrent delivery of the same S3 event yields one record and one event.
+//!
+//! The bytes that are checked and hashed are the bytes that are stored: the upload URL stays
+//! valid for minutes, so the object under the upload key may change after it was read, and it is
+//! never copied from there.
 
 use clinic_shared::envelope::{FileProcessed, FileRejected};
 use jiff::Timestamp;
@@ -10,8 +14,8 @@ use super::{event, result_key};
 use crate::domain::checks::{self, Inspected};
 use crate::domain::values::{ContentType, FileId, MAX_UPLOAD_BYTES};
 use crate::domain::{
-    Bucket, FileOutcome, FileRecord, FileStatus, Files, FilesError, ObjectStorage, RejectReason,
-    StorageError,
+    Bucket, FileOutcome, FileRecord, FileStatus, Files, FilesError, ObjectStorage, PdfInspector,
+    RejectReason, StorageError,
 };
 
 /// An object the uploads bucket announced.
@@ -32,15 +36,27 @@ pub enum Processed {
     Duplicate,
 }
 
-/// The upload processor over the table and the buckets.
-pub struct UploadProcessor<S, O> {
-    store: S,
-    storage: O,
+/// An upload that passed every check: what to store and record.
+struct Checked {
+    inspected: Inspected,
+    bytes: Vec<u8>,
+    content_type: ContentType,
 }
 
-impl<S: Files, O: ObjectStorage> UploadProcessor<S, O> {
-    pub fn new(store: S, storage: O) -> Self {
-        Self { store, storage }
+/// The upload processor over the table, the buckets and the PDF checker.
+pub struct UploadProcessor<S, O, P> {
+    store: S,
+    storage: O,
+    pdf: P,
+}
+
+impl<S: Files, O: ObjectStorage, P: PdfInspector> UploadProcessor<S, O, P> {
+    pub fn new(store: S, storage: O, pdf: P) -> Self {
+        Self {
+            store,
+            storage,
+            pdf,
+        }
     }
 
     /// Processes one uploaded object.
@@ -70,12 +86,19 @@ impl<S: Files, O: ObjectStorage> UploadProcessor<S, O> {
             return Ok(Processed::Duplicate);
         }
         let outcome = match self.inspect(&file, object).await? {
-            Ok(inspected) => {
+            Ok(checked) => {
                 let key = result_key(&file.file_id);
-                self.storage.copy_to_results(&file.upload_key, &key).await?;
+                self.storage
+                    .store_result(
+                        &key,
+                        checked.bytes,
+                        checked.content_type.as_str(),
+                        &checked.inspected.sha256,
+                    )
+                    .await?;
                 FileOutcome::Available {
-                    size: inspected.size,
-                    sha256: inspected.sha256,
+                    size: checked.inspected.size,
+                    sha256: checked.inspected.sha256,
                     result_key: key,
                 }
             }
@@ -133,7 +156,7 @@ impl<S: Files, O: ObjectStorage> UploadProcessor<S, O> {
         &self,
         file: &FileRecord,
         object: &UploadedObject,
-    ) -> Result<Result<Inspected, RejectReason>, FilesError> {
+    ) -> Result<Result<Checked, RejectReason>, FilesError> {
         let declared = ContentType::parse(&file.content_type)
             .map_err(|_| FilesError::Internal(format!("file {} has a bad type", file.file_id)))?;
         // Never download more than the limit: the size in the notification, then the object's.
@@ -158,11 +181,24 @@ impl<S: Files, O: ObjectStorage> UploadProcessor<S, O> {
             Err(StorageError::NotFound) => return Err(FilesError::NotFound("Upload")),
             Err(err) => return Err(err.into()),
         };
-        Ok(checks::inspect(
+        let inspected = match checks::inspect(
             &stored.bytes,
             stored.content_type.as_deref(),
             declared,
             file.declared_size,
-        ))
+        ) {
+            Ok(inspected) => inspected,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        if declared == ContentType::Pdf
+            && let Err(reason) = self.pdf.inspect_pdf(&stored.bytes).await?
+        {
+            return Ok(Err(reason));
+        }
+        Ok(Ok(Checked {
+            inspected,
+            bytes: stored.bytes,
+            content_type: declared,
+        }))
     }
 }

@@ -1,12 +1,22 @@
-//! Lambda entry of the file-management upload processor (S3 notifications through the uploads queue).
+//! Lambda entry of the file-management upload processor (S3 notifications through the uploads
+//! queue). Started with `--check-pdf`, the same binary is the limited child process that checks
+//! one PDF for the processor.
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use clinic_file_management::config::ConsumerConfig;
-
 use lambda_runtime::{LambdaEvent, service_fn};
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+fn main() -> Result<(), lambda_runtime::Error> {
+    if let Some(code) = clinic_file_management::outbound::pdf_sandbox::run_if_requested() {
+        std::process::exit(code);
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> Result<(), lambda_runtime::Error> {
     clinic_shared::telemetry::init();
     let config = ConsumerConfig::from_env()?;
     let sdk = clinic_shared::aws::sdk_config().await;

@@ -14,6 +14,12 @@ pub enum FilesError {
     NotFound(&'static str),
     #[error("not allowed: {0}")]
     Forbidden(&'static str),
+    /// The caller's account was erased (LGPD); its token may still be valid for a few minutes.
+    #[error("the caller's account was erased")]
+    AccountErased,
+    /// A report past its retention.
+    #[error("the report is past its retention")]
+    ReportExpired,
     #[error("conflict: {code}")]
     Conflict { code: &'static str, detail: String },
     #[error("the list cursor is invalid")]

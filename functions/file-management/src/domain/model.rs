@@ -5,7 +5,7 @@ use clinic_shared::envelope::{ExamStatus, FileKind, Role};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::values::{ReportFilters, ReportFormat};
+use super::values::{REPORT_RETENTION_DAYS, ReportFilters, ReportFormat};
 
 /// The little this service keeps of an exam: who may see it and what reports list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +23,9 @@ pub struct ExamView {
     pub status: ExamStatus,
     /// Time of the event this view was built from; older events never overwrite it.
     pub event_time: Timestamp,
+    /// The patient's account was erased: the view names no patient, and never will again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub patient_erased: bool,
 }
 
 /// Lifecycle of a file.
@@ -48,6 +51,9 @@ pub enum RejectReason {
     ContentTypeMismatch,
     NotAPdf,
     CorruptPdf,
+    /// The PDF asks the checker for more than its bounds (objects, nesting, decompressed size,
+    /// time or memory).
+    PdfTooComplex,
     NotAnImage,
 }
 
@@ -59,8 +65,24 @@ impl RejectReason {
             RejectReason::ContentTypeMismatch => "CONTENT_TYPE_MISMATCH",
             RejectReason::NotAPdf => "NOT_A_PDF",
             RejectReason::CorruptPdf => "CORRUPT_PDF",
+            RejectReason::PdfTooComplex => "PDF_TOO_COMPLEX",
             RejectReason::NotAnImage => "NOT_AN_IMAGE",
         }
+    }
+
+    /// The reason a [`code`](Self::code) stands for.
+    pub fn from_code(code: &str) -> Option<Self> {
+        [
+            RejectReason::TooLarge,
+            RejectReason::SizeMismatch,
+            RejectReason::ContentTypeMismatch,
+            RejectReason::NotAPdf,
+            RejectReason::CorruptPdf,
+            RejectReason::PdfTooComplex,
+            RejectReason::NotAnImage,
+        ]
+        .into_iter()
+        .find(|r| r.code() == code)
     }
 
     /// A sentence for people.
@@ -73,6 +95,9 @@ impl RejectReason {
             }
             RejectReason::NotAPdf => "The file is not a PDF document.",
             RejectReason::CorruptPdf => "The PDF document is damaged or incomplete.",
+            RejectReason::PdfTooComplex => {
+                "The PDF document is too complex to check (too many objects, too deeply nested or too highly compressed)."
+            }
             RejectReason::NotAnImage => "The file is not an image of the declared type.",
         }
     }
@@ -129,13 +154,31 @@ pub enum AccessAction {
     Erased,
 }
 
-/// One entry of the append-only audit trail of an exam's files.
+/// One entry of the append-only audit trail of an exam's files. Download grants are written by
+/// the API function only (`ACCESS#<examId>`), erasures by the projection function only
+/// (`ERASED#<examId>`); each entry is written once and never changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessEntry {
+    /// Identifies the entry: writing the same entry twice is refused.
+    #[serde(default)]
+    pub entry_id: String,
     pub exam_id: String,
     pub file_id: String,
     pub action: AccessAction,
+    pub actor_id: String,
+    pub actor_role: Role,
+    pub at: Timestamp,
+    pub request_id: String,
+}
+
+/// The audit entry of a report download URL handed out (`ACCESS#REPORT#<reportId>`, written by
+/// the API function only, before the URL exists).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportGrant {
+    pub entry_id: String,
+    pub report_id: String,
     pub actor_id: String,
     pub actor_role: Role,
     pub at: Timestamp,
@@ -187,6 +230,14 @@ pub struct Report {
     /// Readable reason when `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl Report {
+    /// The end of the report's retention: from then on it is not served, its file expires in
+    /// the results bucket and its record in the table.
+    pub fn retained_until(&self) -> Timestamp {
+        self.created_at + jiff::SignedDuration::from_hours(24 * REPORT_RETENTION_DAYS)
+    }
 }
 
 /// One row of an exams report.

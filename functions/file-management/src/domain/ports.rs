@@ -5,13 +5,13 @@
 use std::future::Future;
 use std::path::Path;
 
-use clinic_shared::envelope::Envelope;
+use clinic_shared::envelope::{Envelope, Role};
 use jiff::Timestamp;
 
-use super::error::{StorageError, StoreError};
+use super::error::{FilesError, StorageError, StoreError};
 use super::model::{
-    AccessEntry, ExamView, FailOutcome, FileOutcome, FileRecord, Page, Report, ReportClaim,
-    ReportStatus,
+    AccessEntry, ExamView, FailOutcome, FileOutcome, FileRecord, Page, RejectReason, Report,
+    ReportClaim, ReportGrant, ReportStatus,
 };
 use super::values::ReportFilters;
 
@@ -24,7 +24,8 @@ pub trait Projection: Send + Sync {
         exam_id: &str,
     ) -> impl Future<Output = Result<Option<ExamView>, StoreError>> + Send;
 
-    /// Writes the view unless a newer event already did; true when written.
+    /// Writes the view unless a newer event already did; true when written. The caller decides
+    /// whether the patient may be named (see [`Erasures`]).
     ///
     /// # Errors
     /// `Unavailable`.
@@ -121,15 +122,25 @@ pub trait Files: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// The append-only audit trail.
+/// The append-only audit trail. Every entry is a conditional put (never an overwrite), carries no
+/// TTL attribute, and each partition has one writing function (IAM denies the others).
 pub trait AuditTrail: Send + Sync {
-    /// Appends an entry (never overwrites one).
+    /// Appends a download grant (API function only).
     ///
     /// # Errors
-    /// `Unavailable`.
+    /// `Conflict` when this entry was written before; `Unavailable`.
     fn append(&self, entry: &AccessEntry) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// An exam's entries, oldest first.
+    /// Appends a report download grant (API function only).
+    ///
+    /// # Errors
+    /// `Conflict` when this entry was written before; `Unavailable`.
+    fn append_report_grant(
+        &self,
+        grant: &ReportGrant,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// An exam's entries: its download grants oldest first, then its erased files.
     ///
     /// # Errors
     /// `InvalidCursor`, `Unavailable`, `Corrupt`.
@@ -139,12 +150,43 @@ pub trait AuditTrail: Send + Sync {
         limit: u16,
         cursor: Option<&str>,
     ) -> impl Future<Output = Result<Page<AccessEntry>, StoreError>> + Send;
+}
 
-    /// Records that a patient's files were erased (how many, when).
+/// Erased accounts (LGPD): a tombstone per account, kept for good, that every route and every
+/// projection write consults, and the erasure's own trail (projection function only).
+pub trait Erasures: Send + Sync {
+    /// Whether the account was erased.
     ///
     /// # Errors
     /// `Unavailable`.
-    fn record_erasure(
+    fn is_erased(&self, account_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Writes the account's tombstone (the first erasure's time stays).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    fn begin_erasure(
+        &self,
+        account_id: &str,
+        role: Role,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Appends the `ERASED` entry of a file (its id is the entry's); false when it was written
+    /// before (a repeated erasure).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    fn record_erased_file(
+        &self,
+        entry: &AccessEntry,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records how many files the erasure removed, and when it finished.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    fn finish_erasure(
         &self,
         account_id: &str,
         files: usize,
@@ -298,14 +340,18 @@ pub trait ObjectStorage: Send + Sync {
         max_bytes: u64,
     ) -> impl Future<Output = Result<StoredObject, StorageError>> + Send;
 
-    /// Copies an upload into the results bucket (encrypted there by the bucket's key).
+    /// Stores checked bytes in the results bucket (encrypted there by the bucket's key), with
+    /// their SHA-256 (hex) for the bucket to verify: what is stored is exactly what was checked,
+    /// whatever happened to the upload since.
     ///
     /// # Errors
-    /// `NotFound`, `Unavailable`.
-    fn copy_to_results(
+    /// `Unavailable`.
+    fn store_result(
         &self,
-        upload_key: &str,
         result_key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        sha256_hex: &str,
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     /// Deletes an object (its current version; the lifecycle removes old ones).
@@ -345,4 +391,17 @@ pub trait ReportQueue: Send + Sync {
     /// # Errors
     /// `Unavailable`.
     fn enqueue(&self, report_id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The structural check of an uploaded PDF: parses untrusted input, so it runs within bounds of
+/// memory, time and work (see `outbound::pdf_sandbox`).
+pub trait PdfInspector: Send + Sync {
+    /// `Ok(Err(reason))` when the document fails the check or exceeds its bounds.
+    ///
+    /// # Errors
+    /// `Unavailable` when the check could not run (retry later).
+    fn inspect_pdf(
+        &self,
+        bytes: &[u8],
+    ) -> impl Future<Output = Result<Result<(), RejectReason>, FilesError>> + Send;
 }

@@ -10,6 +10,9 @@ pub const MAX_UPLOAD_BYTES: u64 = 20 * 1024 * 1024;
 pub const PRESIGN_SECONDS: u64 = 300;
 /// Longest date range of one report.
 pub const MAX_REPORT_DAYS: i64 = 366;
+/// Days a report is served after it was requested; the results bucket's lifecycle rule on
+/// `reports/` and the report record's TTL use the same number.
+pub const REPORT_RETENTION_DAYS: i64 = 30;
 
 /// Why a raw value was refused (the message is user-facing).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,11 +6,21 @@
 //!   `PATIENT#<id>` / `EXAM#<examId>` (erasure);
 //! - `CLIENT#<clientId>` / `HOSPITAL`: the hospital of a machine client;
 //! - `FILE#<fileId>` / `FILE`: file record; `gsi3` = `EXAMFILES#<examId>` / `<createdMs>#<fileId>`;
-//! - `ACCESS#<examId>` / `<atMs>#<ulid>`: audit entries, written once (never updated: the
-//!   functions' IAM policies deny updates and deletes on these keys);
-//! - `ERASURE#<accountId>` / `ERASURE`: what an erasure did;
-//! - `REPORT#<reportId>` / `REPORT`: report job with its lease (`leaseOwner`, `leaseUntilMs`);
+//! - `ACCESS#<examId>` / `<atMs>#<entryId>`: download grants of an exam's files, and
+//!   `ACCESS#REPORT#<reportId>` / `<atMs>#<entryId>`: report download grants; written only by
+//!   the API function;
+//! - `ERASED#<examId>` / `FILE#<fileId>`: the erasure of a file, written only by the projection
+//!   function;
+//! - `ERASURE#<accountId>` / `ERASURE`: an erased account's tombstone (kept for good) and what
+//!   its erasure did;
+//! - `REPORT#<reportId>` / `REPORT`: report job with its lease (`leaseOwner`, `leaseUntilMs`),
+//!   removed by TTL (`expiresAt`) after its retention;
 //! - plus the shared `IDEMPOTENCY#…`, `EVENT#…` (consumer dedup) and `OUTBOX#…` items.
+//!
+//! Audit entries (`ACCESS#`, `ERASED#`) are conditional puts that never overwrite, carry no TTL
+//! attribute, and each partition has one writing function: template.yaml denies PutItem to the
+//! others, UpdateItem / DeleteItem / BatchWriteItem to everyone, and the TTL attribute to the
+//! writer.
 //!
 //! Sort keys holding times use zero-padded epoch milliseconds, which order as numbers do.
 
@@ -33,9 +43,10 @@ use serde::de::DeserializeOwned;
 use crate::domain::model::status_name;
 use crate::domain::values::{ReportFilters, month_of};
 use crate::domain::{
-    AccessEntry, AuditTrail, ExamView, FailOutcome, FileOutcome, FileRecord, Files, Page,
-    Projection, Report, ReportClaim, ReportStatus, Reports, StoreError,
+    AccessEntry, AuditTrail, Erasures, ExamView, FailOutcome, FileOutcome, FileRecord, Files, Page,
+    Projection, Report, ReportClaim, ReportGrant, ReportStatus, Reports, StoreError,
 };
+use clinic_shared::envelope::Role;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -100,6 +111,13 @@ struct ReportCursor {
 const EXAM_SK: &str = "EXAM";
 const FILE_SK: &str = "FILE";
 const REPORT_SK: &str = "REPORT";
+const ERASURE_SK: &str = "ERASURE";
+/// The table's TTL attribute (template.yaml `TimeToLiveSpecification`): never on audit entries.
+const TTL_ATTRIBUTE: &str = "expiresAt";
+
+/// Where an access-log page continues: in the grants, or in the erased files.
+const CURSOR_GRANTS: &str = "G:";
+const CURSOR_ERASED: &str = "E:";
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
@@ -164,6 +182,29 @@ impl DynamoStore {
             .table_name(&self.table)
             .key("pk", s(pk))
             .key("sk", s(sk))
+    }
+
+    /// Puts an audit item that must not exist yet; `Conflict` when it does.
+    async fn put_audit_entry(&self, mut item: Item) -> Result<(), StoreError> {
+        // Audit entries never expire, whatever a caller put in them.
+        item.remove(TTL_ATTRIBUTE);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception())
+                {
+                    StoreError::Conflict("audit entry exists".into())
+                } else {
+                    unavailable(&e)
+                }
+            })?;
+        Ok(())
     }
 
     async fn query_page<T: DeserializeOwned>(
@@ -506,17 +547,19 @@ impl AuditTrail for DynamoStore {
         item.insert("pk".into(), s(format!("ACCESS#{}", entry.exam_id)));
         item.insert(
             "sk".into(),
-            s(format!("{}#{}", sortable(entry.at), ulid::Ulid::new())),
+            s(format!("{}#{}", sortable(entry.at), entry.entry_id)),
         );
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| unavailable(&e))?;
-        Ok(())
+        self.put_audit_entry(item).await
+    }
+
+    async fn append_report_grant(&self, grant: &ReportGrant) -> Result<(), StoreError> {
+        let mut item = to_item(grant)?;
+        item.insert("pk".into(), s(format!("ACCESS#REPORT#{}", grant.report_id)));
+        item.insert(
+            "sk".into(),
+            s(format!("{}#{}", sortable(grant.at), grant.entry_id)),
+        );
+        self.put_audit_entry(item).await
     }
 
     async fn entries(
@@ -525,31 +568,128 @@ impl AuditTrail for DynamoStore {
         limit: u16,
         cursor: Option<&str>,
     ) -> Result<Page<AccessEntry>, StoreError> {
-        self.query_page(
-            None,
-            "pk = :pk",
-            vec![(":pk", s(format!("ACCESS#{exam_id}")))],
-            &["pk", "sk"],
-            limit,
-            cursor,
-        )
-        .await
+        // Grants first, then erased files (an exam's files are erased after its last grant).
+        let (in_grants, inner) = match cursor {
+            None => (true, None),
+            Some(raw) => match (
+                raw.strip_prefix(CURSOR_GRANTS),
+                raw.strip_prefix(CURSOR_ERASED),
+            ) {
+                (Some(inner), _) => (true, Some(inner)),
+                (None, Some(inner)) => (false, (!inner.is_empty()).then_some(inner)),
+                (None, None) => return Err(StoreError::InvalidCursor),
+            },
+        };
+        let mut items = Vec::new();
+        let mut inner = inner;
+        if in_grants {
+            let page: Page<AccessEntry> = self
+                .query_page(
+                    None,
+                    "pk = :pk",
+                    vec![(":pk", s(format!("ACCESS#{exam_id}")))],
+                    &["pk", "sk"],
+                    limit,
+                    inner,
+                )
+                .await?;
+            if let Some(next) = page.next_cursor {
+                return Ok(Page {
+                    items: page.items,
+                    next_cursor: Some(format!("{CURSOR_GRANTS}{next}")),
+                });
+            }
+            items = page.items;
+            inner = None;
+        }
+        let left = limit.saturating_sub(u16::try_from(items.len()).unwrap_or(u16::MAX));
+        if left == 0 {
+            return Ok(Page {
+                items,
+                next_cursor: Some(CURSOR_ERASED.to_string()),
+            });
+        }
+        let page: Page<AccessEntry> = self
+            .query_page(
+                None,
+                "pk = :pk",
+                vec![(":pk", s(format!("ERASED#{exam_id}")))],
+                &["pk", "sk"],
+                left,
+                inner,
+            )
+            .await?;
+        items.extend(page.items);
+        Ok(Page {
+            items,
+            next_cursor: page.next_cursor.map(|n| format!("{CURSOR_ERASED}{n}")),
+        })
+    }
+}
+
+impl Erasures for DynamoStore {
+    async fn is_erased(&self, account_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .get(&format!("ERASURE#{account_id}"), ERASURE_SK)
+            .await?
+            .is_some())
     }
 
-    async fn record_erasure(
+    async fn begin_erasure(
+        &self,
+        account_id: &str,
+        role: Role,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("ERASURE#{account_id}")))
+            .item("sk", s(ERASURE_SK))
+            .item("accountId", s(account_id))
+            .item("role", s(role.as_str()))
+            .item("erasedAt", s(at.to_string()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Err(err)
+                if !err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(unavailable(&err))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn record_erased_file(&self, entry: &AccessEntry) -> Result<bool, StoreError> {
+        let mut item = to_item(entry)?;
+        item.insert("pk".into(), s(format!("ERASED#{}", entry.exam_id)));
+        item.insert("sk".into(), s(format!("FILE#{}", entry.entry_id)));
+        match self.put_audit_entry(item).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn finish_erasure(
         &self,
         account_id: &str,
         files: usize,
         at: Timestamp,
     ) -> Result<(), StoreError> {
         self.client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .item("pk", s(format!("ERASURE#{account_id}")))
-            .item("sk", s("ERASURE"))
-            .item("accountId", s(account_id))
-            .item("filesErased", n(i64::try_from(files).unwrap_or(i64::MAX)))
-            .item("erasedAt", s(at.to_string()))
+            .key("pk", s(format!("ERASURE#{account_id}")))
+            .key("sk", s(ERASURE_SK))
+            .update_expression("SET filesErased = :files, completedAt = :at")
+            .expression_attribute_values(":files", n(i64::try_from(files).unwrap_or(i64::MAX)))
+            .expression_attribute_values(":at", s(at.to_string()))
             .send()
             .await
             .map_err(|e| unavailable(&e))?;
@@ -572,6 +712,8 @@ impl Reports for DynamoStore {
         let mut item = to_item(report)?;
         item.insert("pk".into(), s(format!("REPORT#{}", report.report_id)));
         item.insert("sk".into(), s(REPORT_SK));
+        // Clean-up only: the API stops serving the report at the same instant, TTL or not.
+        item.insert(TTL_ATTRIBUTE.into(), n(report.retained_until().as_second()));
         self.client
             .put_item()
             .table_name(&self.table)

@@ -1,6 +1,6 @@
 //! [`ObjectStorage`] on the service's two S3 buckets: presigned URLs (at most
-//! [`PRESIGN_SECONDS`]), reads bounded by size, copies into the results bucket, erasure of every
-//! version, and streamed uploads of report files.
+//! [`PRESIGN_SECONDS`]), reads bounded by size, checked files written to the results bucket with
+//! their SHA-256 for S3 to verify, erasure of every version, and streamed uploads of report files.
 
 use std::path::Path;
 use std::time::Duration;
@@ -205,24 +205,26 @@ impl ObjectStorage for S3Storage {
         })
     }
 
-    async fn copy_to_results(
+    async fn store_result(
         &self,
-        upload_key: &str,
         result_key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        sha256_hex: &str,
     ) -> Result<(), StorageError> {
-        match self
-            .client
-            .copy_object()
+        let digest = hex::decode(sha256_hex)
+            .map_err(|e| StorageError::Unavailable(format!("bad sha256: {e}")))?;
+        self.client
+            .put_object()
             .bucket(&self.results)
             .key(result_key)
-            .copy_source(format!("{}/{upload_key}", self.uploads))
+            .content_type(content_type)
+            .checksum_sha256(aws_smithy_types::base64::encode(digest))
+            .body(ByteStream::from(bytes))
             .send()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(err) if is_not_found(&err) => Err(StorageError::NotFound),
-            Err(err) => Err(unavailable(&err)),
-        }
+            .map_err(|e| unavailable(&e))?;
+        Ok(())
     }
 
     async fn delete(&self, bucket: Bucket, key: &str) -> Result<(), StorageError> {

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use clinic_file_management::domain::Projection;
 use clinic_file_management::domain::checks::sample_pdf;
 use clinic_shared::envelope::{
-    AccountDeleted, EventType, ExamStatus, ExamUpdated, FileProcessed, FileRejected,
-    HospitalRegistered, Role,
+    EventType, ExamStatus, ExamUpdated, FileProcessed, FileRejected, HospitalRegistered,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -507,13 +507,7 @@ async fn account_deletion_erases_the_patients_files_and_records_it() {
         .upload_pdf(&other, sample_pdf("kept"), sample_pdf("kept").len())
         .await;
 
-    let deleted = envelope(
-        &exam.patient,
-        AccountDeleted {
-            account_id: exam.patient.clone(),
-            role: Role::Patient,
-        },
-    );
+    let deleted = account_deleted(&exam.patient, "patient");
     assert!(
         stack
             .project(std::slice::from_ref(&deleted))
@@ -590,7 +584,8 @@ async fn account_deletion_erases_the_patients_files_and_records_it() {
         .item
         .expect("erasure recorded");
     assert_eq!(record["filesErased"].as_n().unwrap(), "1");
-    // The former owner no longer reaches the exam.
+    assert_eq!(record["role"].as_s().unwrap(), "patient");
+    // The former owner's token is refused, and the exam no longer names them.
     let reply = stack
         .call(authed(
             "files-get.json",
@@ -599,7 +594,11 @@ async fn account_deletion_erases_the_patients_files_and_records_it() {
             None,
         ))
         .await;
-    assert_eq!(reply.status, 404);
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.body["code"], "ACCOUNT_ERASED");
+    let view = stack.store().exam(&exam.id).await.unwrap().unwrap();
+    assert_eq!(view.patient_id, None);
+    assert!(view.patient_erased);
 }
 
 #[tokio::test]

@@ -8,3 +8,4 @@ mod support;
 
 mod files;
 mod reports;
+mod security;

@@ -440,3 +440,109 @@ async fn the_dead_letter_handler_waits_for_a_live_lease() {
         "a dead job of an unknown report is dropped"
     );
 }
+
+#[tokio::test]
+async fn a_report_download_rechecks_staff_and_is_audited_first() {
+    let stack = Stack::new().await;
+    seed(&stack, 3).await;
+    let staff = staff();
+    let reply = post_report(
+        &stack,
+        &staff,
+        report_body("xlsx", json!({})),
+        Some(&ulid::Ulid::new().to_string()),
+    )
+    .await;
+    let id = reply.body["reportId"].as_str().unwrap().to_string();
+    work(&stack).await;
+
+    // The requester's token no longer carries the staff group: no report, no URL.
+    let mut demoted = staff.clone();
+    demoted.insert("cognito:groups".into(), "[doctors]".into());
+    let refused = status(&stack, &demoted, &id).await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    assert!(refused.body.get("downloadUrl").is_none());
+
+    let event = authed(
+        "report-get.json",
+        &staff,
+        &format!("/v1/reports/{id}"),
+        None,
+    );
+    let request_id = event["requestContext"]["requestId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = stack.call(event).await;
+    assert_eq!(done.status, 200, "{:?}", done.body);
+    assert!(done.body["downloadUrl"].is_string());
+    let grants = stack
+        .dynamodb
+        .query()
+        .table_name(&stack.table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("ACCESS#REPORT#{id}")),
+        )
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    assert_eq!(
+        grants.len(),
+        1,
+        "one audited grant per minted URL: {grants:?}"
+    );
+    let grant = &grants[0];
+    assert_eq!(grant["actorId"].as_s().unwrap(), &staff["sub"]);
+    assert_eq!(grant["requestId"].as_s().unwrap(), &request_id);
+    assert!(!grant.contains_key("expiresAt"));
+    // A status without a URL (not done yet, or refused) leaves no grant.
+    assert_eq!(status(&stack, &demoted, &id).await.status, 403);
+}
+
+#[tokio::test]
+async fn a_report_past_its_retention_is_gone() {
+    let stack = Stack::new().await;
+    seed(&stack, 2).await;
+    let staff = staff();
+    let reply = post_report(
+        &stack,
+        &staff,
+        report_body("pdf", json!({})),
+        Some(&ulid::Ulid::new().to_string()),
+    )
+    .await;
+    let id = reply.body["reportId"].as_str().unwrap().to_string();
+    work(&stack).await;
+    assert_eq!(status(&stack, &staff, &id).await.status, 200);
+
+    // 31 days later (the emulator never expires items, and TTL is not exact anyway).
+    let old = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(31 * 24);
+    stack
+        .dynamodb
+        .update_item()
+        .table_name(&stack.table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("REPORT#{id}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("REPORT".into()),
+        )
+        .update_expression("SET createdAt = :old")
+        .expression_attribute_values(
+            ":old",
+            aws_sdk_dynamodb::types::AttributeValue::S(old.to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let gone = status(&stack, &staff, &id).await;
+    assert_eq!(gone.status, 410, "{:?}", gone.body);
+    assert_eq!(gone.body["code"], "REPORT_EXPIRED");
+    assert!(gone.body.get("downloadUrl").is_none());
+}

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod pdfs;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,9 +23,10 @@ use clinic_file_management::inbound::events::{
     ProjectionHandler, ReportDlqHandler, ReportJobHandler, UploadsHandler,
 };
 use clinic_file_management::outbound::dynamodb::DynamoStore;
+use clinic_file_management::outbound::pdf_sandbox::SandboxedPdfInspector;
 use clinic_file_management::outbound::s3::S3Storage;
 use clinic_file_management::outbound::sqs::SqsReportQueue;
-use clinic_shared::envelope::{Envelope, EventData, ExamCreated, ExamStatus};
+use clinic_shared::envelope::{AccountDeleted, Envelope, EventData, ExamCreated, ExamStatus};
 use clinic_shared::outbox::{DynamoOutbox, OutboxRelay, SnsPublisher};
 use clinic_shared::sqs_batch::{handle_batch, sqs_event_from_messages};
 use clinic_shared::testing::{Gsi, TopicProbe, create_table, emulator_config, unique};
@@ -243,6 +246,8 @@ impl Stack {
             dlq_url: dlq_url.to_string(),
             work_dir: self.work_dir.clone(),
             report_lease_seconds: 360,
+            // The upload processor's real binary checks PDFs, as in production.
+            pdf_checker: PathBuf::from(env!("CARGO_BIN_EXE_file-management-uploads")),
         }
     }
 
@@ -250,7 +255,7 @@ impl Stack {
         clinic_file_management::processor(&self.consumer_config(dlq_url), &self.sdk)
     }
 
-    pub fn uploads_handler(&self) -> UploadsHandler<DynamoStore, S3Storage> {
+    pub fn uploads_handler(&self) -> UploadsHandler<DynamoStore, S3Storage, SandboxedPdfInspector> {
         clinic_file_management::uploads_handler(
             &self.consumer_config(&self.uploads.dlq_url),
             &self.sdk,
@@ -487,6 +492,15 @@ impl TestExam {
 
 pub fn envelope<T: EventData>(subject: &str, data: T) -> Envelope {
     Envelope::new("clinic.exam-results", subject, data, TRACE).into_raw()
+}
+
+/// `account.deleted` for an account of `role` (`patient`, `doctor`, `staff`), built from its wire
+/// form: the payload carries ids and the role only.
+pub fn account_deleted(account_id: &str, role: &str) -> Envelope {
+    let data: AccountDeleted =
+        serde_json::from_value(json!({"accountId": account_id, "role": role}))
+            .expect("account.deleted payload");
+    Envelope::new("clinic.accounts", account_id, data, TRACE).into_raw()
 }
 
 /// A sample event from `events/file-management/`.

@@ -4,7 +4,7 @@
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use clinic_shared::envelope::{
-    AccountDeleted, Envelope, EventType, ExamCreated, ExamUpdated, HospitalRegistered, Role,
+    AccountDeleted, Envelope, EventType, ExamCreated, ExamUpdated, HospitalRegistered,
 };
 use clinic_shared::sqs_batch::{ATTR_FAILURE_REASON, EventHandler, HandlerFailure, MessageHandler};
 use clinic_shared::telemetry::TraceContext;
@@ -14,7 +14,8 @@ use crate::app::projection::ProjectionApp;
 use crate::app::reports::ReportsApp;
 use crate::app::uploads::{UploadProcessor, UploadedObject};
 use crate::domain::{
-    AuditTrail, ExamView, Files, FilesError, ObjectStorage, Projection, ReportQueue, Reports,
+    AuditTrail, Erasures, ExamView, Files, FilesError, ObjectStorage, PdfInspector, Projection,
+    ReportQueue, Reports,
 };
 use crate::outbound::sqs::ReportJob;
 
@@ -94,17 +95,17 @@ pub fn created_objects(body: &str) -> Result<Vec<UploadedObject>, String> {
 }
 
 /// The upload processor's entry: S3 notifications delivered through the uploads queue.
-pub struct UploadsHandler<S, O> {
-    processor: UploadProcessor<S, O>,
+pub struct UploadsHandler<S, O, P> {
+    processor: UploadProcessor<S, O, P>,
 }
 
-impl<S, O> UploadsHandler<S, O> {
-    pub fn new(processor: UploadProcessor<S, O>) -> Self {
+impl<S, O, P> UploadsHandler<S, O, P> {
+    pub fn new(processor: UploadProcessor<S, O, P>) -> Self {
         Self { processor }
     }
 }
 
-impl<S: Files, O: ObjectStorage> MessageHandler for UploadsHandler<S, O> {
+impl<S: Files, O: ObjectStorage, P: PdfInspector> MessageHandler for UploadsHandler<S, O, P> {
     fn consumer(&self) -> &str {
         "file-management-uploads"
     }
@@ -136,9 +137,7 @@ impl<S, O> ProjectionHandler<S, O> {
     }
 }
 
-impl<S: Projection + Files + AuditTrail, O: ObjectStorage> EventHandler
-    for ProjectionHandler<S, O>
-{
+impl<S: Projection + Files + Erasures, O: ObjectStorage> EventHandler for ProjectionHandler<S, O> {
     fn consumer(&self) -> &str {
         "file-management-projection"
     }
@@ -157,6 +156,7 @@ impl<S: Projection + Files + AuditTrail, O: ObjectStorage> EventHandler
                     scheduled_at: e.scheduled_at,
                     status: e.status,
                     event_time: event.time,
+                    patient_erased: false,
                 };
                 self.app.apply_exam(&exam).await.map_err(failure)?;
             }
@@ -172,6 +172,7 @@ impl<S: Projection + Files + AuditTrail, O: ObjectStorage> EventHandler
                     scheduled_at: e.scheduled_at,
                     status: e.status,
                     event_time: event.time,
+                    patient_erased: false,
                 };
                 self.app.apply_exam(&exam).await.map_err(failure)?;
             }
@@ -183,13 +184,13 @@ impl<S: Projection + Files + AuditTrail, O: ObjectStorage> EventHandler
                     .map_err(failure)?;
             }
             EventType::AccountDeleted => {
+                // Every role: the tombstone makes every route refuse the account; a patient's
+                // files go too.
                 let e: AccountDeleted = event.data_as()?;
-                if e.role == Role::Patient {
-                    self.app
-                        .erase_patient(&e.account_id, &event.id)
-                        .await
-                        .map_err(failure)?;
-                }
+                self.app
+                    .erase_account(&e.account_id, e.role, &event.id)
+                    .await
+                    .map_err(failure)?;
             }
             other => tracing::info!(event_type = other.as_str(), "event type not used here"),
         }
@@ -213,7 +214,7 @@ impl<S, O, Q> ReportJobHandler<S, O, Q> {
     }
 }
 
-impl<S: Reports + Projection, O: ObjectStorage, Q: ReportQueue> MessageHandler
+impl<S: Reports + Projection + AuditTrail, O: ObjectStorage, Q: ReportQueue> MessageHandler
     for ReportJobHandler<S, O, Q>
 {
     fn consumer(&self) -> &str {
@@ -244,7 +245,7 @@ impl<S, O, Q> ReportDlqHandler<S, O, Q> {
     }
 }
 
-impl<S: Reports + Projection, O: ObjectStorage, Q: ReportQueue> MessageHandler
+impl<S: Reports + Projection + AuditTrail, O: ObjectStorage, Q: ReportQueue> MessageHandler
     for ReportDlqHandler<S, O, Q>
 {
     fn consumer(&self) -> &str {

@@ -16,6 +16,16 @@ impl From<FilesError> for Problem {
             ),
             FilesError::NotFound(what) => Problem::not_found(what),
             FilesError::Forbidden(why) => Problem::forbidden(format!("Not allowed: {why}.")),
+            FilesError::AccountErased => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "ACCOUNT_ERASED",
+                "This account was deleted; its sign-in is no longer valid.",
+            ),
+            FilesError::ReportExpired => Problem::new(
+                StatusCode::GONE,
+                "REPORT_EXPIRED",
+                "Reports are kept for 30 days; request it again.",
+            ),
             FilesError::Conflict { code, detail } => Problem::conflict(code, detail),
             FilesError::InvalidCursor => clinic_shared::pagination::InvalidCursor.into(),
             FilesError::Unavailable(reason) => {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use clinic_shared::auth::{Caller, IngestScope};
@@ -55,6 +55,24 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(access_log))
         .routes(routes!(request_report))
         .routes(routes!(get_report))
+}
+
+/// The verified caller, provided their account was not erased: every route takes it, so an
+/// erased account's still-valid token is refused before anything else runs (an idempotent
+/// replay included).
+pub struct ActiveCaller(pub Caller);
+
+impl FromRequestParts<AppState> for ActiveCaller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        state.files.ensure_active(&caller).await?;
+        Ok(ActiveCaller(caller))
+    }
 }
 
 /// The router the Lambda function serves.
@@ -118,7 +136,7 @@ fn no_store(response: impl IntoResponse) -> Response {
 )]
 async fn create_upload(
     State(state): State<AppState>,
-    caller: Caller,
+    ActiveCaller(caller): ActiveCaller,
     idem: IdempotencyKey,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -157,7 +175,7 @@ async fn create_upload(
 )]
 async fn list_files(
     State(state): State<AppState>,
-    caller: Caller,
+    ActiveCaller(caller): ActiveCaller,
     Path(id): Path<String>,
     Query(query): Query<PageQuery>,
 ) -> Result<axum::Json<FilesPage>, Problem> {
@@ -186,7 +204,7 @@ async fn list_files(
 )]
 async fn download(
     State(state): State<AppState>,
-    caller: Caller,
+    ActiveCaller(caller): ActiveCaller,
     meta: RequestMeta,
     Path(file_id): Path<String>,
 ) -> Result<Response, Problem> {
@@ -212,7 +230,7 @@ async fn download(
 )]
 async fn access_log(
     State(state): State<AppState>,
-    caller: Caller,
+    ActiveCaller(caller): ActiveCaller,
     Path(id): Path<String>,
     Query(query): Query<PageQuery>,
 ) -> Result<axum::Json<AccessLogPage>, Problem> {
@@ -248,7 +266,7 @@ async fn access_log(
 )]
 async fn request_report(
     State(state): State<AppState>,
-    caller: Caller,
+    ActiveCaller(caller): ActiveCaller,
     idem: IdempotencyKey,
     headers: HeaderMap,
     body: Bytes,
@@ -277,22 +295,29 @@ async fn request_report(
         .await
 }
 
-/// A report's status, with a download URL once done (the requester only).
+/// A report's status, with a download URL once done (staff, the requester only, for 30 days;
+/// every URL is audited).
 #[utoipa::path(
     get, path = "/v1/reports/{id}", tag = "reports", security(("bearer" = [])),
     params(("id" = String, Path, description = "Report id")),
     responses(
         (status = 200, body = ReportResponse),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 410, body = Problem, content_type = "application/problem+json", description = "Past the 30-day retention (REPORT_EXPIRED)"),
     )
 )]
 async fn get_report(
     State(state): State<AppState>,
-    caller: Caller,
+    ActiveCaller(caller): ActiveCaller,
+    meta: RequestMeta,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     let report_id = ReportId::parse(&id).ok_or_else(|| Problem::not_found("Report"))?;
-    let (report, url) = state.reports.status(&caller, &report_id).await?;
+    let (report, url) = state
+        .reports
+        .status(&caller, &report_id, &meta.request_id)
+        .await?;
     Ok(no_store(axum::Json(ReportResponse::new(report, url))))
 }
