@@ -312,15 +312,29 @@ async fn demo_mode_brings_hospitals_slots_and_a_doctor() {
     let system = LocalSystem::start(&root().join("template.yaml"), &bin_dir(), &["--demo"]).await;
     let http = reqwest::Client::new();
     let base = &system.base_url;
-    let (status, tokens) = post(
+    let (status, challenge) = post(
         &http,
         &format!("{base}/v1/auth/token"),
         None,
         json!({"username": "staff@clinic.local", "password": "Clinic0Staff"}),
     )
     .await;
-    assert_eq!(status, 200, "the seeded staff account signs in: {tokens}");
-    let staff = tokens["accessToken"].as_str().unwrap();
+    assert_eq!(status, 200, "{challenge}");
+    assert_eq!(
+        challenge["challenge"], "SOFTWARE_TOKEN_MFA",
+        "staff answer an authenticator code: {challenge}"
+    );
+    let staff = clinic_local::seed::sign_in(
+        &http,
+        base,
+        "staff@clinic.local",
+        "Clinic0Staff",
+        Some(&system.staff_secret()),
+    )
+    .await
+    .expect("the seeded staff account signs in with its authenticator")
+    .access_token;
+    let staff = staff.as_str();
 
     let (_, hospitals) = get(&http, &format!("{base}/v1/hospitals"), Some(staff)).await;
     let items = hospitals["items"].as_array().cloned().unwrap_or_default();

@@ -13,6 +13,8 @@ const STAFF_PASSWORD: &str = "Clinic0Staff";
 struct Api {
     http: reqwest::Client,
     base: String,
+    /// The seeded staff account's authenticator secret.
+    staff_secret: String,
 }
 
 impl Api {
@@ -45,19 +47,13 @@ impl Api {
             .await
     }
 
+    /// Signs in as a person would, answering the second factor staff and doctors need.
     async fn sign_in(&self, username: &str, password: &str) -> String {
-        let (status, tokens) = self
-            .post(
-                "/v1/auth/token",
-                None,
-                json!({"username": username, "password": password}),
-            )
-            .await;
-        assert_eq!(status, 200, "{tokens}");
-        tokens["accessToken"]
-            .as_str()
-            .expect("access token")
-            .to_string()
+        let secret = (username == STAFF_EMAIL).then_some(self.staff_secret.as_str());
+        clinic_local::seed::sign_in(&self.http, &self.base, username, password, secret)
+            .await
+            .unwrap_or_else(|e| panic!("{username} signs in: {e}"))
+            .access_token
     }
 
     async fn patient(&self, email: &str, cpf: &str, phone: &str) -> String {
@@ -203,6 +199,7 @@ async fn a_typed_cpf_opens_nothing_proof_of_address_or_receipt_code_opens_everyt
     let api = Api {
         http: reqwest::Client::new(),
         base: system.base_url.clone(),
+        staff_secret: system.staff_secret(),
     };
     let staff = api.sign_in(STAFF_EMAIL, STAFF_PASSWORD).await;
     let (_, client_id, client_secret) = api
@@ -298,6 +295,7 @@ async fn booking_an_exam_sends_the_confirmation_by_email_and_sms() {
     let api = Api {
         http: reqwest::Client::new(),
         base: system.base_url.clone(),
+        staff_secret: system.staff_secret(),
     };
     let staff = api.sign_in(STAFF_EMAIL, STAFF_PASSWORD).await;
     let (hospital_id, _, _) = api.hospital(&staff, "Hospital São Lucas", "2078015").await;
@@ -384,6 +382,7 @@ async fn a_doctor_publishes_a_result_and_only_its_patient_downloads_it() {
     let api = Api {
         http: reqwest::Client::new(),
         base: system.base_url.clone(),
+        staff_secret: system.staff_secret(),
     };
     let staff = api.sign_in(STAFF_EMAIL, STAFF_PASSWORD).await;
     let (hospital_id, _, _) = api
@@ -447,15 +446,38 @@ async fn a_doctor_publishes_a_result_and_only_its_patient_downloads_it() {
             json!({"username": "dra.result@example.com", "password": "Temp0rary1x"}),
         )
         .await;
-    let (status, tokens) = api
+    let (status, setup) = api
         .post(
             "/v1/auth/new-password",
             None,
             json!({"username": "dra.result@example.com", "session": challenge["session"], "newPassword": "Chosen0Password"}),
         )
         .await;
+    assert_eq!(status, 200, "{setup}");
+    // Doctors set an authenticator app up before any token.
+    assert_eq!(setup["challenge"], "MFA_SETUP", "{setup}");
+    assert!(setup.get("accessToken").is_none());
+    let secret = setup["secretCode"].as_str().expect("secret").to_string();
+    let (status, tokens) = api
+        .post(
+            "/v1/auth/mfa",
+            None,
+            json!({"username": "dra.result@example.com", "session": setup["session"],
+                   "code": clinic_local::totp::code_now(&secret).expect("code")}),
+        )
+        .await;
     assert_eq!(status, 200, "{tokens}");
     let doctor_token = tokens["accessToken"].as_str().expect("token").to_string();
+    // From now on the doctor's sign-in asks for the authenticator's code.
+    let (_, challenge) = api
+        .post(
+            "/v1/auth/token",
+            None,
+            json!({"username": "dra.result@example.com", "password": "Chosen0Password"}),
+        )
+        .await;
+    assert_eq!(challenge["challenge"], "SOFTWARE_TOKEN_MFA", "{challenge}");
+    assert!(challenge.get("accessToken").is_none());
 
     let (status, body) = api
         .post(

@@ -170,6 +170,23 @@ impl LocalSystem {
     pub fn output(&self) -> String {
         self.output.lock().map(|s| s.clone()).unwrap_or_default()
     }
+
+    /// The seeded staff account's authenticator secret, as the runner's banner gives it.
+    ///
+    /// # Panics
+    /// When the banner has no such line.
+    pub fn staff_secret(&self) -> String {
+        let output = self.output();
+        output
+            .lines()
+            .find_map(|line| {
+                line.split("staff authenticator secret: ")
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| panic!("no staff authenticator secret in the output:\n{output}"))
+    }
 }
 
 impl Drop for LocalSystem {

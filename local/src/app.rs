@@ -36,6 +36,8 @@ pub struct Settings {
     pub portal_dir: PathBuf,
     pub demo: bool,
     pub parameters: BTreeMap<String, String>,
+    /// Names in `parameters` the runner filled in itself: given only to templates declaring them.
+    pub default_parameters: std::collections::BTreeSet<String>,
 }
 
 /// Why the local system could not start.
@@ -135,7 +137,17 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         &ProvisionSettings {
             stack_name: settings.stack_name.clone(),
             emulator_url: settings.emulator_url.clone(),
-            parameter_overrides: settings.parameters.clone(),
+            parameter_overrides: settings
+                .parameters
+                .iter()
+                .filter(|(name, _)| {
+                    // The runner's own defaults (the portal's origin) apply to templates that
+                    // declare them; what the person gave is checked as given.
+                    !settings.default_parameters.contains(name.as_str())
+                        || template.parameters().iter().any(|p| &p.name == *name)
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         },
     )
     .await?;
@@ -217,13 +229,43 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         )
         .await?;
     }
+    // The staff account signs in once through the API, setting its authenticator up, so the
+    // banner can give the secret to whoever uses the portal (and to the demo seeding).
+    let staff_secret = match &stack.identity {
+        Some(_) => {
+            crate::seed::sign_in(
+                &reqwest::Client::new(),
+                &base_url,
+                &settings.staff_email,
+                &settings.staff_password,
+                None,
+            )
+            .await
+            .map_err(crate::seed::SeedError::Staff)?
+            .authenticator_secret
+        }
+        None => None,
+    };
     let demo = if settings.demo {
-        crate::seed::demo(&base_url, &settings.staff_email, &settings.staff_password).await?
+        crate::seed::demo(
+            &base_url,
+            &settings.staff_email,
+            &settings.staff_password,
+            staff_secret.as_deref(),
+        )
+        .await?
     } else {
         Vec::new()
     };
     ready.store(true, Ordering::SeqCst);
-    print_banner(&settings, &stack, &base_url, &demo, portal.is_some());
+    print_banner(
+        &settings,
+        &stack,
+        &base_url,
+        &demo,
+        portal.is_some(),
+        staff_secret.as_deref(),
+    );
 
     wait_for_stop_signal().await;
     println!("stopping: finishing in-flight invocations…");
@@ -316,6 +358,7 @@ fn print_banner(
     base_url: &str,
     demo: &[String],
     portal: bool,
+    staff_secret: Option<&str>,
 ) {
     let portal = if portal {
         format!("{base_url}/")
@@ -343,6 +386,13 @@ fn print_banner(
         settings.instances,
         routes_summary(stack),
     );
+    if let Some(secret) = staff_secret {
+        // Staff and doctors answer an authenticator code at sign-in.
+        println!(
+            "  staff authenticator secret: {secret}  (add it to an authenticator app; the \
+             emulator accepts any 6-digit code)"
+        );
+    }
     for line in demo {
         println!("  demo: {line}");
     }

@@ -1,6 +1,6 @@
 //! `clinic-local`: runs the whole Clinic suite on this machine from `template.yaml`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -56,17 +56,26 @@ fn parse_parameter(raw: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected Name=value, got `{raw}`"))
 }
 
-/// The portal is served by this runner, so unless told otherwise its origin (CORS of the API and
-/// the buckets) and its URL (links in e-mails) are the runner's own.
-fn with_portal_origin(parameters: Vec<(String, String)>, port: u16) -> BTreeMap<String, String> {
+/// The parameters the runner sets itself when they are not given: the portal is served by this
+/// runner, so its origin (CORS of the API and the buckets) and its URL (links in e-mails) are the
+/// runner's own.
+const PORTAL_PARAMETERS: [&str; 2] = ["PortalOrigin", "PortalUrl"];
+
+/// The given parameters, plus the portal's defaults where none was given; the names defaulted.
+fn with_portal_origin(
+    parameters: Vec<(String, String)>,
+    port: u16,
+) -> (BTreeMap<String, String>, BTreeSet<String>) {
     let mut parameters: BTreeMap<String, String> = parameters.into_iter().collect();
     let origin = format!("http://127.0.0.1:{port}");
-    for name in ["PortalOrigin", "PortalUrl"] {
-        parameters
-            .entry(name.to_string())
-            .or_insert_with(|| origin.clone());
+    let mut defaulted = BTreeSet::new();
+    for name in PORTAL_PARAMETERS {
+        if !parameters.contains_key(name) {
+            parameters.insert(name.to_string(), origin.clone());
+            defaulted.insert(name.to_string());
+        }
     }
-    parameters
+    (parameters, defaulted)
 }
 
 #[tokio::main]
@@ -87,6 +96,7 @@ async fn main() -> std::process::ExitCode {
             .and_then(|exe| exe.parent().map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("."))
     });
+    let (parameters, default_parameters) = with_portal_origin(args.parameters, args.port);
     let settings = Settings {
         template: args.template,
         port: args.port,
@@ -100,7 +110,8 @@ async fn main() -> std::process::ExitCode {
         staff_password: args.staff_password,
         portal_dir: args.portal_dir,
         demo: args.demo,
-        parameters: with_portal_origin(args.parameters, args.port),
+        parameters,
+        default_parameters,
     };
     match run(settings).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

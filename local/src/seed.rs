@@ -73,7 +73,95 @@ pub async fn ensure_staff(
         .send()
         .await
         .map_err(|e| err(&clinic_shared::aws::error_text(&e)))?;
+    // Staff sign in with an authenticator code. Any authenticator set up by an earlier run is
+    // forgotten so that this run sets one up again and can print its secret.
+    cognito
+        .admin_set_user_mfa_preference()
+        .user_pool_id(user_pool_id)
+        .username(email)
+        .software_token_mfa_settings(
+            aws_sdk_cognitoidentityprovider::types::SoftwareTokenMfaSettingsType::builder()
+                .enabled(false)
+                .preferred_mfa(false)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| err(&clinic_shared::aws::error_text(&e)))?;
     Ok(())
+}
+
+/// A person signed in through the API.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub access_token: String,
+    /// The authenticator secret, when this sign-in set one up.
+    pub authenticator_secret: Option<String>,
+}
+
+/// Signs in through the accounts API as a person would, answering a second-factor step with the
+/// current code of `secret`, or setting an authenticator up (and returning its secret).
+///
+/// # Errors
+/// A description of what the API answered when it gave no tokens.
+pub async fn sign_in(
+    http: &reqwest::Client,
+    base_url: &str,
+    username: &str,
+    password: &str,
+    secret: Option<&str>,
+) -> Result<SignedIn, String> {
+    let post = |path: &str, body: Value| {
+        let request = http.post(format!("{base_url}{path}")).json(&body);
+        async move {
+            let response = request.send().await.map_err(|e| e.to_string())?;
+            response.json::<Value>().await.map_err(|e| e.to_string())
+        }
+    };
+    let answer = post(
+        "/v1/auth/token",
+        json!({"username": username, "password": password}),
+    )
+    .await?;
+    let (session, secret) = match answer["challenge"].as_str() {
+        None => {
+            return answer["accessToken"]
+                .as_str()
+                .map(|token| SignedIn {
+                    access_token: token.to_string(),
+                    authenticator_secret: None,
+                })
+                .ok_or_else(|| format!("sign-in refused: {answer}"));
+        }
+        Some("MFA_SETUP") => (
+            answer["session"].as_str().unwrap_or_default(),
+            answer["secretCode"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("no authenticator secret: {answer}"))?,
+        ),
+        Some("SOFTWARE_TOKEN_MFA") => (
+            answer["session"].as_str().unwrap_or_default(),
+            secret
+                .map(str::to_string)
+                .ok_or("an authenticator code is required and no secret is known")?,
+        ),
+        Some(other) => return Err(format!("unexpected sign-in step {other}")),
+    };
+    let code = crate::totp::code_now(&secret).map_err(|e| e.to_string())?;
+    let tokens = post(
+        "/v1/auth/mfa",
+        json!({"username": username, "session": session, "code": code}),
+    )
+    .await?;
+    let access_token = tokens["accessToken"]
+        .as_str()
+        .ok_or_else(|| format!("authenticator code refused: {tokens}"))?
+        .to_string();
+    Ok(SignedIn {
+        access_token,
+        authenticator_secret: (answer["challenge"] == "MFA_SETUP").then_some(secret),
+    })
 }
 
 /// Registers the demo hospitals and doctor through the API, signed in as staff. Entries that
@@ -85,21 +173,14 @@ pub async fn demo(
     base_url: &str,
     staff_email: &str,
     staff_password: &str,
+    staff_secret: Option<&str>,
 ) -> Result<Vec<String>, SeedError> {
     let http = reqwest::Client::new();
     let demo_err = |e: &dyn std::fmt::Display| SeedError::Demo(e.to_string());
-    let tokens: Value = http
-        .post(format!("{base_url}/v1/auth/token"))
-        .json(&json!({"username": staff_email, "password": staff_password}))
-        .send()
+    let staff = sign_in(&http, base_url, staff_email, staff_password, staff_secret)
         .await
-        .map_err(|e| demo_err(&e))?
-        .json()
-        .await
-        .map_err(|e| demo_err(&e))?;
-    let token = tokens["accessToken"]
-        .as_str()
-        .ok_or_else(|| SeedError::Demo(format!("staff sign-in failed: {tokens}")))?;
+        .map_err(|e| SeedError::Demo(format!("staff sign-in failed: {e}")))?;
+    let token = staff.access_token.as_str();
     let mut created = Vec::new();
     let requests = [
         (

@@ -16,8 +16,7 @@ use crate::domain::error::{IdentityError, StoreError};
 use crate::domain::values::{BirthDate, Cnes, Cpf, Crm, Email, Name, Password, Phone, Specialty};
 use crate::domain::{
     AccountStatus, AccountStore, AccountsError, Claim, ClaimHolder, DoctorSummary, Hospital,
-    IdentityProvider, MachineClient, Page, PendingMfaSetup, Profile, SignIn, SignUpOutcome,
-    Tokens,
+    IdentityProvider, MachineClient, Page, PendingMfaSetup, Profile, SignIn, SignUpOutcome, Tokens,
 };
 
 /// Event source name of this service.
@@ -444,11 +443,19 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
 
     /// Holds back the tokens of a staff member or doctor without an authenticator app and starts
     /// setting one up; anything else passes.
-    async fn second_factor(&self, username: &str, outcome: SignIn) -> Result<SignIn, AccountsError> {
+    async fn second_factor(
+        &self,
+        username: &str,
+        outcome: SignIn,
+    ) -> Result<SignIn, AccountsError> {
         let SignIn::Tokens(tokens) = outcome else {
             return Ok(outcome);
         };
-        if !tokens.groups.iter().any(|g| MFA_GROUPS.contains(&g.as_str())) {
+        if !tokens
+            .groups
+            .iter()
+            .any(|g| MFA_GROUPS.contains(&g.as_str()))
+        {
             return Ok(SignIn::Tokens(tokens));
         }
         let secret = self

@@ -600,14 +600,65 @@ async fn staff_register_doctors_who_set_their_password_on_first_sign_in() {
     assert_eq!(weak.status, 400);
     assert_eq!(field_names(&weak.body), vec!["newPassword"]);
 
-    let tokens = stack
+    let setup = stack
         .call(public_event(
             "auth-new-password.json",
             json!({"username": email, "session": session, "newPassword": "Chosen0Password"}),
         ))
         .await;
+    assert_eq!(setup.status, 200, "{:?}", setup.body);
+    // No token before the second factor: the doctor sets an authenticator app up first.
+    assert_eq!(setup.body["challenge"], "MFA_SETUP", "{:?}", setup.body);
+    assert!(setup.body.get("accessToken").is_none());
+    let secret = setup.body["secretCode"].as_str().unwrap().to_string();
+    assert!(
+        setup.body["otpauthUri"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("otpauth://totp/Clinic:") && u.contains(&secret))
+    );
+    let mfa = |session: &str, code: &str| {
+        public_event(
+            "auth-mfa.json",
+            json!({"username": email, "session": session, "code": code}),
+        )
+    };
+    let stolen = stack.call(mfa("not-the-session", "123456")).await;
+    assert_eq!(stolen.status, 401, "{:?}", stolen.body);
+    let bad = stack
+        .call(public_event(
+            "auth-mfa.json",
+            json!({"username": email, "session": setup.body["session"], "code": "12ab"}),
+        ))
+        .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(field_names(&bad.body), vec!["code"]);
+    let tokens = stack
+        .call(mfa(setup.body["session"].as_str().unwrap(), "123456"))
+        .await;
     assert_eq!(tokens.status, 200, "{:?}", tokens.body);
+    // The setup session works once.
+    let replay = stack
+        .call(mfa(setup.body["session"].as_str().unwrap(), "123456"))
+        .await;
+    assert_eq!(replay.status, 401, "{:?}", replay.body);
     let claims = claims_of(tokens.body["accessToken"].as_str().unwrap());
+    // Every later sign-in asks for the authenticator's code.
+    let later = stack
+        .call(public_event(
+            "auth-token.json",
+            json!({"username": email, "password": "Chosen0Password"}),
+        ))
+        .await;
+    assert_eq!(
+        later.body["challenge"], "SOFTWARE_TOKEN_MFA",
+        "{:?}",
+        later.body
+    );
+    assert!(later.body.get("accessToken").is_none());
+    let again = stack
+        .call(mfa(later.body["session"].as_str().unwrap(), "654321"))
+        .await;
+    assert_eq!(again.status, 200, "{:?}", again.body);
     assert_eq!(claims["cognito:groups"], "[doctors]");
     let me = stack.call(authed_event("me-get.json", &claims, None)).await;
     assert_eq!(me.body["role"], "doctor");

@@ -7,8 +7,8 @@ use clinic_shared::envelope::Envelope;
 
 use super::error::{IdentityError, StoreError};
 use super::model::{
-    Claim, ClaimHolder, DoctorSummary, PendingMfaSetup, Hospital, IdentityUser, MachineClient, Page, Profile,
-    SignIn, Tokens,
+    Claim, ClaimHolder, DoctorSummary, Hospital, IdentityUser, MachineClient, Page,
+    PendingMfaSetup, Profile, SignIn, Tokens,
 };
 use super::values::{Email, Password};
 

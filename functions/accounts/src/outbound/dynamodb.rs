@@ -332,7 +332,10 @@ impl AccountStore for DynamoAccountStore {
             .item("username", s(&setup.username))
             .item("idToken", s(&tokens.id_token))
             .item("accessToken", s(&tokens.access_token))
-            .item("expiresIn", AttributeValue::N(tokens.expires_in.to_string()))
+            .item(
+                "expiresIn",
+                AttributeValue::N(tokens.expires_in.to_string()),
+            )
             .item(
                 "groups",
                 AttributeValue::L(tokens.groups.iter().map(|g| s(g)).collect()),

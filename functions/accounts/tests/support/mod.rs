@@ -68,6 +68,7 @@ impl Stack {
             .create_user_pool()
             .pool_name(unique("clinic"))
             .username_attributes(UsernameAttributeType::Email)
+            .mfa_configuration(aws_sdk_cognitoidentityprovider::types::UserPoolMfaType::Optional)
             .auto_verified_attributes(VerifiedAttributeType::Email)
             .policies(
                 UserPoolPolicyType::builder()

@@ -304,9 +304,7 @@ impl MfaRequest {
             required(&mut v, "username", &self.username).map(|u| u.trim().to_lowercase());
         let session = required(&mut v, "session", &self.session).map(str::to_string);
         let code = match self.code.as_deref().map(str::trim) {
-            Some(c) if c.len() == 6 && c.chars().all(|d| d.is_ascii_digit()) => {
-                Some(c.to_string())
-            }
+            Some(c) if c.len() == 6 && c.chars().all(|d| d.is_ascii_digit()) => Some(c.to_string()),
             _ => {
                 v.push("code", "code is the authenticator app's 6-digit code.");
                 None
