@@ -186,13 +186,13 @@ async fn provisions_the_real_template_and_is_idempotent() {
         .into_iter()
         .filter(|(f, _)| f.logical_id == "AccountsApiFunction")
         .collect();
-    assert_eq!(routes.len(), 11);
+    assert_eq!(routes.len(), 12);
     assert_eq!(
         routes
             .iter()
             .filter(|(_, r)| r.authorizer.is_none())
             .count(),
-        5
+        6
     );
     let me = routes
         .iter()

@@ -964,6 +964,9 @@ async fn unknown_routes_are_problems() {
     assert_eq!(reply.body["code"], "NOT_FOUND");
 }
 
+/// Hospital tokens here are signed as the local runner signs them (the emulator issues none), so
+/// this runs where the runner's `local-tokens` feature is on (the workspace's test run).
+#[cfg(feature = "local-tokens")]
 #[tokio::test]
 async fn the_lambda_authorizer_accepts_people_and_registered_hospitals_only() {
     use clinic_accounts::inbound::authorizer::{Authorizer, AuthorizerConfig};
@@ -1072,4 +1075,65 @@ async fn the_lambda_authorizer_accepts_people_and_registered_hospitals_only() {
         "the hospital directory failed: {undecided:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(6));
+}
+
+#[tokio::test]
+async fn an_erased_account_is_refused_by_every_write_route_while_its_token_lives() {
+    let stack = Stack::new().await;
+    // Erase a doctor's account, then replay its (still unexpired) identity as staff would act.
+    let email = format!("{}@example.com", clinic_shared::testing::unique("gone"));
+    let crm = format!(
+        "{}",
+        100_000 + (ulid::Ulid::new().random() % 800_000) as u32
+    );
+    let doctor = stack
+        .call(authed_event(
+            "doctors-post.json",
+            &staff_claims(),
+            Some(
+                json!({"email": email, "name": "Dr. Gone", "crm": crm, "uf": "SP",
+                        "specialty": "Clínica", "temporaryPassword": "Temp0rary1x"}),
+            ),
+        ))
+        .await;
+    assert_eq!(doctor.status, 201, "{:?}", doctor.body);
+    let id = doctor.body["id"].as_str().unwrap().to_string();
+    let mut claims = staff_claims();
+    claims.insert("sub".into(), id.clone());
+    claims.insert("username".into(), id.clone());
+    let mut doctor_claims = claims.clone();
+    doctor_claims.insert("cognito:groups".into(), "[doctors]".into());
+    let erased = stack
+        .call(authed_event("me-delete.json", &doctor_claims, None))
+        .await;
+    assert_eq!(erased.status, 204, "{:?}", erased.body);
+
+    let hospital = stack
+        .call(authed_event(
+            "hospitals-post.json",
+            &claims,
+            Some(json!({"name": "Hospital Fantasma", "cnes": "7654321"})),
+        ))
+        .await;
+    assert_eq!(hospital.status, 401, "{:?}", hospital.body);
+    assert_eq!(hospital.body["code"], "ACCOUNT_ERASED");
+    let doctor = stack
+        .call(authed_event(
+            "doctors-post.json",
+            &claims,
+            Some(
+                json!({"email": format!("x{email}"), "name": "Outro", "crm": "765432", "uf": "RJ",
+                        "specialty": "Clínica"}),
+            ),
+        ))
+        .await;
+    assert_eq!(doctor.status, 401, "{:?}", doctor.body);
+    let profile = stack
+        .call(authed_event(
+            "me-patch.json",
+            &doctor_claims,
+            Some(json!({"name": "Back Again"})),
+        ))
+        .await;
+    assert_eq!(profile.status, 404, "{:?}", profile.body);
 }
