@@ -16,6 +16,7 @@ use http::{Method, StatusCode};
 use tokio::sync::watch;
 use tower::ServiceExt;
 
+use crate::events::{Nudge, Nudging, PollerSettings};
 use crate::gateway::{Gateway, GatewayConfig, LOCAL_TOKEN_SECRET_ENV, LocalSigner, TokenEndpoint};
 use crate::model::LocalStack;
 use crate::provision::{ProvisionSettings, provision};
@@ -36,6 +37,8 @@ pub struct Settings {
     pub portal_dir: PathBuf,
     pub demo: bool,
     pub parameters: BTreeMap<String, String>,
+    /// Where the runner keeps state across restarts (stream checkpoints); `None`: nowhere.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Why the local system could not start.
@@ -131,20 +134,51 @@ fn routes_summary(stack: &LocalStack) -> String {
     lines.join("\n")
 }
 
-/// Runs the local system until Ctrl-C.
-///
-/// # Errors
-/// [`StartError`] naming what could not start.
-pub async fn run(settings: Settings) -> Result<(), StartError> {
-    let template = Template::load(&settings.template)?;
-    if !emulator_up(&settings.emulator_url).await {
-        return Err(StartError::EmulatorDown {
-            url: settings.emulator_url.clone(),
-        });
+/// A running local system on a provisioned emulator.
+struct System {
+    base_url: String,
+    demo: Vec<String>,
+    stack: LocalStack,
+    fingerprint: crate::watchdog::Fingerprint,
+    stop: watch::Sender<bool>,
+    pollers: tokio::task::JoinSet<()>,
+    server: tokio::task::JoinHandle<()>,
+    runtime: Arc<Runtime>,
+}
+
+impl System {
+    /// Stops the pollers, lets in-flight invocations finish and ends every function process.
+    async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(15), async {
+            while self.pollers.join_next().await.is_some() {}
+        })
+        .await;
+        let _ = tokio::time::timeout(Duration::from_secs(15), &mut self.server).await;
+        self.runtime.shutdown().await;
     }
+}
+
+/// Where stream pollers keep their checkpoints: per state directory, stack and emulator.
+fn checkpoint_dir(settings: &Settings) -> Option<PathBuf> {
+    let emulator: String = settings
+        .emulator_url
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    settings.state_dir.as_ref().map(|dir| {
+        dir.join("stream-checkpoints")
+            .join(format!("{}@{emulator}", settings.stack_name))
+    })
+}
+
+/// Provisions the emulator and starts functions, gateway, pollers and seed data.
+async fn start(settings: &Settings, template: &Template) -> Result<System, StartError> {
     let sdk = sdk_config(&settings.emulator_url).await;
     let stack = provision(
-        &template,
+        template,
         &sdk,
         &ProvisionSettings {
             stack_name: settings.stack_name.clone(),
@@ -170,6 +204,12 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     runtime_config.max_instances = settings.instances.max(1);
     let runtime = Arc::new(Runtime::new(stack.functions.clone(), runtime_config)?);
     runtime.start().await?;
+    // Every invocation that ends pokes the stream pollers: it may have written to a table.
+    let poller_settings = PollerSettings {
+        nudge: Nudge::default(),
+        checkpoint_dir: checkpoint_dir(settings),
+    };
+    let invoker = Arc::new(Nudging::new(runtime.clone(), poller_settings.nudge.clone()));
 
     let routes = stack
         .routes()
@@ -183,7 +223,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
             aws_sdk_cognitoidentityprovider::Client::new(&sdk),
         ));
     }
-    let gateway = Gateway::new(config, runtime.clone())?;
+    let gateway = Gateway::new(config, invoker.clone())?;
     let ready = Arc::new(AtomicBool::new(false));
     let app = app_router(gateway, ready.clone(), settings.portal_dir.clone());
 
@@ -213,7 +253,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         }
     });
 
-    let mut pollers = crate::events::start(&stack, runtime.clone(), &sdk, stop_rx.clone());
+    let pollers = crate::events::start(&stack, invoker, &sdk, stop_rx, &poller_settings);
 
     crate::seed::verify_senders(&aws_sdk_sesv2::Client::new(&sdk), &stack).await?;
     if let Some(identity) = &stack.identity {
@@ -231,22 +271,76 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         Vec::new()
     };
     ready.store(true, Ordering::SeqCst);
-    print_banner(&settings, &stack, &base_url, &demo);
-
-    wait_for_stop_signal().await;
-    println!("stopping: finishing in-flight invocations…");
-    let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(15), async {
-        while pollers.join_next().await.is_some() {}
+    Ok(System {
+        base_url,
+        demo,
+        fingerprint: crate::watchdog::Fingerprint::of(&stack),
+        stack,
+        stop: stop_tx,
+        pollers,
+        server,
+        runtime,
     })
-    .await;
-    let _ = tokio::time::timeout(Duration::from_secs(15), server).await;
-    runtime.shutdown().await;
-    println!("stopped");
-    Ok(())
 }
 
-fn app_router(gateway: Gateway<Runtime>, ready: Arc<AtomicBool>, portal_dir: PathBuf) -> Router {
+/// Runs the local system until Ctrl-C. When the emulator loses what was provisioned (restarted
+/// or reset under the runner), everything is stopped and started again on it.
+///
+/// # Errors
+/// [`StartError`] naming what could not start.
+pub async fn run(settings: Settings) -> Result<(), StartError> {
+    let template = Template::load(&settings.template)?;
+    if !emulator_up(&settings.emulator_url).await {
+        return Err(StartError::EmulatorDown {
+            url: settings.emulator_url.clone(),
+        });
+    }
+    let sdk = sdk_config(&settings.emulator_url).await;
+    let mut system = start(&settings, &template).await?;
+    print_banner(&settings, &system.stack, &system.base_url, &system.demo);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_stop_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    loop {
+        let lost = crate::watchdog::until_lost(
+            &sdk,
+            &system.fingerprint,
+            &settings.emulator_url,
+            stop_rx.clone(),
+        )
+        .await;
+        let Some(reason) = lost else {
+            println!("stopping: finishing in-flight invocations…");
+            system.stop().await;
+            println!("stopped");
+            return Ok(());
+        };
+        println!(
+            "the emulator at {} lost what the runner provisioned ({reason}): it was restarted or reset. \
+             Stopping the functions and provisioning it again…",
+            settings.emulator_url
+        );
+        system.stop().await;
+        let mut waiting = stop_rx.clone();
+        while !emulator_up(&settings.emulator_url).await {
+            if crate::events::stopped_within(&mut waiting, Duration::from_secs(1)).await {
+                return Ok(());
+            }
+        }
+        system = start(&settings, &template).await?;
+        println!(
+            "Clinic is running again at {} (provisioned afresh: earlier data, accounts and tokens are gone; staff login {} / {})",
+            system.base_url, settings.staff_email, settings.staff_password
+        );
+    }
+}
+
+type Invoker = Nudging<Runtime>;
+
+fn app_router(gateway: Gateway<Invoker>, ready: Arc<AtomicBool>, portal_dir: PathBuf) -> Router {
     let portal = portal_dir
         .is_dir()
         .then(|| tower_http::services::ServeDir::new(portal_dir));
@@ -283,7 +377,7 @@ fn app_router(gateway: Gateway<Runtime>, ready: Arc<AtomicBool>, portal_dir: Pat
 
 /// API routes go to the gateway; other GETs to the portal's static files when there is a portal.
 async fn serve(
-    gateway: Gateway<Runtime>,
+    gateway: Gateway<Invoker>,
     portal: Option<tower_http::services::ServeDir>,
     request: Request,
 ) -> Response {

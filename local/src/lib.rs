@@ -11,3 +11,4 @@ pub mod provision;
 pub mod runtime;
 pub mod seed;
 pub mod template;
+pub mod watchdog;

@@ -44,6 +44,9 @@ struct Args {
     /// Also register sample hospitals and a doctor.
     #[arg(long)]
     demo: bool,
+    /// Directory for state kept across restarts of the runner (where each stream poller stopped).
+    #[arg(long, env = "CLINIC_STATE_DIR")]
+    state_dir: Option<PathBuf>,
     /// Template parameter overrides, `Name=value` (repeatable).
     #[arg(long = "parameter", value_parser = parse_parameter)]
     parameters: Vec<(String, String)>,
@@ -88,6 +91,7 @@ async fn main() -> std::process::ExitCode {
         portal_dir: args.portal_dir,
         demo: args.demo,
         parameters: args.parameters.into_iter().collect::<BTreeMap<_, _>>(),
+        state_dir: args.state_dir,
     };
     match run(settings).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
