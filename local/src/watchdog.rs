@@ -139,7 +139,7 @@ pub async fn until_lost(
                 }
             }
             Check::Unreachable(error) => {
-                if outage.failed() {
+                if outage.failed(false) {
                     tracing::warn!(emulator = %emulator_url, error = %error, "the emulator does not answer: requests and pollers fail until it is back (scripts/emulator start restarts it; the runner then provisions it again)");
                 }
             }

@@ -77,37 +77,73 @@ pub struct PollerSettings {
     pub checkpoint_dir: Option<PathBuf>,
 }
 
+/// A failed call to the emulator by a poller.
+#[derive(Debug, Clone)]
+pub(crate) struct CallError {
+    /// The emulator could not be reached, or no longer has the queue or table: the watchdog
+    /// reports that (and provisions again), once for every poller.
+    pub(crate) watched: bool,
+    pub(crate) text: String,
+}
+
+impl CallError {
+    pub(crate) fn of<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> Self
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+        let gone = err
+            .as_service_error()
+            .and_then(ProvideErrorMetadata::code)
+            .is_some_and(|code| code.contains("NotFound") || code.contains("NonExistent"));
+        CallError {
+            watched: gone
+                || matches!(
+                    err,
+                    SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)
+                ),
+            text: clinic_shared::aws::error_text(err),
+        }
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// A dependency that fails for a while is reported when it starts failing and when it works
-/// again — not at every poll.
-#[derive(Debug)]
+/// again — not at every poll; failures that someone else reports (`quiet`) not at all.
+#[derive(Debug, Default)]
 pub(crate) struct Outage {
     since: Option<Instant>,
     failures: u64,
+    reported: bool,
 }
 
 impl Outage {
     pub(crate) fn new() -> Self {
-        Self {
-            since: None,
-            failures: 0,
-        }
+        Self::default()
     }
 
-    /// Counts a failure; true for the first of an outage (the one to log).
-    pub(crate) fn failed(&mut self) -> bool {
+    /// Counts a failure; true for the one to log: the first that is not `quiet` in an outage.
+    pub(crate) fn failed(&mut self, quiet: bool) -> bool {
         self.failures += 1;
-        if self.since.is_none() {
-            self.since = Some(Instant::now());
-            return true;
+        self.since.get_or_insert_with(Instant::now);
+        if quiet || self.reported {
+            return false;
         }
-        false
+        self.reported = true;
+        true
     }
 
-    /// Ends an outage: how long it lasted and how many polls failed, if there was one.
+    /// Ends an outage: how long it lasted and how many polls failed, if it was reported.
     pub(crate) fn recovered(&mut self) -> Option<(std::time::Duration, u64)> {
         let since = self.since.take()?;
         let failures = std::mem::take(&mut self.failures);
-        Some((since.elapsed(), failures))
+        std::mem::take(&mut self.reported).then(|| (since.elapsed(), failures))
     }
 }
 
@@ -172,5 +208,28 @@ pub(crate) async fn stopped_within(
     tokio::select! {
         changed = stop.changed() => changed.is_err() || *stop.borrow(),
         () = tokio::time::sleep(duration) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outage_is_reported_once_and_its_end_only_when_it_was_reported() {
+        let mut outage = Outage::new();
+        assert!(outage.failed(false));
+        assert!(!outage.failed(false));
+        assert!(!outage.failed(true));
+        assert_eq!(outage.recovered().map(|(_, n)| n), Some(3));
+        assert_eq!(outage.recovered(), None);
+        // Failures someone else reports stay quiet, and so does their end.
+        assert!(!outage.failed(true));
+        assert_eq!(outage.recovered(), None);
+        assert!(!outage.failed(true));
+        assert!(
+            outage.failed(false),
+            "a failure of its own is still reported"
+        );
     }
 }

@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
 use super::cursor::{Diverged, Position, ShardCursor, Start, Step};
-use super::{Outage, filter, stopped_within};
+use super::{CallError, Outage, filter, stopped_within};
 use crate::model::{InvokeError, Invoker, StreamSource};
 
 /// DynamoDB JSON (`{"S": "x"}`) of a stream attribute value.
@@ -131,8 +131,10 @@ pub fn stream_outcome(
 /// mapping's batch size.
 const PAGE: i32 = 1000;
 
-/// How often an idle stream is read when no invocation ended meanwhile.
-const IDLE_POLL: Duration = Duration::from_millis(750);
+/// How often an idle stream is read when no invocation ended meanwhile. Invocations poke the
+/// pollers, so this only bounds the delay for writes made outside the runner; it is not shorter
+/// because the emulator keeps every iterator it hands out (a few KB each) until it stops.
+const IDLE_POLL: Duration = Duration::from_secs(1);
 
 /// Shortest time between two reads of an idle stream, however often invocations end.
 const MIN_POLL_GAP: Duration = Duration::from_millis(50);
@@ -209,7 +211,7 @@ impl<I: Invoker> StreamPoller<I> {
                     consumed > 0
                 }
                 Err(err) => {
-                    if outage.failed() {
+                    if outage.failed(err.watched) {
                         tracing::warn!(function = %self.function, table = %self.source.table_name, error = %err, "cannot read the stream; retrying quietly until it works again");
                     }
                     false
@@ -235,7 +237,7 @@ impl<I: Invoker> StreamPoller<I> {
         &self,
         cursors: &mut BTreeMap<String, ShardCursor>,
         stop: &mut watch::Receiver<bool>,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, CallError> {
         let shards = self.shard_ids().await?;
         if cursors.is_empty() && self.source.starting_position == "LATEST" {
             // The mapping starts after what the stream holds now: mark it consumed.
@@ -258,7 +260,6 @@ impl<I: Invoker> StreamPoller<I> {
                 cursors.insert(shard.clone(), cursor);
             }
         }
-        cursors.retain(|id, _| shards.contains(id));
         let mut consumed = 0;
         for shard in shards {
             let cursor = cursors.entry(shard.clone()).or_default();
@@ -267,14 +268,14 @@ impl<I: Invoker> StreamPoller<I> {
         Ok(consumed)
     }
 
-    async fn shard_ids(&self) -> Result<Vec<String>, String> {
+    async fn shard_ids(&self) -> Result<Vec<String>, CallError> {
         let out = self
             .streams
             .describe_stream()
             .stream_arn(&self.source.stream_arn)
             .send()
             .await
-            .map_err(|e| clinic_shared::aws::error_text(&e))?;
+            .map_err(|e| CallError::of(&e))?;
         Ok(out
             .stream_description()
             .map(|d| {
@@ -288,7 +289,7 @@ impl<I: Invoker> StreamPoller<I> {
 
     /// Records of `shard` from `start` in Lambda's shape, with a fresh iterator: an iterator
     /// taken before a failed transaction keeps reading the emulator's discarded copy.
-    async fn read(&self, shard: &str, start: &Start, limit: i32) -> Result<Vec<Value>, String> {
+    async fn read(&self, shard: &str, start: &Start, limit: i32) -> Result<Vec<Value>, CallError> {
         let request = self
             .streams
             .get_shard_iterator()
@@ -300,10 +301,7 @@ impl<I: Invoker> StreamPoller<I> {
                 .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
                 .sequence_number(sequence),
         };
-        let iterator = request
-            .send()
-            .await
-            .map_err(|e| clinic_shared::aws::error_text(&e))?;
+        let iterator = request.send().await.map_err(|e| CallError::of(&e))?;
         let Some(iterator) = iterator.shard_iterator() else {
             return Ok(Vec::new());
         };
@@ -314,7 +312,7 @@ impl<I: Invoker> StreamPoller<I> {
             .limit(limit)
             .send()
             .await
-            .map_err(|e| clinic_shared::aws::error_text(&e))?;
+            .map_err(|e| CallError::of(&e))?;
         Ok(out
             .records()
             .iter()
@@ -330,7 +328,7 @@ impl<I: Invoker> StreamPoller<I> {
         shard: &str,
         cursor: &mut ShardCursor,
         stop: &mut watch::Receiver<bool>,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, CallError> {
         let mut page = self.read(shard, &cursor.start(), PAGE).await?;
         let mut positions: Vec<Position> = page.iter().filter_map(Position::of).collect();
         let plan = match cursor.plan(&positions) {
@@ -379,7 +377,7 @@ impl<I: Invoker> StreamPoller<I> {
         shard: &str,
         cursor: &mut ShardCursor,
         diverged: &Diverged,
-    ) -> Result<(), String> {
+    ) -> Result<(), CallError> {
         let mut shared = None;
         for index in cursor.probes() {
             let Some(position) = cursor.position(index).cloned() else {

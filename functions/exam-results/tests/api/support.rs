@@ -100,9 +100,9 @@ impl std::io::Write for CapturedOutput {
 
 impl Stack {
     pub async fn new() -> Stack {
-        let _ = tracing::subscriber::set_global_default(
-            clinic_shared::telemetry::json_subscriber(|| CapturedOutput),
-        );
+        let _ = tracing::subscriber::set_global_default(clinic_shared::telemetry::json_subscriber(
+            || CapturedOutput,
+        ));
         let sdk = emulator_config().await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
