@@ -338,9 +338,14 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     }
 }
 
-type Invoker = Nudging<Runtime>;
+/// What the gateway and the pollers invoke functions through.
+type FunctionInvoker = Nudging<Runtime>;
 
-fn app_router(gateway: Gateway<Invoker>, ready: Arc<AtomicBool>, portal_dir: PathBuf) -> Router {
+fn app_router(
+    gateway: Gateway<FunctionInvoker>,
+    ready: Arc<AtomicBool>,
+    portal_dir: PathBuf,
+) -> Router {
     let portal = portal_dir
         .is_dir()
         .then(|| tower_http::services::ServeDir::new(portal_dir));
@@ -377,7 +382,7 @@ fn app_router(gateway: Gateway<Invoker>, ready: Arc<AtomicBool>, portal_dir: Pat
 
 /// API routes go to the gateway; other GETs to the portal's static files when there is a portal.
 async fn serve(
-    gateway: Gateway<Invoker>,
+    gateway: Gateway<FunctionInvoker>,
     portal: Option<tower_http::services::ServeDir>,
     request: Request,
 ) -> Response {
