@@ -1,6 +1,7 @@
 //! Starts a private local system for a journey test: its own emulator and its own runner on free
 //! ports, from a given template, and stops both when dropped. The runner's output (function logs
-//! and REPORT lines) is captured for assertions.
+//! and REPORT lines) is captured, with the time each line arrived, for assertions — and printed
+//! only when the test fails, so passing tests stay quiet.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -29,28 +30,24 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn capture(child: &mut Child, sink: &Arc<Mutex<String>>) {
-    if let Some(out) = child.stdout.take() {
-        let sink = sink.clone();
+/// Lines a process printed, each with the time it was read.
+type Lines = Arc<Mutex<Vec<(Instant, String)>>>;
+
+fn capture(child: &mut Child, sink: &Lines) {
+    fn pump(source: impl std::io::Read + Send + 'static, sink: Lines) {
         std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(mut s) = sink.lock() {
-                    s.push_str(&line);
-                    s.push('\n');
+            for line in BufReader::new(source).lines().map_while(Result::ok) {
+                if let Ok(mut lines) = sink.lock() {
+                    lines.push((Instant::now(), line));
                 }
             }
         });
     }
+    if let Some(out) = child.stdout.take() {
+        pump(out, sink.clone());
+    }
     if let Some(err) = child.stderr.take() {
-        let sink = sink.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if let Ok(mut s) = sink.lock() {
-                    s.push_str(&line);
-                    s.push('\n');
-                }
-            }
-        });
+        pump(err, sink.clone());
     }
 }
 
@@ -60,7 +57,15 @@ pub struct LocalSystem {
     pub emulator_url: String,
     runner: Child,
     emulator: Child,
-    output: Arc<Mutex<String>>,
+    output: Lines,
+    /// How the runner was started (to start it again).
+    template: PathBuf,
+    bin_dir: PathBuf,
+    extra_args: Vec<String>,
+    port: u16,
+    emulator_port: u16,
+    /// The runner's state directory (stream checkpoints), removed on drop.
+    state_dir: PathBuf,
 }
 
 /// The emulator alone (for tests that only need the runner to fail before using it).
@@ -92,6 +97,7 @@ pub fn runner_command(template: &Path, emulator_url: &str, port: u16, bin_dir: &
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("CLINIC_STATE_DIR")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -118,35 +124,70 @@ impl LocalSystem {
         let emulator_port = free_port();
         let emulator_url = format!("http://127.0.0.1:{emulator_port}");
         let emulator = spawn_emulator(emulator_port);
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while http
-            .get(format!("{emulator_url}/moto-api/data.json"))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "the emulator did not start");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        wait_for_emulator(&emulator_url).await;
         let port = free_port();
-        let mut command = runner_command(template, &emulator_url, port, bin_dir);
-        command.args(extra_args);
-        let mut runner = command.spawn().expect("start the runner");
-        let output = Arc::new(Mutex::new(String::new()));
-        capture(&mut runner, &output);
-        let system = LocalSystem {
+        let state_dir =
+            std::env::temp_dir().join(format!("clinic-local-state-{}-{port}", std::process::id()));
+        let output: Lines = Arc::new(Mutex::new(Vec::new()));
+        let mut system = LocalSystem {
             base_url: format!("http://127.0.0.1:{port}"),
             emulator_url,
-            runner,
+            runner: Command::new("true").spawn().expect("a placeholder process"),
             emulator,
             output,
+            template: template.to_path_buf(),
+            bin_dir: bin_dir.to_path_buf(),
+            extra_args: extra_args.iter().map(|a| (*a).to_string()).collect(),
+            port,
+            emulator_port,
+            state_dir,
         };
-        system.wait_healthy(&http).await;
+        system.runner = system.spawn_runner();
+        system.wait_healthy().await;
         system
     }
 
-    async fn wait_healthy(&self, http: &reqwest::Client) {
+    fn spawn_runner(&self) -> Child {
+        let mut command =
+            runner_command(&self.template, &self.emulator_url, self.port, &self.bin_dir);
+        command
+            .args(["--state-dir", &self.state_dir.display().to_string()])
+            .args(&self.extra_args);
+        let mut runner = command.spawn().expect("start the runner");
+        capture(&mut runner, &self.output);
+        runner
+    }
+
+    /// Stops the runner (SIGTERM: a graceful stop, as Ctrl-C) and starts it again on the same
+    /// emulator, port and state directory; waits until it is healthy.
+    pub async fn restart_runner(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.runner.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.runner.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = self.runner.kill();
+        let _ = self.runner.wait();
+        self.runner = self.spawn_runner();
+        self.wait_healthy().await;
+    }
+
+    /// Kills the emulator and starts an empty one on the same port, under the running runner.
+    pub async fn restart_emulator(&mut self) {
+        let _ = self.emulator.kill();
+        let _ = self.emulator.wait();
+        self.emulator = spawn_emulator(self.emulator_port);
+        wait_for_emulator(&self.emulator_url).await;
+    }
+
+    /// Waits until the runner reports healthy.
+    ///
+    /// # Panics
+    /// After two minutes (the output is printed).
+    pub async fn wait_healthy(&self) {
+        let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             if let Ok(response) = http
@@ -157,10 +198,10 @@ impl LocalSystem {
             {
                 return;
             }
+            // The runner's output is printed when the system is dropped.
             assert!(
                 Instant::now() < deadline,
-                "the local system did not become healthy; output:\n{}",
-                self.output()
+                "the local system did not become healthy"
             );
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
@@ -168,7 +209,21 @@ impl LocalSystem {
 
     /// Everything the runner printed so far.
     pub fn output(&self) -> String {
-        self.output.lock().map(|s| s.clone()).unwrap_or_default()
+        self.output
+            .lock()
+            .map(|lines| {
+                lines.iter().fold(String::new(), |mut out, (_, line)| {
+                    out.push_str(line);
+                    out.push('\n');
+                    out
+                })
+            })
+            .unwrap_or_default()
+    }
+
+    /// The lines the runner printed, each with the time it was read.
+    pub fn lines(&self) -> Vec<(Instant, String)> {
+        self.output.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     /// The seeded staff account's authenticator secret, as the runner's banner gives it.
@@ -189,11 +244,36 @@ impl LocalSystem {
     }
 }
 
+/// Waits until an emulator answers at `url`.
+async fn wait_for_emulator(url: &str) {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http
+        .get(format!("{url}/moto-api/data.json"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the emulator did not start");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 impl Drop for LocalSystem {
     fn drop(&mut self) {
         let _ = self.runner.kill();
         let _ = self.runner.wait();
         let _ = self.emulator.kill();
         let _ = self.emulator.wait();
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+        // Passing tests stay quiet; a failing one shows what the runner and its functions said
+        // (the test harness captures this and prints it with the failure).
+        if std::thread::panicking() {
+            eprintln!(
+                "---- output of the local runner ({}) ----\n{}---- end of the runner's output ----",
+                self.base_url,
+                self.output()
+            );
+        }
     }
 }

@@ -15,6 +15,7 @@ use axum::routing::get;
 use http::{Method, StatusCode};
 use tokio::sync::watch;
 
+use crate::events::{Nudge, Nudging, PollerSettings};
 use crate::gateway::{Gateway, GatewayConfig, LOCAL_TOKEN_SECRET_ENV, LocalSigner, TokenEndpoint};
 use crate::model::LocalStack;
 use crate::portal::Portal;
@@ -38,6 +39,8 @@ pub struct Settings {
     pub parameters: BTreeMap<String, String>,
     /// Names in `parameters` the runner filled in itself: given only to templates declaring them.
     pub default_parameters: std::collections::BTreeSet<String>,
+    /// Where the runner keeps state across restarts (stream checkpoints); `None`: nowhere.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Why the local system could not start.
@@ -119,20 +122,54 @@ fn routes_summary(stack: &LocalStack) -> String {
     lines.join("\n")
 }
 
-/// Runs the local system until Ctrl-C.
-///
-/// # Errors
-/// [`StartError`] naming what could not start.
-pub async fn run(settings: Settings) -> Result<(), StartError> {
-    let template = Template::load(&settings.template)?;
-    if !emulator_up(&settings.emulator_url).await {
-        return Err(StartError::EmulatorDown {
-            url: settings.emulator_url.clone(),
-        });
+/// A running local system on a provisioned emulator.
+struct System {
+    base_url: String,
+    demo: Vec<String>,
+    /// The seeded staff account's authenticator secret, set up at this start.
+    staff_secret: Option<String>,
+    portal: bool,
+    stack: LocalStack,
+    fingerprint: crate::watchdog::Fingerprint,
+    stop: watch::Sender<bool>,
+    pollers: tokio::task::JoinSet<()>,
+    server: tokio::task::JoinHandle<()>,
+    runtime: Arc<Runtime>,
+}
+
+impl System {
+    /// Stops the pollers, lets in-flight invocations finish and ends every function process.
+    async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(15), async {
+            while self.pollers.join_next().await.is_some() {}
+        })
+        .await;
+        let _ = tokio::time::timeout(Duration::from_secs(15), &mut self.server).await;
+        self.runtime.shutdown().await;
     }
+}
+
+/// Where stream pollers keep their checkpoints: per state directory, stack and emulator.
+fn checkpoint_dir(settings: &Settings) -> Option<PathBuf> {
+    let emulator: String = settings
+        .emulator_url
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    settings.state_dir.as_ref().map(|dir| {
+        dir.join("stream-checkpoints")
+            .join(format!("{}@{emulator}", settings.stack_name))
+    })
+}
+
+/// Provisions the emulator and starts functions, gateway, pollers and seed data.
+async fn start(settings: &Settings, template: &Template) -> Result<System, StartError> {
     let sdk = sdk_config(&settings.emulator_url).await;
     let stack = provision(
-        &template,
+        template,
         &sdk,
         &ProvisionSettings {
             stack_name: settings.stack_name.clone(),
@@ -168,6 +205,12 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     runtime_config.max_instances = settings.instances.max(1);
     let runtime = Arc::new(Runtime::new(stack.functions.clone(), runtime_config)?);
     runtime.start().await?;
+    // Every invocation that ends pokes the stream pollers: it may have written to a table.
+    let poller_settings = PollerSettings {
+        nudge: Nudge::default(),
+        checkpoint_dir: checkpoint_dir(settings),
+    };
+    let invoker = Arc::new(Nudging::new(runtime.clone(), poller_settings.nudge.clone()));
 
     let routes = stack
         .routes()
@@ -181,7 +224,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
             aws_sdk_cognitoidentityprovider::Client::new(&sdk),
         ));
     }
-    let gateway = Gateway::new(config, runtime.clone())?;
+    let gateway = Gateway::new(config, invoker.clone())?;
     let ready = Arc::new(AtomicBool::new(false));
     // Presigned S3 URLs point at the emulator: the portal's pages may call it (uploads, result
     // and report downloads), as the deployed portal may call its buckets.
@@ -217,7 +260,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         }
     });
 
-    let mut pollers = crate::events::start(&stack, runtime.clone(), &sdk, stop_rx.clone());
+    let pollers = crate::events::start(&stack, invoker, &sdk, stop_rx, &poller_settings);
 
     crate::seed::verify_senders(&aws_sdk_sesv2::Client::new(&sdk), &stack).await?;
     if let Some(identity) = &stack.identity {
@@ -258,29 +301,84 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         Vec::new()
     };
     ready.store(true, Ordering::SeqCst);
-    print_banner(
-        &settings,
-        &stack,
-        &base_url,
-        &demo,
-        portal.is_some(),
-        staff_secret.as_deref(),
-    );
-
-    wait_for_stop_signal().await;
-    println!("stopping: finishing in-flight invocations…");
-    let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(15), async {
-        while pollers.join_next().await.is_some() {}
+    Ok(System {
+        base_url,
+        demo,
+        staff_secret,
+        portal: portal.is_some(),
+        fingerprint: crate::watchdog::Fingerprint::of(&stack),
+        stack,
+        stop: stop_tx,
+        pollers,
+        server,
+        runtime,
     })
-    .await;
-    let _ = tokio::time::timeout(Duration::from_secs(15), server).await;
-    runtime.shutdown().await;
-    println!("stopped");
-    Ok(())
 }
 
-fn app_router(gateway: Gateway<Runtime>, ready: Arc<AtomicBool>, portal: Option<Portal>) -> Router {
+/// Runs the local system until Ctrl-C. When the emulator loses what was provisioned (restarted
+/// or reset under the runner), everything is stopped and started again on it.
+///
+/// # Errors
+/// [`StartError`] naming what could not start.
+pub async fn run(settings: Settings) -> Result<(), StartError> {
+    let template = Template::load(&settings.template)?;
+    if !emulator_up(&settings.emulator_url).await {
+        return Err(StartError::EmulatorDown {
+            url: settings.emulator_url.clone(),
+        });
+    }
+    let sdk = sdk_config(&settings.emulator_url).await;
+    let mut system = start(&settings, &template).await?;
+    print_banner(&settings, &system);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_stop_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    loop {
+        let lost = crate::watchdog::until_lost(
+            &sdk,
+            &system.fingerprint,
+            &settings.emulator_url,
+            stop_rx.clone(),
+        )
+        .await;
+        let Some(reason) = lost else {
+            println!("stopping: finishing in-flight invocations…");
+            system.stop().await;
+            println!("stopped");
+            return Ok(());
+        };
+        println!(
+            "the emulator at {} lost what the runner provisioned ({reason}): it was restarted or reset. \
+             Stopping the functions and provisioning it again…",
+            settings.emulator_url
+        );
+        system.stop().await;
+        let mut waiting = stop_rx.clone();
+        while !emulator_up(&settings.emulator_url).await {
+            if crate::events::stopped_within(&mut waiting, Duration::from_secs(1)).await {
+                return Ok(());
+            }
+        }
+        system = start(&settings, &template).await?;
+        println!(
+            "Clinic is running again at {} (provisioned afresh: earlier data, accounts and tokens are gone; staff login {} / {})",
+            system.base_url, settings.staff_email, settings.staff_password
+        );
+        print_staff_secret(system.staff_secret.as_deref());
+    }
+}
+
+/// What the gateway and the pollers invoke functions through.
+type FunctionInvoker = Nudging<Runtime>;
+
+fn app_router(
+    gateway: Gateway<FunctionInvoker>,
+    ready: Arc<AtomicBool>,
+    portal: Option<Portal>,
+) -> Router {
     let fallback_gateway = gateway.clone();
     Router::new()
         .route(
@@ -317,7 +415,11 @@ fn app_router(gateway: Gateway<Runtime>, ready: Arc<AtomicBool>, portal: Option<
 
 /// API routes go to the gateway; other GETs to the portal (its files, or `index.html` for its
 /// pages) when there is a built portal.
-async fn serve(gateway: Gateway<Runtime>, portal: Option<Portal>, request: Request) -> Response {
+async fn serve(
+    gateway: Gateway<FunctionInvoker>,
+    portal: Option<Portal>,
+    request: Request,
+) -> Response {
     let is_page = request.method() == Method::GET || request.method() == Method::HEAD;
     if is_page
         && !gateway.serves(request.method(), request.uri().path())
@@ -352,15 +454,9 @@ async fn wait_for_stop_signal() {
     }
 }
 
-fn print_banner(
-    settings: &Settings,
-    stack: &LocalStack,
-    base_url: &str,
-    demo: &[String],
-    portal: bool,
-    staff_secret: Option<&str>,
-) {
-    let portal = if portal {
+fn print_banner(settings: &Settings, system: &System) {
+    let base_url = &system.base_url;
+    let portal = if system.portal {
         format!("{base_url}/")
     } else {
         format!(
@@ -382,19 +478,23 @@ fn print_banner(
         settings.emulator_url,
         settings.staff_email,
         settings.staff_password,
-        stack.functions.len(),
+        system.stack.functions.len(),
         settings.instances,
-        routes_summary(stack),
+        routes_summary(&system.stack),
     );
-    if let Some(secret) = staff_secret {
-        // Staff and doctors answer an authenticator code at sign-in.
+    print_staff_secret(system.staff_secret.as_deref());
+    for line in &system.demo {
+        println!("  demo: {line}");
+    }
+    println!("Ctrl-C stops everything.");
+}
+
+/// Staff and doctors answer an authenticator code at sign-in: the seeded staff account's secret.
+fn print_staff_secret(secret: Option<&str>) {
+    if let Some(secret) = secret {
         println!(
             "  staff authenticator secret: {secret}  (add it to an authenticator app; the \
              emulator accepts any 6-digit code)"
         );
     }
-    for line in demo {
-        println!("  demo: {line}");
-    }
-    println!("Ctrl-C stops everything.");
 }

@@ -14,3 +14,4 @@ pub mod runtime;
 pub mod seed;
 pub mod template;
 pub mod totp;
+pub mod watchdog;

@@ -44,6 +44,9 @@ struct Args {
     /// Also register sample hospitals and a doctor.
     #[arg(long)]
     demo: bool,
+    /// Directory for state kept across restarts of the runner (where each stream poller stopped).
+    #[arg(long, env = "CLINIC_STATE_DIR")]
+    state_dir: Option<PathBuf>,
     /// Template parameter overrides, `Name=value` (repeatable).
     #[arg(long = "parameter", value_parser = parse_parameter)]
     parameters: Vec<(String, String)>,
@@ -112,6 +115,7 @@ async fn main() -> std::process::ExitCode {
         demo: args.demo,
         parameters,
         default_parameters,
+        state_dir: args.state_dir,
     };
     match run(settings).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

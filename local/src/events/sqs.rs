@@ -12,7 +12,7 @@ use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemA
 use clinic_shared::sqs_batch::sqs_event_from_messages;
 use tokio::sync::watch;
 
-use super::stopped_within;
+use super::{CallError, Outage, stopped_within};
 use crate::model::{Invoker, SqsSource};
 
 /// What to delete after an invocation.
@@ -88,11 +88,19 @@ impl<I: Invoker> SqsPoller<I> {
 
     /// Polls until stopped.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut outage = Outage::new();
         while !*stop.borrow() {
             let batch = match self.receive_batch(&mut stop).await {
-                Ok(batch) => batch,
+                Ok(batch) => {
+                    if let Some((lasted, failures)) = outage.recovered() {
+                        tracing::info!(function = %self.function, queue = %self.source.queue_url, after = ?lasted, failed_polls = failures, "queue readable again");
+                    }
+                    batch
+                }
                 Err(err) => {
-                    tracing::warn!(function = %self.function, queue = %self.source.queue_url, error = %err, "receive failed");
+                    if outage.failed(err.watched) {
+                        tracing::warn!(function = %self.function, queue = %self.source.queue_url, error = %err, "receive failed; retrying quietly until it works again");
+                    }
                     if stopped_within(&mut stop, Duration::from_secs(2)).await {
                         break;
                     }
@@ -110,7 +118,7 @@ impl<I: Invoker> SqsPoller<I> {
     async fn receive_batch(
         &self,
         stop: &mut watch::Receiver<bool>,
-    ) -> Result<Vec<Message>, String> {
+    ) -> Result<Vec<Message>, CallError> {
         let wanted = self.source.batch_size.max(1) as usize;
         let window_ends = tokio::time::Instant::now() + self.source.batching_window;
         let mut batch: Vec<Message> = Vec::new();
@@ -128,7 +136,7 @@ impl<I: Invoker> SqsPoller<I> {
                 .message_attribute_names("All")
                 .send()
                 .await
-                .map_err(|e| clinic_shared::aws::error_text(&e))?;
+                .map_err(|e| CallError::of(&e))?;
             let received = out.messages.unwrap_or_default();
             let got_none = received.is_empty();
             batch.extend(received);

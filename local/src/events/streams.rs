@@ -3,17 +3,24 @@
 //! from the first failed record when the function reports `batchItemFailures`, the whole batch
 //! otherwise — until `MaximumRetryAttempts`, then records the failure in the `OnFailure` queue
 //! and moves on.
+//!
+//! Every read takes a fresh iterator at the last record consumed and checks it is still there:
+//! see [`super::cursor`] for why (the emulator rewrites a stream's history after a failed
+//! transaction) and how the poller finds its place again without delivering anything twice.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
 use base64::Engine;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
-use super::{filter, stopped_within};
+use super::cursor::{Diverged, Position, ShardCursor, Start, Step};
+use super::{CallError, Outage, filter, stopped_within};
 use crate::model::{InvokeError, Invoker, StreamSource};
 
 /// DynamoDB JSON (`{"S": "x"}`) of a stream attribute value.
@@ -120,6 +127,27 @@ pub fn stream_outcome(
     earliest.map_or(StreamOutcome::Done, StreamOutcome::RetryFrom)
 }
 
+/// Records read per `GetRecords` (the API's maximum); they are delivered in batches of the
+/// mapping's batch size.
+const PAGE: i32 = 1000;
+
+/// How often an idle stream is read when no invocation ended meanwhile. Invocations poke the
+/// pollers, so this only bounds the delay for writes made outside the runner; it is not shorter
+/// because the emulator keeps every iterator it hands out (a few KB each) until it stops.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// Shortest time between two reads of an idle stream, however often invocations end.
+const MIN_POLL_GAP: Duration = Duration::from_millis(50);
+
+/// What a poller saves to resume after a restart of the runner.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Checkpoint {
+    stream_arn: String,
+    /// Shard id → the last positions consumed, oldest first.
+    shards: BTreeMap<String, Vec<Position>>,
+}
+
 /// Reads one table's stream for one function.
 pub struct StreamPoller<I> {
     streams: aws_sdk_dynamodbstreams::Client,
@@ -127,6 +155,7 @@ pub struct StreamPoller<I> {
     invoker: Arc<I>,
     function: String,
     source: StreamSource,
+    checkpoint_file: Option<PathBuf>,
 }
 
 impl<I: Invoker> StreamPoller<I> {
@@ -143,111 +172,317 @@ impl<I: Invoker> StreamPoller<I> {
             invoker,
             function,
             source,
+            checkpoint_file: None,
         }
     }
 
-    /// Polls until stopped.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        // shard id → next iterator (None once the shard is closed and drained).
-        let mut iterators: HashMap<String, Option<String>> = HashMap::new();
+    /// Keeps the poller's place in `dir` (one file per function and table), so a restarted
+    /// runner resumes where this one stopped instead of delivering the whole stream again.
+    #[must_use]
+    pub fn with_checkpoints(mut self, dir: Option<PathBuf>) -> Self {
+        self.checkpoint_file = dir.map(|dir| {
+            let name: String = format!("{}-{}", self.function, self.source.table_name)
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            dir.join(format!("{name}.json"))
+        });
+        self
+    }
+
+    /// Polls until stopped: reads every shard when an invocation ended (`nudge`) or every
+    /// [`IDLE_POLL`], at once again while records keep coming.
+    pub async fn run(self, mut stop: watch::Receiver<bool>, mut nudge: watch::Receiver<u64>) {
+        let mut cursors = self.load_checkpoint().await;
+        let mut outage = Outage::new();
         while !*stop.borrow() {
-            if let Err(err) = self.discover_shards(&mut iterators).await {
-                tracing::warn!(function = %self.function, error = %err, "stream describe failed");
-                if stopped_within(&mut stop, Duration::from_secs(2)).await {
-                    break;
+            nudge.borrow_and_update();
+            let progressed = match self.poll(&mut cursors, &mut stop).await {
+                Ok(consumed) => {
+                    if let Some((lasted, failures)) = outage.recovered() {
+                        tracing::info!(function = %self.function, table = %self.source.table_name, after = ?lasted, failed_polls = failures, "stream readable again");
+                    }
+                    consumed > 0
                 }
+                Err(err) => {
+                    if outage.failed(err.watched) {
+                        tracing::warn!(function = %self.function, table = %self.source.table_name, error = %err, "cannot read the stream; retrying quietly until it works again");
+                    }
+                    false
+                }
+            };
+            if progressed {
+                self.save_checkpoint(&cursors).await;
                 continue;
             }
-            let mut delivered_any = false;
-            let shard_ids: Vec<String> = iterators.keys().cloned().collect();
-            for shard in shard_ids {
-                let Some(Some(iterator)) = iterators.get(&shard).cloned() else {
-                    continue;
-                };
-                match self
-                    .streams
-                    .get_records()
-                    .shard_iterator(&iterator)
-                    .limit(self.source.batch_size.clamp(1, 1000) as i32)
-                    .send()
-                    .await
-                {
-                    Ok(out) => {
-                        iterators
-                            .insert(shard.clone(), out.next_shard_iterator().map(str::to_string));
-                        let records: Vec<Value> = out
-                            .records()
-                            .iter()
-                            .map(|r| record_json(r, &self.source.stream_arn))
-                            .filter(|r| filter::passes(&self.source.filters, r))
-                            .collect();
-                        if !records.is_empty() {
-                            delivered_any = true;
-                            self.deliver(&shard, records, &mut stop).await;
-                        }
-                    }
-                    Err(err) => {
-                        tracing::warn!(function = %self.function, shard = %shard, error = %clinic_shared::aws::error_text(&err), "get records failed; starting the shard over from its latest position");
-                        iterators.remove(&shard);
-                    }
-                }
-            }
-            if !delivered_any && stopped_within(&mut stop, Duration::from_millis(500)).await {
+            if stopped_within(&mut stop, MIN_POLL_GAP).await {
                 break;
             }
+            tokio::select! {
+                stopping = stopped_within(&mut stop, IDLE_POLL) => if stopping { break },
+                Ok(()) = nudge.changed() => {}
+            }
         }
+        self.save_checkpoint(&cursors).await;
     }
 
-    async fn discover_shards(
+    /// Reads every shard once; how many records were consumed.
+    async fn poll(
         &self,
-        iterators: &mut HashMap<String, Option<String>>,
-    ) -> Result<(), String> {
+        cursors: &mut BTreeMap<String, ShardCursor>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<usize, CallError> {
+        let shards = self.shard_ids().await?;
+        if cursors.is_empty() && self.source.starting_position == "LATEST" {
+            // The mapping starts after what the stream holds now: mark it consumed.
+            for shard in &shards {
+                let mut cursor = ShardCursor::default();
+                loop {
+                    let page = self.read(shard, &cursor.start(), PAGE).await?;
+                    let positions: Vec<Position> = page.iter().filter_map(Position::of).collect();
+                    let Ok(plan) = cursor.plan(&positions) else {
+                        cursor = ShardCursor::default();
+                        continue;
+                    };
+                    if plan.is_empty() {
+                        break;
+                    }
+                    for (i, _) in plan {
+                        cursor.consume(positions[i].clone());
+                    }
+                }
+                cursors.insert(shard.clone(), cursor);
+            }
+        }
+        let mut consumed = 0;
+        for shard in shards {
+            let cursor = cursors.entry(shard.clone()).or_default();
+            consumed += self.poll_shard(&shard, cursor, stop).await?;
+        }
+        Ok(consumed)
+    }
+
+    async fn shard_ids(&self) -> Result<Vec<String>, CallError> {
         let out = self
             .streams
             .describe_stream()
             .stream_arn(&self.source.stream_arn)
             .send()
             .await
-            .map_err(|e| clinic_shared::aws::error_text(&e))?;
-        let shards = out
+            .map_err(|e| CallError::of(&e))?;
+        Ok(out
             .stream_description()
-            .map(|d| d.shards().to_vec())
-            .unwrap_or_default();
-        for shard in shards {
-            let Some(id) = shard.shard_id() else { continue };
-            if iterators.contains_key(id) {
-                continue;
+            .map(|d| {
+                d.shards()
+                    .iter()
+                    .filter_map(|s| s.shard_id().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Records of `shard` from `start` in Lambda's shape, with a fresh iterator: an iterator
+    /// taken before a failed transaction keeps reading the emulator's discarded copy.
+    async fn read(&self, shard: &str, start: &Start, limit: i32) -> Result<Vec<Value>, CallError> {
+        let request = self
+            .streams
+            .get_shard_iterator()
+            .stream_arn(&self.source.stream_arn)
+            .shard_id(shard);
+        let request = match start {
+            Start::TrimHorizon => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+            Start::At(sequence) => request
+                .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+                .sequence_number(sequence),
+        };
+        let iterator = request.send().await.map_err(|e| CallError::of(&e))?;
+        let Some(iterator) = iterator.shard_iterator() else {
+            return Ok(Vec::new());
+        };
+        let out = self
+            .streams
+            .get_records()
+            .shard_iterator(iterator)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| CallError::of(&e))?;
+        Ok(out
+            .records()
+            .iter()
+            .map(|r| record_json(r, &self.source.stream_arn))
+            .filter(|r| Position::of(r).is_some())
+            .collect())
+    }
+
+    /// Reads one shard from where its cursor is and delivers what is new, in batches; how many
+    /// records were consumed.
+    async fn poll_shard(
+        &self,
+        shard: &str,
+        cursor: &mut ShardCursor,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<usize, CallError> {
+        let mut page = self.read(shard, &cursor.start(), PAGE).await?;
+        let mut positions: Vec<Position> = page.iter().filter_map(Position::of).collect();
+        let plan = match cursor.plan(&positions) {
+            Ok(plan) => plan,
+            Err(diverged) => {
+                self.find_shared_point(shard, cursor, &diverged).await?;
+                page = self.read(shard, &cursor.start(), PAGE).await?;
+                positions = page.iter().filter_map(Position::of).collect();
+                match cursor.plan(&positions) {
+                    Ok(plan) => plan,
+                    // It changed again meanwhile: the next poll looks again.
+                    Err(_) => return Ok(0),
+                }
             }
-            // New shards of a known stream start at their beginning; the first ones where the
-            // mapping says.
-            let position = if iterators.is_empty() && self.source.starting_position == "LATEST" {
-                ShardIteratorType::Latest
-            } else {
-                ShardIteratorType::TrimHorizon
+        };
+        let batch_size = self.source.batch_size.clamp(1, 1000) as usize;
+        let mut consumed = 0;
+        let mut batch: Vec<Value> = Vec::new();
+        let mut read: Vec<Position> = Vec::new();
+        for (i, step) in plan {
+            read.push(positions[i].clone());
+            if step == Step::Deliver && filter::passes(&self.source.filters, &page[i]) {
+                batch.push(page[i].clone());
+            }
+            if batch.len() >= batch_size {
+                if !self.deliver(shard, std::mem::take(&mut batch), stop).await {
+                    return Ok(consumed);
+                }
+                consumed += read.len();
+                read.drain(..).for_each(|p| cursor.consume(p));
+            }
+        }
+        if !batch.is_empty() && !self.deliver(shard, batch, stop).await {
+            return Ok(consumed);
+        }
+        consumed += read.len();
+        read.into_iter().for_each(|p| cursor.consume(p));
+        Ok(consumed)
+    }
+
+    /// The shard no longer holds the last consumed record as it was: walks back through the
+    /// cursor's trail to the newest record the shard still holds and rewinds the cursor there (to
+    /// the shard's beginning when there is none). Says so once.
+    async fn find_shared_point(
+        &self,
+        shard: &str,
+        cursor: &mut ShardCursor,
+        diverged: &Diverged,
+    ) -> Result<(), CallError> {
+        let mut shared = None;
+        for index in cursor.probes() {
+            let Some(position) = cursor.position(index).cloned() else {
+                continue;
             };
-            let iterator = self
-                .streams
-                .get_shard_iterator()
-                .stream_arn(&self.source.stream_arn)
-                .shard_id(id)
-                .shard_iterator_type(position)
-                .send()
-                .await
-                .map_err(|e| clinic_shared::aws::error_text(&e))?;
-            iterators.insert(
-                id.to_string(),
-                iterator.shard_iterator().map(str::to_string),
-            );
+            let page = self
+                .read(shard, &Start::At(position.sequence.clone()), 1)
+                .await?;
+            if page.first().and_then(Position::of).as_ref() == Some(&position) {
+                shared = Some((index, position));
+                break;
+            }
+        }
+        let found = diverged.found.as_ref().map_or_else(
+            || "nothing".to_string(),
+            |p| format!("event {}", p.event_id),
+        );
+        match shared {
+            Some((index, position)) => {
+                tracing::warn!(
+                    function = %self.function,
+                    table = %self.source.table_name,
+                    shard = %shard,
+                    "the stream went back under the poller (the emulator restored the table from a snapshot, as it does after a failed transaction): sequence {} now holds {found} instead of event {}; resuming after sequence {}, the newest record both histories share, and skipping every record already delivered",
+                    diverged.expected.sequence,
+                    diverged.expected.event_id,
+                    position.sequence,
+                );
+                cursor.rewind(Some(index));
+            }
+            None => {
+                tracing::warn!(
+                    function = %self.function,
+                    table = %self.source.table_name,
+                    shard = %shard,
+                    "the stream went back under the poller (the emulator restored or recreated the table): sequence {} now holds {found} instead of event {} and no record read before is left where it was; reading the shard again from its start, skipping every record already delivered",
+                    diverged.expected.sequence,
+                    diverged.expected.event_id,
+                );
+                cursor.rewind(None);
+            }
         }
         Ok(())
     }
 
+    async fn load_checkpoint(&self) -> BTreeMap<String, ShardCursor> {
+        let Some(file) = &self.checkpoint_file else {
+            return BTreeMap::new();
+        };
+        let Ok(bytes) = tokio::fs::read(file).await else {
+            return BTreeMap::new();
+        };
+        match serde_json::from_slice::<Checkpoint>(&bytes) {
+            // Another stream (the emulator restarted, the table was recreated): start afresh.
+            Ok(checkpoint) if checkpoint.stream_arn != self.source.stream_arn => BTreeMap::new(),
+            Ok(checkpoint) => {
+                tracing::info!(function = %self.function, table = %self.source.table_name, "stream poller resumes from its checkpoint");
+                checkpoint
+                    .shards
+                    .into_iter()
+                    .map(|(shard, trail)| (shard, ShardCursor::resume(trail)))
+                    .collect()
+            }
+            Err(err) => {
+                tracing::warn!(file = %file.display(), error = %err, "unreadable stream checkpoint ignored");
+                BTreeMap::new()
+            }
+        }
+    }
+
+    async fn save_checkpoint(&self, cursors: &BTreeMap<String, ShardCursor>) {
+        let Some(file) = &self.checkpoint_file else {
+            return;
+        };
+        let checkpoint = Checkpoint {
+            stream_arn: self.source.stream_arn.clone(),
+            shards: cursors
+                .iter()
+                .map(|(shard, cursor)| (shard.clone(), cursor.trail()))
+                .collect(),
+        };
+        let Ok(bytes) = serde_json::to_vec(&checkpoint) else {
+            return;
+        };
+        let partial = file.with_extension("json.partial");
+        let written = async {
+            if let Some(dir) = file.parent() {
+                tokio::fs::create_dir_all(dir).await?;
+            }
+            tokio::fs::write(&partial, &bytes).await?;
+            tokio::fs::rename(&partial, file).await
+        };
+        if let Err(err) = written.await {
+            tracing::warn!(file = %file.display(), error = %err, "could not save the stream checkpoint");
+        }
+    }
+
+    /// Invokes the function with `records` until it succeeds, retries run out or the runner
+    /// stops; false when stopped before the batch was done.
     async fn deliver(
         &self,
         shard: &str,
         mut records: Vec<Value>,
         stop: &mut watch::Receiver<bool>,
-    ) {
+    ) -> bool {
         let mut attempts: i64 = 0;
         loop {
             let result = self
@@ -255,7 +490,7 @@ impl<I: Invoker> StreamPoller<I> {
                 .invoke(&self.function, json!({ "Records": records }))
                 .await;
             match stream_outcome(&result, &records, self.source.report_batch_item_failures) {
-                StreamOutcome::Done => return,
+                StreamOutcome::Done => return true,
                 StreamOutcome::RetryFrom(index) => {
                     records.drain(..index);
                     attempts += 1;
@@ -265,11 +500,11 @@ impl<I: Invoker> StreamPoller<I> {
                     let limit = self.source.maximum_retry_attempts.unwrap_or(-1);
                     if limit >= 0 && attempts > limit {
                         self.give_up(shard, &records, attempts).await;
-                        return;
+                        return true;
                     }
                     let backoff = Duration::from_millis(500 * (1 << attempts.min(6)) as u64);
                     if stopped_within(stop, backoff).await {
-                        return;
+                        return false;
                     }
                 }
             }

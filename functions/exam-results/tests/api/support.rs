@@ -83,9 +83,26 @@ async fn queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> (String, String) {
     (url, arn)
 }
 
+/// The functions' JSON log lines, written through the test harness's output capture: shown with
+/// a failing test, not mixed into the output of passing ones.
+struct CapturedOutput;
+
+impl std::io::Write for CapturedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        print!("{}", String::from_utf8_lossy(buf));
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Stack {
     pub async fn new() -> Stack {
-        clinic_shared::telemetry::init();
+        let _ = tracing::subscriber::set_global_default(clinic_shared::telemetry::json_subscriber(
+            || CapturedOutput,
+        ));
         let sdk = emulator_config().await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
