@@ -22,6 +22,8 @@ const RELAY_WITHIN: Duration = Duration::from_secs(2);
 struct Api {
     http: reqwest::Client,
     base: String,
+    /// The seeded staff account's authenticator secret.
+    staff_secret: String,
 }
 
 impl Api {
@@ -29,6 +31,7 @@ impl Api {
         Api {
             http: reqwest::Client::new(),
             base: system.base_url.clone(),
+            staff_secret: system.staff_secret(),
         }
     }
 
@@ -60,19 +63,13 @@ impl Api {
             .await
     }
 
+    /// Signs in as a person would, answering the second factor staff need.
     async fn sign_in(&self, username: &str, password: &str) -> String {
-        let (status, tokens) = self
-            .post(
-                "/v1/auth/token",
-                None,
-                json!({"username": username, "password": password}),
-            )
-            .await;
-        assert_eq!(status, 200, "{tokens}");
-        tokens["accessToken"]
-            .as_str()
-            .expect("access token")
-            .to_string()
+        let secret = (username == STAFF_EMAIL).then_some(self.staff_secret.as_str());
+        clinic_local::seed::sign_in(&self.http, &self.base, username, password, secret)
+            .await
+            .unwrap_or_else(|e| panic!("{username} signs in: {e}"))
+            .access_token
     }
 
     async fn patient(&self, email: &str, cpf: &str) -> String {
@@ -93,7 +90,7 @@ impl Api {
             .post(
                 "/v1/accounts/confirm",
                 None,
-                json!({"email": email, "code": "123456"}),
+                json!({"email": email, "code": "123456", "password": "Passw0rdOk"}),
             )
             .await;
         assert!((200..=204).contains(&status), "confirm: {status} {body}");
@@ -432,6 +429,8 @@ async fn a_restarted_runner_relays_new_events_without_publishing_old_ones_again(
     assert!(before >= 1, "the first registration was published");
 
     system.restart_runner().await;
+    // The restarted runner set the staff authenticator up again.
+    let api = Api::new(&system);
     let staff = api.sign_in(STAFF_EMAIL, STAFF_PASSWORD).await;
     hospital(
         &system,
@@ -488,7 +487,9 @@ async fn the_runner_provisions_again_when_the_emulator_restarts_under_it() {
     );
     system.wait_healthy().await;
 
-    // Everything is new: the staff account, the hospital's CNES is free again.
+    // Everything is new: the staff account (its authenticator set up again), the hospital's
+    // CNES is free again.
+    let api = Api::new(&system);
     let staff = api.sign_in(STAFF_EMAIL, STAFF_PASSWORD).await;
     hospital(
         &system,

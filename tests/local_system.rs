@@ -232,8 +232,10 @@ impl LocalSystem {
     /// When the banner has no such line.
     pub fn staff_secret(&self) -> String {
         let output = self.output();
+        // The last one: a runner that provisioned again sets the authenticator up again.
         output
             .lines()
+            .rev()
             .find_map(|line| {
                 line.split("staff authenticator secret: ")
                     .nth(1)

@@ -363,11 +363,11 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
             }
         }
         system = start(&settings, &template).await?;
+        print_staff_secret(system.staff_secret.as_deref());
         println!(
             "Clinic is running again at {} (provisioned afresh: earlier data, accounts and tokens are gone; staff login {} / {})",
             system.base_url, settings.staff_email, settings.staff_password
         );
-        print_staff_secret(system.staff_secret.as_deref());
     }
 }
 
