@@ -31,7 +31,7 @@ export function qrPath(modules: boolean[][], quiet: number): string {
  * A QR code drawn here, in the browser (the secret it carries never leaves the page): an SVG
  * with no inline style, so the Content-Security-Policy holds.
  */
-export function QrCode({ text, label, size = 208 }: { text: string; label: string; size?: number }) {
+export function QrCode({ text, label, size = 184 }: { text: string; label: string; size?: number }) {
   const modules = qrModules(text);
   const quiet = 4;
   const side = modules.length + quiet * 2;

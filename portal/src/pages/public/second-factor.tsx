@@ -124,14 +124,18 @@ export function MfaSetup(props: {
         <li>{t.mfa.step1}</li>
         <li>
           <p>{t.mfa.step2}</p>
-          <div class="qr-box">
-            <QrCode text={step.otpauthUri} label={t.mfa.qrLabel(email)} />
+          <div class="qr-row">
+            <div class="qr-box">
+              <QrCode text={step.otpauthUri} label={t.mfa.qrLabel(email)} />
+            </div>
+            <div class="qr-manual">
+              <p>{t.mfa.manual}</p>
+              <code class="secret" id="mfa-secret">
+                {groupSecret(step.secretCode)}
+              </code>
+              <CopyButton text={step.secretCode} label={t.mfa.copySecret} />
+            </div>
           </div>
-          <p>{t.mfa.manual}</p>
-          <code class="secret" id="mfa-secret">
-            {groupSecret(step.secretCode)}
-          </code>
-          <CopyButton text={step.secretCode} label={t.mfa.copySecret} />
           <Notice kind="warning" icon="key">
             <p>{t.mfa.secretWarning}</p>
           </Notice>
