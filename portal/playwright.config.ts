@@ -9,6 +9,7 @@ const chromium = process.env.CLINIC_CHROMIUM ?? '/usr/bin/chromium';
 
 export default defineConfig({
   testDir: './e2e',
+  testMatch: '**/*.spec.ts',
   outputDir: './test-results/artifacts',
   timeout: 120_000,
   expect: { timeout: 20_000 },

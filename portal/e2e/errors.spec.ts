@@ -2,7 +2,7 @@ import { expect } from '@playwright/test';
 import { STAFF, expectAccessible, freshSlot, patientAccount, signIn, test } from './support';
 
 test('errors: a 5xx on an unsafe POST is retried with the same Idempotency-Key', async ({ page }) => {
-  await signIn(page, STAFF.email, STAFF.password);
+  await signIn(page, STAFF.email, STAFF.password, STAFF.secret);
   await page.getByRole('link', { name: 'Relatórios' }).click();
   const keys: string[] = [];
   await page.route('**/v1/reports', async (route) => {
@@ -59,4 +59,19 @@ test('errors: problem codes become sentences; offline and time-outs are said in 
     await expect(page.getByText('O serviço está ocupado ou indisponível. Tente de novo em instantes.')).toBeVisible();
     expect(calls).toBe(3);
   });
+});
+
+test('errors: a sign-up older than 24 hours (EXPIRED_CODE) is told to sign up again', async ({ page }) => {
+  await page.goto('/confirm');
+  await page.getByLabel('E-mail', { exact: true }).fill('late@example.com');
+  await page.getByLabel('Senha', { exact: true }).fill('Passw0rdOk');
+  await page.getByLabel('Código de confirmação', { exact: true }).fill('123456');
+  await page.route('**/v1/accounts/confirm', (route) =>
+    route.fulfill({ status: 400, contentType: 'application/problem+json', body: JSON.stringify({ status: 400, code: 'EXPIRED_CODE', detail: 'The confirmation code has expired.' }) }),
+  );
+  await page.getByRole('button', { name: 'Confirmar' }).click();
+  await expect(page.getByText('Este cadastro tem mais de 24 horas e não pode mais ser confirmado. Faça o cadastro de novo para receber outro código.')).toBeVisible();
+  await expectAccessible(page, 'confirmation expired');
+  await page.getByRole('link', { name: 'Fazer o cadastro de novo' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Crie sua conta' })).toBeVisible();
 });

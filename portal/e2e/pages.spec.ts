@@ -57,7 +57,7 @@ test('pages: doctor', async ({ page }) => {
   const doctor = await activeDoctor();
   const patient = await patientAccount();
   const examId = await assignedExam(patient.token, doctor.id);
-  await signIn(page, doctor.email, doctor.password);
+  await signIn(page, doctor.email, doctor.password, doctor.secret);
   await expect(page.locator(`a[href="/doctor/exams/${examId}"]`)).toBeVisible();
   await checkPage(page, '20-doctor-exams');
   await page.locator(`a[href="/doctor/exams/${examId}"]`).click();
@@ -65,7 +65,7 @@ test('pages: doctor', async ({ page }) => {
 });
 
 test('pages: staff', async ({ page }) => {
-  await signIn(page, STAFF.email, STAFF.password);
+  await signIn(page, STAFF.email, STAFF.password, STAFF.secret);
   await expect(page.getByText(/A API está respondendo/)).toBeVisible();
   await checkPage(page, '30-staff-overview');
   for (const [menu, name] of [

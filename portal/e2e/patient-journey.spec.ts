@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { expect } from '@playwright/test';
-import { api, doctorAccount, expectAccessible, freshSlot, newPatient, pdf, screenshots as screenshotsOf, settled, staffToken, token, test } from './support';
+import { answerCode, api, doctorAccount, shownSecret, expectAccessible, freshSlot, newPatient, pdf, screenshots as screenshotsOf, settled, staffToken, token, test } from './support';
 
 test('patient journey: sign up → book → doctor uploads → patient opens the PDF, sees the access log → deletes the account', async ({
   browser,
@@ -84,7 +84,7 @@ test('patient journey: sign up → book → doctor uploads → patient opens the
     return exam.id as string;
   });
 
-  await test.step('the doctor signs in (choosing a password), collects, completes and uploads the PDF', async () => {
+  await test.step('the doctor signs in (choosing a password, setting the authenticator up), collects, completes and uploads the PDF', async () => {
     const doctorContext = await browser.newContext();
     const dpage = await doctorContext.newPage();
     await dpage.goto('/sign-in');
@@ -94,6 +94,8 @@ test('patient journey: sign up → book → doctor uploads → patient opens the
     await expect(dpage.getByRole('heading', { name: 'Escolha sua senha' })).toBeVisible();
     await dpage.getByLabel(/^Nova senha/).fill('Doct0rPass');
     await dpage.getByRole('button', { name: 'Salvar senha e entrar' }).click();
+    await expect(dpage.getByRole('heading', { level: 1, name: 'Configure seu aplicativo autenticador' })).toBeVisible();
+    await answerCode(dpage, await shownSecret(dpage));
     await expect(dpage).toHaveURL(/\/doctor$/);
     await dpage.getByRole('link', { name: /^Abrir Hemograma/ }).first().click();
     await expect(dpage).toHaveURL(new RegExp(`/doctor/exams/${examId}$`));

@@ -8,7 +8,7 @@ test('staff: register a hospital (secret shown once), a doctor, publish slots, t
 }) => {
   test.setTimeout(150_000);
   await context.grantPermissions(['clipboard-read', 'clipboard-write']);
-  await signIn(page, STAFF.email, STAFF.password);
+  await signIn(page, STAFF.email, STAFF.password, STAFF.secret);
   await expect(page).toHaveURL(/\/staff$/);
   await expect(page.getByText(/A API está respondendo/)).toBeVisible();
 

@@ -1,12 +1,30 @@
 import { mkdirSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
 import AxeBuilder from '@axe-core/playwright';
 import { test as base, expect, type Page } from '@playwright/test';
+import { totp } from './totp';
+
+export { totp };
 
 export const BASE = process.env.CLINIC_BASE_URL ?? 'http://127.0.0.1:3000';
 export const STAFF = {
   email: process.env.CLINIC_STAFF_EMAIL ?? 'staff@clinic.local',
   password: process.env.CLINIC_STAFF_PASSWORD ?? 'Clinic0Staff',
+  /**
+   * The staff account's authenticator secret: the runner sets the authenticator up at start and
+   * prints it (`staff authenticator secret: …`); scripts/portal-test passes it on.
+   */
+  get secret(): string {
+    const secret = process.env.CLINIC_STAFF_TOTP_SECRET;
+    if (!secret) {
+      throw new Error(
+        'CLINIC_STAFF_TOTP_SECRET is not set: run the tests with scripts/portal-test, or set it to the ' +
+          '"staff authenticator secret" that the runner (scripts/run) printed',
+      );
+    }
+    return secret;
+  },
 };
 export const SCREENSHOTS = join(import.meta.dirname, '..', 'test-results', 'screenshots');
 export const DESKTOP = { width: 1280, height: 800 };
@@ -89,13 +107,29 @@ export const api = {
   put: (path: string, body: unknown, token?: string) => call('PUT', path, body, token),
 };
 
-export async function token(email: string, password: string): Promise<string> {
+/**
+ * An access token through the API, answering the second factor with a code computed from the
+ * authenticator `secret` (staff and doctors).
+ */
+export async function token(email: string, password: string, secret?: string): Promise<string> {
   const answer = await api.post('/v1/auth/token', { username: email, password });
-  if (answer.challenge) throw new Error(`${email} must choose a password first`);
-  return answer.accessToken as string;
+  if (!answer.challenge) return answer.accessToken as string;
+  if (answer.challenge === 'NEW_PASSWORD_REQUIRED') throw new Error(`${email} must choose a password first`);
+  const key = answer.challenge === 'MFA_SETUP' ? (answer.secretCode as string) : secret;
+  if (!key) throw new Error(`${email} must answer ${answer.challenge} and no authenticator secret was given`);
+  const tokens = await api.post('/v1/auth/mfa', { username: email, session: answer.session, code: totp(key) });
+  return tokens.accessToken as string;
 }
 
-export const staffToken = () => token(STAFF.email, STAFF.password);
+let staffCache: { token: string; until: number } | null = null;
+
+/** The staff account's access token (one sign-in per test worker while it is fresh). */
+export async function staffToken(): Promise<string> {
+  if (staffCache && staffCache.until > Date.now()) return staffCache.token;
+  const value = await token(STAFF.email, STAFF.password, STAFF.secret);
+  staffCache = { token: value, until: Date.now() + 20 * 60_000 };
+  return value;
+}
 
 /** A confirmed patient account, made through the API. */
 export async function patientAccount(): Promise<Person & { token: string; id: string }> {
@@ -129,13 +163,15 @@ export async function doctorAccount(): Promise<{ id: string; email: string; temp
   return { id: created.id, email: doctor.email, temporaryPassword: doctor.temporaryPassword, name: doctor.name, crm: doctor.crm };
 }
 
-/** A doctor who already chose a password. */
-export async function activeDoctor(): Promise<{ id: string; email: string; password: string; name: string }> {
+/** A doctor who already chose a password and set an authenticator up (its `secret`). */
+export async function activeDoctor(): Promise<{ id: string; email: string; password: string; name: string; secret: string }> {
   const d = await doctorAccount();
   const challenge = await api.post('/v1/auth/token', { username: d.email, password: d.temporaryPassword });
   const password = 'Doct0rPass';
-  await api.post('/v1/auth/new-password', { username: d.email, session: challenge.session, newPassword: password });
-  return { id: d.id, email: d.email, password, name: d.name };
+  const setup = await api.post('/v1/auth/new-password', { username: d.email, session: challenge.session, newPassword: password });
+  if (setup.challenge !== 'MFA_SETUP') throw new Error(`a new doctor should set an authenticator up, got ${JSON.stringify(setup)}`);
+  await api.post('/v1/auth/mfa', { username: d.email, session: setup.session, code: totp(setup.secretCode) });
+  return { id: d.id, email: d.email, password, name: d.name, secret: setup.secretCode as string };
 }
 
 export async function demoHospital(t: string): Promise<{ id: string; name: string; examTypes: string[] }> {
@@ -168,6 +204,41 @@ export async function assignedExam(patientToken: string, doctorId: string): Prom
   return booked.examId as string;
 }
 
+/**
+ * A "PDF bomb": a valid-looking PDF whose object stream inflates from a few kilobytes to
+ * `inflated` bytes (the upload checks refuse it as PDF_TOO_COMPLEX).
+ */
+export function pdfBomb(inflated = 40 * 1024 * 1024): Buffer {
+  const content = Buffer.alloc(inflated + 6, 'A');
+  content.write('5 0 (', 0, 'latin1');
+  content.write(')', inflated + 5, 'latin1');
+  const stream = deflateSync(content, { level: 9 });
+  const bodies: Buffer[] = [
+    Buffer.from('<< /Type /Catalog /Pages 2 0 R >>', 'latin1'),
+    Buffer.from('<< /Type /Pages /Kids [3 0 R] /Count 1 >>', 'latin1'),
+    Buffer.from('<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>', 'latin1'),
+    Buffer.concat([
+      Buffer.from(`<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode /Length ${stream.length} >>\nstream\n`, 'latin1'),
+      stream,
+      Buffer.from('\nendstream', 'latin1'),
+    ]),
+  ];
+  const parts: Buffer[] = [Buffer.from('%PDF-1.5\n', 'latin1')];
+  let length = parts[0]!.length;
+  const offsets: number[] = [];
+  bodies.forEach((body, i) => {
+    offsets.push(length);
+    const chunk = Buffer.concat([Buffer.from(`${i + 1} 0 obj\n`, 'latin1'), body, Buffer.from('\nendobj\n', 'latin1')]);
+    parts.push(chunk);
+    length += chunk.length;
+  });
+  let tail = `xref\n0 ${bodies.length + 1}\n0000000000 65535 f \n`;
+  for (const offset of offsets) tail += `${String(offset).padStart(10, '0')} 00000 n \n`;
+  tail += `trailer\n<< /Size ${bodies.length + 1} /Root 1 0 R >>\nstartxref\n${length}\n%%EOF\n`;
+  parts.push(Buffer.from(tail, 'latin1'));
+  return Buffer.concat(parts);
+}
+
 /** A small, valid one-page PDF (the upload checks parse it). */
 export function pdf(text: string): Buffer {
   const objects = [
@@ -195,13 +266,28 @@ export function pdf(text: string): Buffer {
 
 // ---- the browser ----
 
-/** Signs in through the sign-in page (the page must be on it or be sent to it). */
-export async function signIn(page: Page, email: string, password: string): Promise<void> {
+/**
+ * Signs in through the sign-in page (the page must be on it or be sent to it); staff and doctors
+ * answer the authenticator step with a code computed from their `secret`.
+ */
+export async function signIn(page: Page, email: string, password: string, secret?: string): Promise<void> {
   if (!new URL(page.url()).pathname.startsWith('/sign-in')) await page.goto('/sign-in');
   await page.getByLabel(/^(E-mail)/).fill(email);
   await page.getByLabel(/^(Senha|Password)/).fill(password);
   await page.getByRole('button', { name: /^(Entrar|Sign in)$/ }).click();
+  if (secret) await answerCode(page, secret);
   await expect(page.getByRole('button', { name: /^(Sair|Sign out)$/ })).toBeVisible();
+}
+
+/** Answers the authenticator step of the sign-in page with the current code of `secret`. */
+export async function answerCode(page: Page, secret: string): Promise<void> {
+  await page.getByLabel(/^(Código do autenticador|Authenticator code)/).fill(totp(secret));
+  await page.getByRole('button', { name: /^(Verificar e entrar|Verify and sign in|Confirmar e entrar|Confirm and sign in)$/ }).click();
+}
+
+/** The setup key shown on the authenticator setup page, without the spaces that group it. */
+export async function shownSecret(page: Page): Promise<string> {
+  return ((await page.locator('#mfa-secret').textContent()) ?? '').replace(/\s/g, '');
 }
 
 /** No serious or critical axe-core violation on the page as it is now. */

@@ -5,6 +5,7 @@ import { setLanguage, useLang, useT } from './i18n';
 import { Link } from './ui/link';
 import { Icon, type IconName } from './ui/icons';
 import { match, navigate, usePlace, here } from './router';
+import { aliasOf } from './paths';
 import { end, session } from './session';
 import { useStore } from './store';
 import { SignIn } from './pages/public/sign-in';
@@ -146,7 +147,9 @@ export function App() {
 
   // Guards: pages for a role need that role; the root goes to the person's home.
   let redirect: string | null = null;
-  if (place.path === '/') redirect = signedIn ? homeOf(signedIn.me.role) : '/sign-in';
+  const alias = aliasOf(place.path, place.query.toString());
+  if (alias) redirect = alias;
+  else if (place.path === '/') redirect = signedIn ? homeOf(signedIn.me.role) : '/sign-in';
   else if (found?.route.roles) {
     if (!signedIn) redirect = `/sign-in?next=${encodeURIComponent(here())}`;
     else if (!found.route.roles.includes(signedIn.me.role)) redirect = homeOf(signedIn.me.role);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { match, safeNext } from './paths';
+import { aliasOf, match, safeNext } from './paths';
 
 describe('paths', () => {
   it('matches page patterns and decodes their parts', () => {
@@ -14,5 +14,13 @@ describe('paths', () => {
     expect(safeNext('/\\evil.example')).toBeNull();
     expect(safeNext('https://evil.example/')).toBeNull();
     expect(safeNext(null)).toBeNull();
+  });
+
+  it('sends the e-mails\' addresses to their pages, with the query', () => {
+    expect(aliasOf('/signin', '')).toBe('/sign-in');
+    expect(aliasOf('/signin/', '?x=1')).toBe('/sign-in?x=1');
+    expect(aliasOf('/reports', '')).toBe('/staff/reports');
+    expect(aliasOf('/exams', '')).toBeNull();
+    expect(aliasOf('/', '')).toBeNull();
   });
 });

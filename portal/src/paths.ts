@@ -23,3 +23,22 @@ export function match(pattern: string, path: string): Record<string, string> | n
   }
   return params;
 }
+
+/**
+ * Other addresses of pages, e.g. in the e-mails' links (`/signin` in the "someone tried to sign up
+ * with your e-mail" notice, `/reports` in "report ready").
+ */
+export const ALIASES: Record<string, string> = {
+  '/signin': '/sign-in',
+  '/login': '/sign-in',
+  '/signup': '/sign-up',
+  '/reports': '/staff/reports',
+};
+
+/** Where an alias address leads (its query kept), or null for a page's own address. */
+export function aliasOf(path: string, search: string): string | null {
+  const target = ALIASES[path.replace(/\/+$/, '') || '/'];
+  if (!target) return null;
+  const query = search.replace(/^\?/, '');
+  return query ? `${target}?${query}` : target;
+}

@@ -1,4 +1,5 @@
 import { api, connectAuth, ok } from './api/client';
+import type { components } from './api/schema';
 import type { Profile, Tokens } from './api/types';
 import { ApiError } from './api/errors';
 import { clearDrafts, draftsOwnedBy } from './drafts';
@@ -28,7 +29,7 @@ export function lastEmail(): string | null {
 }
 
 /** Why the last session ended, shown on the sign-in page. */
-export type Ending = 'idle' | 'expired' | 'signed-out' | 'deleted';
+export type Ending = 'idle' | 'expired' | 'signed-out' | 'deleted' | 'erased';
 
 export const session = createStore<SignedIn | null>(null);
 export const ending = createStore<Ending | null>(null);
@@ -117,6 +118,7 @@ connectAuth({
   token: () => session.get()?.accessToken ?? null,
   refresh: renew,
   expired: () => end('expired'),
+  erased: () => end('erased'),
 });
 
 const ROLES: Profile['role'][] = ['patient', 'doctor', 'staff'];
@@ -184,18 +186,50 @@ export async function establish(tokens: Tokens): Promise<SignedIn> {
   return signedIn;
 }
 
-/** The outcome of a sign-in: a session, or Cognito asks for a new password first. */
-export type SignInOutcome = { kind: 'signed-in'; session: SignedIn } | { kind: 'new-password'; session: string };
+/**
+ * The outcome of a sign-in step: a session, or the API asks for one more step first — a new
+ * password (first sign-in of an account created by staff), the authenticator's code
+ * (`SOFTWARE_TOKEN_MFA`), or setting an authenticator app up (`MFA_SETUP`, staff and doctors
+ * without one). The `session` of a step is the API's, kept in the page's memory only.
+ */
+export type SignInOutcome =
+  | { kind: 'signed-in'; session: SignedIn }
+  | { kind: 'new-password'; session: string }
+  | { kind: 'mfa'; session: string }
+  | { kind: 'mfa-setup'; session: string; secretCode: string; otpauthUri: string };
 
-export async function signIn(username: string, password: string): Promise<SignInOutcome> {
-  const answer = await ok(api.POST('/v1/auth/token', { body: { username, password } }));
-  if ('challenge' in answer) return { kind: 'new-password', session: answer.session };
-  return { kind: 'signed-in', session: await establish(answer) };
+type SignInAnswer = Tokens | components['schemas']['ChallengeResponse'];
+
+async function outcomeOf(answer: SignInAnswer): Promise<SignInOutcome> {
+  if (!('challenge' in answer)) return { kind: 'signed-in', session: await establish(answer) };
+  switch (answer.challenge) {
+    case 'NEW_PASSWORD_REQUIRED':
+      return { kind: 'new-password', session: answer.session };
+    case 'SOFTWARE_TOKEN_MFA':
+      return { kind: 'mfa', session: answer.session };
+    case 'MFA_SETUP':
+      if (answer.secretCode && answer.otpauthUri) {
+        return { kind: 'mfa-setup', session: answer.session, secretCode: answer.secretCode, otpauthUri: answer.otpauthUri };
+      }
+      break;
+    default:
+      break;
+  }
+  throw new ApiError({ status: 200, code: 'UNEXPECTED', detail: `sign-in step ${answer.challenge}` });
 }
 
-export async function choosePassword(username: string, challenge: string, newPassword: string): Promise<SignedIn> {
-  const tokens = await ok(api.POST('/v1/auth/new-password', { body: { username, session: challenge, newPassword } }));
-  return establish(tokens);
+export async function signIn(username: string, password: string): Promise<SignInOutcome> {
+  return outcomeOf(await ok(api.POST('/v1/auth/token', { body: { username, password } })));
+}
+
+/** The first password of an account created by staff; staff and doctors then set up their authenticator. */
+export async function choosePassword(username: string, challenge: string, newPassword: string): Promise<SignInOutcome> {
+  return outcomeOf(await ok(api.POST('/v1/auth/new-password', { body: { username, session: challenge, newPassword } })));
+}
+
+/** Answers the second-factor step (`mfa` or `mfa-setup`) with the authenticator's current code. */
+export async function answerMfa(username: string, challenge: string, code: string): Promise<SignedIn> {
+  return establish(await ok(api.POST('/v1/auth/mfa', { body: { username, session: challenge, code } })));
 }
 
 /** Updates the profile kept with the session (after PATCH /v1/me). */
@@ -206,7 +240,8 @@ export function updateMe(me: Profile): void {
 
 /**
  * Ends the session. On its own (`idle`, `expired`) the person is sent to sign in and brought
- * back here afterwards, with what they were typing; on purpose (`signed-out`, `deleted`) drafts
+ * back here afterwards, with what they were typing; on purpose (`signed-out`, `deleted`) or
+ * because the account was erased elsewhere (`erased`: the API answered `ACCOUNT_ERASED`) drafts
  * are dropped too.
  */
 export function end(reason: Ending): void {
@@ -218,7 +253,7 @@ export function end(reason: Ending): void {
   stopIdleWatch();
   session.set(null);
   ending.set(reason);
-  if (reason === 'signed-out' || reason === 'deleted') {
+  if (reason === 'signed-out' || reason === 'deleted' || reason === 'erased') {
     clearDrafts();
     navigate('/sign-in', { replace: true });
   } else {

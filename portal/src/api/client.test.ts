@@ -23,7 +23,7 @@ function stubFetch(...responses: Response[]) {
 
 describe('apiFetch', () => {
   it('retries a 5xx of a POST with an Idempotency-Key, with the same key and body', async () => {
-    connectAuth({ token: () => 't', refresh: async () => false, expired: () => {} });
+    connectAuth({ token: () => 't', refresh: async () => false, expired: () => {}, erased: () => {} });
     const calls = stubFetch(answer(503), answer(202, { reportId: 'r' }));
     const response = await apiFetch(
       new Request(`${BASE}/v1/reports`, { method: 'POST', headers: { 'Idempotency-Key': 'k-1' }, body: '{"a":1}' }),
@@ -37,7 +37,7 @@ describe('apiFetch', () => {
   });
 
   it('does not repeat a POST without a key', async () => {
-    connectAuth({ token: () => 't', refresh: async () => false, expired: () => {} });
+    connectAuth({ token: () => 't', refresh: async () => false, expired: () => {}, erased: () => {} });
     const calls = stubFetch(answer(500));
     const response = await apiFetch(new Request(`${BASE}/v1/hospitals`, { method: 'POST', body: '{}' }));
     expect(response.status).toBe(500);
@@ -54,6 +54,7 @@ describe('apiFetch', () => {
         return true;
       },
       expired,
+      erased: () => {},
     });
     const calls = stubFetch(answer(401), answer(200, { ok: true }));
     const response = await apiFetch(new Request(`${BASE}/v1/me`));
@@ -63,9 +64,24 @@ describe('apiFetch', () => {
   });
 
   it('never sends the bearer token to the public sign-in routes', async () => {
-    connectAuth({ token: () => 'secret', refresh: async () => false, expired: () => {} });
+    connectAuth({ token: () => 'secret', refresh: async () => false, expired: () => {}, erased: () => {} });
     const calls = stubFetch(answer(200, {}));
     await apiFetch(new Request(`${BASE}/v1/auth/token`, { method: 'POST', body: '{}' }));
     expect(new Headers(calls[0]!.init.headers).get('authorization')).toBeNull();
+  });
+
+  it('signs an erased account out without trying to renew its token', async () => {
+    const refresh = vi.fn(async () => true);
+    const expired = vi.fn();
+    const erased = vi.fn();
+    connectAuth({ token: () => 't', refresh, expired, erased });
+    const calls = stubFetch(answer(401, { status: 401, code: 'ACCOUNT_ERASED', detail: 'This account was deleted.' }));
+    const response = await apiFetch(new Request(`${BASE}/v1/exams`));
+    expect(response.status).toBe(401);
+    expect((await response.json()).code).toBe('ACCOUNT_ERASED');
+    expect(calls).toHaveLength(1);
+    expect(refresh).not.toHaveBeenCalled();
+    expect(expired).not.toHaveBeenCalled();
+    expect(erased).toHaveBeenCalledTimes(1);
   });
 });

@@ -10,6 +10,8 @@ export interface AuthHooks {
   refresh(): Promise<boolean>;
   /** The API refused the token and it could not be renewed: the session is over. */
   expired(): void;
+  /** The API answered `ACCOUNT_ERASED`: the account was deleted, the session is over for good. */
+  erased(): void;
 }
 
 let auth: AuthHooks | null = null;
@@ -38,6 +40,16 @@ function retryable(request: Request): boolean {
 function isPublic(request: Request): boolean {
   const path = new URL(request.url).pathname;
   return PUBLIC_PREFIXES.some((prefix) => path.startsWith(prefix));
+}
+
+/** The `code` of a problem answer, read from a copy (the caller still reads the body). */
+async function problemCode(response: Response): Promise<string | null> {
+  try {
+    const body = (await response.clone().json()) as { code?: unknown };
+    return typeof body?.code === 'string' ? body.code : null;
+  } catch {
+    return null;
+  }
 }
 
 function failure(error: unknown): ApiError {
@@ -81,6 +93,11 @@ export async function apiFetch(request: Request): Promise<Response> {
         continue;
       }
       throw problem;
+    }
+    // An erased account: no renewal can help (and none is tried); the person is signed out.
+    if (response.status === 401 && token && (await problemCode(response)) === 'ACCOUNT_ERASED') {
+      auth?.erased();
+      return response;
     }
     if (response.status === 401 && token && !renewed) {
       renewed = true;

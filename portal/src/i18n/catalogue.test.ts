@@ -27,7 +27,19 @@ describe('catalogues', () => {
   });
 
   it('name the API problem codes of the contract', () => {
-    for (const code of ['VALIDATION_FAILED', 'SLOT_FULL', 'ACCESS_CODE_INVALID', 'TOO_MANY_ATTEMPTS', 'IDEMPOTENCY_KEY_REUSED', 'UNAVAILABLE']) {
+    for (const code of [
+      'VALIDATION_FAILED',
+      'SLOT_FULL',
+      'ACCESS_CODE_INVALID',
+      'TOO_MANY_ATTEMPTS',
+      'IDEMPOTENCY_KEY_REUSED',
+      'UNAVAILABLE',
+      'INVALID_MFA_CODE',
+      'INVALID_SESSION',
+      'ACCOUNT_ERASED',
+      'EXPIRED_CODE',
+      'REPORT_EXPIRED',
+    ]) {
       expect(ptBR.errors[code as keyof typeof ptBR.errors]).toBeTruthy();
     }
   });

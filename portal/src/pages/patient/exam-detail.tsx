@@ -80,7 +80,9 @@ function AccessLog({ examId, version, files }: { examId: string; version: number
     () => ok(api.GET('/v1/exams/{id}/access-log', { params: { path: { id: examId }, query: { limit: '200' } } })),
     [examId, version],
   );
-  const who = (entry: AccessEntry) => (entry.actorId === me?.id ? t.access.you : t.roles[entry.actorRole]);
+  // Erasures are written by the system itself (LGPD), not by a person.
+  const who = (entry: AccessEntry) =>
+    entry.actorId === me?.id ? t.access.you : entry.action === 'ERASED' && entry.actorId === 'system' ? t.access.system : t.roles[entry.actorRole];
   const fileName = (id: string) => files.find((f) => f.fileId === id)?.fileName ?? t.access.aFile;
   return (
     <section class="card" aria-labelledby="access-title">

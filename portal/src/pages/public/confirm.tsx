@@ -6,6 +6,7 @@ import { useLang, useT } from '../../i18n';
 import { navigate } from '../../router';
 import { signIn } from '../../session';
 import { createStore } from '../../store';
+import { Link } from '../../ui/link';
 import { Button, ErrorNotice, Field, Notice, Page } from '../../ui/kit';
 import { fieldError, focusFirstInvalid, isFieldError } from '../../ui/forms';
 
@@ -47,11 +48,19 @@ export function Confirm() {
   // A wrong password at confirmation is refused like a wrong code: the form shows both again.
   const askPassword = !fromSignUp || (error instanceof ApiError && (error.field('password') !== undefined || error.code === 'INVALID_CREDENTIALS'));
 
+  // A sign-up waits 24 hours for its confirmation; after that the only way is to sign up again.
+  const expired = error instanceof ApiError && error.code === 'EXPIRED_CODE';
+
   return (
     <Page title={t.confirm.title}>
       <div class="narrow">
         {fromSignUp ? <Notice kind="success">{t.confirm.sent}</Notice> : <p>{t.confirm.intro}</p>}
         {error && !isFieldError(error) ? <ErrorNotice error={error} /> : null}
+        {expired ? (
+          <p>
+            <Link href="/sign-up">{t.confirm.signUpAgain}</Link>
+          </p>
+        ) : null}
         <form class="card" ref={form} onSubmit={submit} noValidate>
           {fromSignUp ? null : (
             <Field

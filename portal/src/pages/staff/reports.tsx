@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, idempotencyKey, ok } from '../../api/client';
+import { ApiError } from '../../api/errors';
 import type { ExamStatus, Report, ReportFormat } from '../../api/types';
 import { onDraftsCleared, useDraft } from '../../drafts';
 import { reportBlob, saveBlob } from '../../files';
@@ -10,8 +11,20 @@ import { Button, ErrorNotice, Field, Page, SelectField, useAsync, useInterval } 
 import { ReportStatusBadge } from '../../ui/status';
 import { allHospitals } from '../patient/book';
 
-/** Reports asked for during this session (there is no list route; the ids are kept in memory). */
-const requested = createStore<{ id: string; format: ReportFormat; report: Report | null }[]>([]);
+/**
+ * Reports asked for during this session (there is no list route; the ids are kept in memory).
+ * `expired`: the API answered `410 REPORT_EXPIRED` (past the 30-day retention).
+ */
+interface Entry {
+  id: string;
+  format: ReportFormat;
+  report: Report | null;
+  expired?: boolean;
+}
+const requested = createStore<Entry[]>([]);
+
+const isExpired = (error: unknown) => error instanceof ApiError && error.code === 'REPORT_EXPIRED';
+const markExpired = (id: string) => requested.set((all) => all.map((e) => (e.id === id ? { ...e, expired: true } : e)));
 
 onDraftsCleared(() => requested.set([]));
 
@@ -39,7 +52,7 @@ function Steps({ status }: { status: Report['status'] | 'queued' }) {
   );
 }
 
-function ReportItem({ entry }: { entry: { id: string; format: ReportFormat; report: Report | null } }) {
+function ReportItem({ entry }: { entry: Entry }) {
   const t = useT();
   const lang = useLang();
   const [busy, setBusy] = useState(false);
@@ -52,7 +65,8 @@ function ReportItem({ entry }: { entry: { id: string; format: ReportFormat; repo
     try {
       saveBlob(await reportBlob(entry.id, MIME[entry.format]), `relatorio-exames-${entry.id}.${entry.format}`);
     } catch (err) {
-      setError(err);
+      if (isExpired(err)) markExpired(entry.id);
+      else setError(err);
     } finally {
       setBusy(false);
     }
@@ -70,9 +84,10 @@ function ReportItem({ entry }: { entry: { id: string; format: ReportFormat; repo
         </div>
         <Steps status={status} />
         {status === 'error' ? <p class="field-error">{entry.report?.error ?? t.reports.failed}</p> : null}
+        {entry.expired ? <p class="field-error">{t.errors.REPORT_EXPIRED}</p> : null}
         {error ? <ErrorNotice error={error} /> : null}
       </div>
-      {status === 'done' ? (
+      {status === 'done' && !entry.expired ? (
         <Button icon="download" busy={busy} onClick={download}>
           {t.reports.download}
         </Button>
@@ -88,7 +103,7 @@ export function StaffReports() {
   const [draft, update] = useDraft('staff-report', { format: 'xlsx', from: isoDay(-30), to: isoDay(30), hospitalId: '', status: '' });
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
-  const pending = list.filter((e) => !e.report || e.report.status === 'queued' || e.report.status === 'processing');
+  const pending = list.filter((e) => !e.expired && (!e.report || e.report.status === 'queued' || e.report.status === 'processing'));
 
   useInterval(
     async () => {
@@ -96,8 +111,9 @@ export function StaffReports() {
         try {
           const report = await ok(api.GET('/v1/reports/{id}', { params: { path: { id: entry.id } } }));
           requested.set((all) => all.map((e) => (e.id === entry.id ? { ...e, report } : e)));
-        } catch {
-          // try again on the next tick
+        } catch (err) {
+          // Past its retention it will never be ready; anything else: try again on the next tick.
+          if (isExpired(err)) markExpired(entry.id);
         }
       }
     },
