@@ -27,6 +27,7 @@
 mod dedup;
 mod processor;
 mod queue;
+pub mod redrive;
 #[cfg(test)]
 mod tests;
 

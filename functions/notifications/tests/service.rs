@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use clinic_notifications::app::Settings;
-use clinic_notifications::outbound::redrive::redrive;
 use clinic_shared::envelope::{
     AccountCreated, AccountDeleted, AccountUpdated, Envelope, EventType, ExamCreated,
     ExamResultReady, ExamStatus, Language, Preferences, Role,
 };
 use clinic_shared::sqs_batch::ATTR_FAILURE_REASON;
+use clinic_shared::sqs_batch::redrive::{dead_letter_queue_of, redrive};
 use clinic_shared::testing::{emulator_config, unique};
 use serde_json::{Value, json};
 use support::*;
@@ -552,6 +552,11 @@ async fn a_payload_that_breaks_the_contract_is_parked_and_can_be_redriven() {
     assert!(reason.contains("exam.result.ready"), "{reason}");
 
     // The operator moves it back; it arrives with its attributes, as the processor expects.
+    assert_eq!(
+        dead_letter_queue_of(&stack.sqs, &stack.queue_url).await,
+        Ok(stack.dlq_url.clone()),
+        "the DLQ is found from the queue's redrive policy"
+    );
     let report = redrive(&stack.sqs, &stack.dlq_url, &stack.queue_url, None)
         .await
         .expect("redrive");

@@ -61,6 +61,18 @@ pub const IGNORED: &[IgnoredType] = &[
         reason: "there are no CloudWatch metrics locally to alarm on",
     },
     IgnoredType {
+        pattern: "AWS::CloudWatch::CompositeAlarm",
+        name_property: Some("AlarmName"),
+        attributes: &["Arn"],
+        reason: "there are no CloudWatch metrics locally to alarm on",
+    },
+    IgnoredType {
+        pattern: "AWS::CloudWatch::Dashboard",
+        name_property: Some("DashboardName"),
+        attributes: &[],
+        reason: "the runner prints its own figures; there is no CloudWatch locally",
+    },
+    IgnoredType {
         pattern: "AWS::SQS::QueuePolicy",
         name_property: None,
         attributes: &[],

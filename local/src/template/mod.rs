@@ -355,6 +355,14 @@ impl Template {
             if let Some(global) = global_section {
                 properties = merge_globals(global, &properties);
             }
+            if kind == ResourceKind::Function
+                && let Value::Object(props) = &mut properties
+            {
+                // SAM turns this into CodeDeploy resources of their own (which the alarms it
+                // names refer back to the function from): the function does not depend on them,
+                // and locally there is no gradual deployment to run.
+                props.remove("DeploymentPreference");
+            }
             let condition = match body.get("Condition") {
                 None => None,
                 Some(Value::String(c)) => Some(c.clone()),

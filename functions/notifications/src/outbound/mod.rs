@@ -1,6 +1,5 @@
-//! Adapters implementing the notifications ports with the AWS SDK, and the DLQ redrive.
+//! Adapters implementing the notifications ports with the AWS SDK.
 
 pub mod dynamodb;
-pub mod redrive;
 pub mod ses;
 pub mod sns;

@@ -1,6 +1,7 @@
 //! Moving messages from a dead-letter queue back to the queue they came from, once the cause of
 //! their failure is fixed: receive → send to the source queue (same body and message
-//! attributes) → delete from the DLQ. A message whose send fails stays in the DLQ.
+//! attributes) → delete from the DLQ. A message whose send fails stays in the DLQ. One mechanism
+//! for every queue of the clinic (`clinic-redrive`, see docs/runbooks/dlq-has-messages.md).
 //!
 //! Messages the consumer parked carry `failureReason` and `sourceQueue`; they are kept, so the
 //! batch processor knows a redriven event may be taken again even though it was recorded as
@@ -8,9 +9,9 @@
 
 use std::collections::HashMap;
 
+use crate::aws::error_text;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
-use clinic_shared::aws::error_text;
 
 /// How a redrive went.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -27,6 +28,43 @@ pub struct RedriveReport {
 pub struct RedriveError {
     pub report: RedriveReport,
     pub reason: String,
+}
+
+/// The DLQ of `queue_url`, from the queue's redrive policy.
+///
+/// # Errors
+/// A sentence saying why: the queue cannot be read, or it has no DLQ.
+pub async fn dead_letter_queue_of(sqs: &Client, queue_url: &str) -> Result<String, String> {
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy)
+        .send()
+        .await
+        .map_err(|e| format!("cannot read {queue_url}: {}", error_text(&e)))?;
+    let policy = attributes
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy))
+        .ok_or_else(|| format!("{queue_url} has no dead-letter queue"))?;
+    let arn = serde_json::from_str::<serde_json::Value>(policy)
+        .ok()
+        .and_then(|p| p["deadLetterTargetArn"].as_str().map(str::to_string))
+        .ok_or_else(|| format!("the redrive policy of {queue_url} names no queue"))?;
+    // arn:aws:sqs:<region>:<account>:<name>
+    let mut parts = arn.rsplitn(2, ':');
+    let name = parts.next().unwrap_or_default();
+    let account = parts
+        .next()
+        .and_then(|rest| rest.rsplit(':').next())
+        .unwrap_or_default();
+    sqs.get_queue_url()
+        .queue_name(name)
+        .queue_owner_aws_account_id(account)
+        .send()
+        .await
+        .ok()
+        .and_then(|out| out.queue_url)
+        .ok_or_else(|| format!("the dead-letter queue {arn} cannot be found"))
 }
 
 /// Moves up to `max` messages (all, when `None`) from `from_url` to `to_url`.
