@@ -326,6 +326,10 @@ async fn booking_an_exam_sends_the_confirmation_by_email_and_sms() {
         .post(format!("{}/v1/appointments", api.base))
         .bearer_auth(&patient)
         .header("idempotency-key", "booking-journey-1")
+        .header(
+            "traceparent",
+            format!("00-{BOOKING_TRACE}-00f067aa0ba902b7-01"),
+        )
         .json(&json!({"slotId": slot_id}))
         .send()
         .await
@@ -374,6 +378,52 @@ async fn booking_an_exam_sends_the_confirmation_by_email_and_sms() {
             && channels.iter().any(|c| c.eq_ignore_ascii_case("sms"))
     })
     .await;
+
+    // One trace from the HTTP request through the outbox, SNS, SQS and the consumers to the
+    // e-mail and the SMS: every log line of the booking carries the caller's trace id.
+    let traced = traced_lines(&system.output(), BOOKING_TRACE);
+    for (function, message) in [
+        ("ExamResultsApiFunction", "exam booked"),
+        ("ExamResultsApiFunction", "request finished"),
+        ("ExamResultsOutboxFunction", "outbox event published"),
+        ("NotificationsSenderFunction", "sent"),
+        ("FilesProjectionFunction", "sqs record done"),
+    ] {
+        assert!(
+            traced.iter().any(|(f, m)| f == function && m == message),
+            "no `{message}` of {function} in the trace; traced lines: {traced:?}"
+        );
+    }
+    let sent = traced
+        .iter()
+        .filter(|(f, m)| f == "NotificationsSenderFunction" && m == "sent")
+        .count();
+    assert_eq!(
+        sent, 2,
+        "the e-mail and the SMS, each in the trace: {traced:?}"
+    );
+}
+
+/// The trace id the booking journey sends in its `traceparent`.
+const BOOKING_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+/// (function, message) of every JSON log line of the runner's output that carries `trace_id`,
+/// in its span or as a field of its own.
+fn traced_lines(output: &str, trace_id: &str) -> Vec<(String, String)> {
+    output
+        .lines()
+        .filter_map(|line| {
+            let (function, json) = line.strip_prefix('[')?.split_once("] ")?;
+            let value: Value = serde_json::from_str(json).ok()?;
+            let carries = value["span"]["trace_id"] == trace_id || value["trace_id"] == trace_id;
+            carries.then(|| {
+                (
+                    function.to_string(),
+                    value["message"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+        })
+        .collect()
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::events::{Nudge, Nudging, PollerSettings};
 use crate::gateway::{Gateway, GatewayConfig, LOCAL_TOKEN_SECRET_ENV, LocalSigner, TokenEndpoint};
+use crate::metrics::MetricsBoard;
 use crate::model::LocalStack;
 use crate::portal::Portal;
 use crate::provision::{ProvisionSettings, provision};
@@ -166,7 +167,11 @@ fn checkpoint_dir(settings: &Settings) -> Option<PathBuf> {
 }
 
 /// Provisions the emulator and starts functions, gateway, pollers and seed data.
-async fn start(settings: &Settings, template: &Template) -> Result<System, StartError> {
+async fn start(
+    settings: &Settings,
+    template: &Template,
+    metrics: &MetricsBoard,
+) -> Result<System, StartError> {
     let sdk = sdk_config(&settings.emulator_url).await;
     let stack = provision(
         template,
@@ -205,6 +210,7 @@ async fn start(settings: &Settings, template: &Template) -> Result<System, Start
     runtime_config.max_instances = settings.instances.max(1);
     let runtime = Arc::new(Runtime::new(stack.functions.clone(), runtime_config)?);
     runtime.start().await?;
+    metrics.follow(runtime.subscribe_logs());
     // Every invocation that ends pokes the stream pollers: it may have written to a table.
     let poller_settings = PollerSettings {
         nudge: Nudge::default(),
@@ -232,7 +238,7 @@ async fn start(settings: &Settings, template: &Template) -> Result<System, Start
         &settings.portal_dir,
         std::slice::from_ref(&settings.emulator_url),
     );
-    let app = app_router(gateway, ready.clone(), portal.clone());
+    let app = app_router(gateway, ready.clone(), portal.clone(), metrics.clone());
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", settings.port))
         .await
@@ -328,7 +334,8 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         });
     }
     let sdk = sdk_config(&settings.emulator_url).await;
-    let mut system = start(&settings, &template).await?;
+    let metrics = MetricsBoard::default();
+    let mut system = start(&settings, &template, &metrics).await?;
     print_banner(&settings, &system);
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -347,6 +354,10 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         let Some(reason) = lost else {
             println!("stopping: finishing in-flight invocations…");
             system.stop().await;
+            let summary = metrics.summary();
+            if !summary.is_empty() {
+                println!("metrics of this run (also at /_local/metrics while it runs):\n{summary}");
+            }
             println!("stopped");
             return Ok(());
         };
@@ -362,7 +373,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
                 return Ok(());
             }
         }
-        system = start(&settings, &template).await?;
+        system = start(&settings, &template, &metrics).await?;
         print_staff_secret(system.staff_secret.as_deref());
         println!(
             "Clinic is running again at {} (provisioned afresh: earlier data, accounts and tokens are gone; staff login {} / {})",
@@ -378,6 +389,7 @@ fn app_router(
     gateway: Gateway<FunctionInvoker>,
     ready: Arc<AtomicBool>,
     portal: Option<Portal>,
+    metrics: MetricsBoard,
 ) -> Router {
     let fallback_gateway = gateway.clone();
     Router::new()
@@ -405,6 +417,13 @@ fn app_router(
         .route(
             "/openapi.json",
             get(|| async { axum::Json(crate::openapi::merged_json()) }),
+        )
+        .route(
+            "/_local/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move { axum::Json(metrics.to_json()) }
+            }),
         )
         .fallback(move |request: Request| {
             let gateway = fallback_gateway.clone();
@@ -468,6 +487,7 @@ fn print_banner(settings: &Settings, system: &System) {
         "\nClinic is running locally\n\
          \n  API          {base_url}\
          \n  health       {base_url}/_local/health\
+         \n  metrics      {base_url}/_local/metrics\
          \n  OpenAPI      {base_url}/openapi.json\
          \n  portal       {portal}\
          \n  token (M2M)  {base_url}/oauth2/token\

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod events;
 pub mod gateway;
+pub mod metrics;
 pub mod model;
 pub mod openapi;
 pub mod portal;

@@ -78,6 +78,27 @@ impl MetricSet {
     }
 }
 
+/// Counts one business event of `service` (`ExamsBooked`, `DownloadsGranted`, …), optionally
+/// split by one more dimension (`channel`, `outcome`). The dashboard in template.yaml reads these
+/// names and dimensions.
+pub fn count(service: &str, name: &str, split: Option<(&str, &str)>) {
+    let mut set = MetricSet::new().dimension("service", service);
+    if let Some((dimension, value)) = split {
+        set = set.dimension(dimension, value);
+    }
+    set.value(name, 1.0, Unit::Count).emit();
+}
+
+/// Counts a Lambda cold start of this process's function (nothing outside Lambda).
+pub fn cold_start() {
+    if let Some(function) = crate::config::optional("AWS_LAMBDA_FUNCTION_NAME") {
+        MetricSet::new()
+            .dimension("function", &function)
+            .value("ColdStarts", 1.0, Unit::Count)
+            .emit();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

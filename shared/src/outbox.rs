@@ -17,6 +17,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use crate::envelope::Envelope;
+use crate::telemetry::TraceContext;
 
 /// Value of the `outboxPending` attribute (the sparse index's partition key) while unpublished.
 pub const PENDING: &str = "PENDING";
@@ -131,12 +132,19 @@ impl EventPublisher for SnsPublisher {
                 .build()
                 .map_err(|e| OutboxError::Publish(e.to_string()))
         };
-        self.client
+        let mut publish = self
+            .client
             .publish()
             .topic_arn(&self.topic_arn)
             .message(envelope.to_json())
             .message_attributes("type", attribute(envelope.event_type.as_str())?)
-            .message_attributes("source", attribute(&envelope.source)?)
+            .message_attributes("source", attribute(&envelope.source)?);
+        // W3C trace context, as a message attribute too (SNS → SQS raw delivery keeps it; SNS
+        // refuses empty attribute values).
+        if !envelope.trace.is_empty() {
+            publish = publish.message_attributes("traceparent", attribute(&envelope.trace)?);
+        }
+        publish
             .send()
             .await
             .map_err(|e| OutboxError::Publish(crate::aws::error_text(&e)))?;
@@ -239,6 +247,8 @@ pub struct OutboxRelay<P, S> {
     store: S,
     /// Entries younger than this are left to the stream path by the sweep.
     grace: jiff::SignedDuration,
+    /// The publishing service, for the relay-lag metric (`OutboxPending`).
+    service: Option<&'static str>,
 }
 
 impl<P: EventPublisher, S: OutboxStore> OutboxRelay<P, S> {
@@ -247,7 +257,16 @@ impl<P: EventPublisher, S: OutboxStore> OutboxRelay<P, S> {
             publisher,
             store,
             grace,
+            service: None,
         }
+    }
+
+    /// The same relay, counting what each sweep finds left by the stream path as
+    /// `OutboxPending` of `service` (the relay-lag alarm reads it).
+    #[must_use]
+    pub fn for_service(mut self, service: &'static str) -> Self {
+        self.service = Some(service);
+        self
     }
 
     async fn relay(&self, envelope: &Envelope) -> Result<(), OutboxError> {
@@ -271,14 +290,16 @@ impl<P: EventPublisher, S: OutboxStore> OutboxRelay<P, S> {
                 continue;
             }
             let outcome = match parse_row(row) {
-                Ok(entry) => self
-                    .relay(&entry.envelope)
-                    .await
-                    .map(|()| entry.envelope.id),
+                Ok(entry) => self.relay(&entry.envelope).await.map(|()| {
+                    let trace = TraceContext::continue_or_start(Some(&entry.envelope.trace));
+                    (entry.envelope.id, trace.trace_id)
+                }),
                 Err(err) => Err(err),
             };
             match outcome {
-                Ok(event_id) => tracing::info!(event_id = %event_id, "outbox event published"),
+                Ok((event_id, trace_id)) => {
+                    tracing::info!(event_id = %event_id, trace_id = %trace_id, "outbox event published");
+                }
                 Err(OutboxError::Corrupt(reason)) => {
                     // Retrying cannot fix it; it stays in the pending index for an operator.
                     tracing::error!(reason = %reason, "unreadable outbox item skipped");
@@ -317,6 +338,17 @@ impl<P: EventPublisher, S: OutboxStore> OutboxRelay<P, S> {
             failed = report.failed,
             "outbox sweep done"
         );
+        if let Some(service) = self.service {
+            // Entries older than the grace period that the stream path did not publish.
+            crate::metrics::MetricSet::new()
+                .dimension("service", service)
+                .value(
+                    "OutboxPending",
+                    (report.published + report.failed) as f64,
+                    crate::metrics::Unit::Count,
+                )
+                .emit();
+        }
         Ok(report)
     }
 

@@ -9,6 +9,8 @@ use tracing_subscriber::fmt::format::FmtSpan;
 /// that build several handlers happy). Level from `RUST_LOG`, default `info`.
 pub fn init() {
     let _ = tracing::subscriber::set_global_default(json_subscriber(std::io::stdout));
+    // Every function calls this once at start: the place to count cold starts.
+    crate::metrics::cold_start();
 }
 
 /// The subscriber [`init`] installs, writing to `writer` (tests capture logs with it).

@@ -457,11 +457,21 @@ where
         match sent {
             Ok(message_id) => {
                 tracing::info!("sent");
+                clinic_shared::metrics::count(
+                    "notifications",
+                    "NotificationsSent",
+                    Some(("channel", channel.as_str())),
+                );
                 let entry = self.entry(n, channel, DeliveryStatus::Sent, None, Some(message_id));
                 self.finish(&key, &token, entry).await
             }
             Err(SendError::Permanent(reason)) => {
                 tracing::warn!(reason = %reason, "provider refused the message for good");
+                clinic_shared::metrics::count(
+                    "notifications",
+                    "NotificationsFailed",
+                    Some(("channel", channel.as_str())),
+                );
                 let entry = self.entry(n, channel, DeliveryStatus::Failed, Some(&reason), None);
                 self.finish(&key, &token, entry).await
             }

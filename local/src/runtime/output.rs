@@ -56,7 +56,9 @@ impl Output {
 
     /// A line written by a function process: printed to the same stream, prefixed.
     pub(crate) fn function_line(&self, line: LogLine) {
-        if self.print {
+        // Metric documents are added up (`/_local/metrics`), not printed: they would drown the
+        // log lines people read.
+        if self.print && !crate::metrics::is_emf(&line.line) {
             write_whole(line.stream, &prefixed(&line.function, &line.line));
         }
         // Nobody listening is fine.

@@ -201,6 +201,7 @@ impl<D: DedupStore, Q: QueueOps> BatchProcessor<D, Q> {
                 message_id = %message_id,
                 event_id = Empty,
                 event_type = Empty,
+                trace_id = Empty,
             );
             let ok = self
                 .process_record(handler, &incoming, earlier_copy_failed)
@@ -228,6 +229,14 @@ impl<D: DedupStore, Q: QueueOps> BatchProcessor<D, Q> {
                 let span = tracing::Span::current();
                 span.record("event_id", envelope.id.as_str());
                 span.record("event_type", envelope.event_type.as_str());
+                // The trace of the request that caused the event: one trace id from the HTTP
+                // request through the outbox and every consumer to the e-mail or SMS.
+                span.record(
+                    "trace_id",
+                    crate::telemetry::TraceContext::continue_or_start(Some(&envelope.trace))
+                        .trace_id
+                        .as_str(),
+                );
                 if earlier_copy_failed {
                     Verdict::Retry {
                         reason: "an earlier copy of this event in the batch failed".into(),

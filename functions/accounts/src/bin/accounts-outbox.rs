@@ -13,7 +13,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         SnsPublisher::new(clinic_shared::aws::sns(&sdk), config.events_topic_arn),
         DynamoOutbox::new(clinic_shared::aws::dynamodb(&sdk), config.table_name),
         jiff::SignedDuration::from_secs(60),
-    );
+    )
+    .for_service("accounts");
     let relay = &relay;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {

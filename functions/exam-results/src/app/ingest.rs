@@ -33,6 +33,16 @@ where
     /// `Unavailable` (retry later).
     #[tracing::instrument(skip_all, fields(batch_id = %cmd.batch_id, index = cmd.index))]
     pub async fn apply(&self, cmd: &IngestCommand) -> Result<ItemState, ExamsError> {
+        let state = self.apply_once(cmd).await?;
+        clinic_shared::metrics::count(
+            super::SERVICE,
+            "IngestItems",
+            Some(("outcome", state.as_str())),
+        );
+        Ok(state)
+    }
+
+    async fn apply_once(&self, cmd: &IngestCommand) -> Result<ItemState, ExamsError> {
         let Some(hospital) = self.store.get_hospital(&cmd.hospital_id).await? else {
             return self
                 .finish(cmd, ItemState::Rejected, Some("The hospital is unknown."))
@@ -122,6 +132,11 @@ where
         self.store
             .finish_item(batch_id, index, ItemState::Rejected, Some(reason))
             .await?;
+        clinic_shared::metrics::count(
+            super::SERVICE,
+            "IngestItems",
+            Some(("outcome", ItemState::Rejected.as_str())),
+        );
         Ok(())
     }
 

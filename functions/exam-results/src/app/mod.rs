@@ -32,6 +32,9 @@ use crate::domain::{
     StoreError, Viewer, can_assign, next_status,
 };
 
+/// The service's name in metrics.
+pub(crate) const SERVICE: &str = "exam-results";
+
 /// How many times a write that lost a race with a concurrent change is decided again.
 pub(crate) const WRITE_ATTEMPTS: usize = 5;
 
@@ -293,6 +296,7 @@ where
             Ok(()) => {
                 self.slots_cache.clear();
                 tracing::info!(exam_id = %exam.id, "exam booked");
+                clinic_shared::metrics::count(SERVICE, "ExamsBooked", None);
                 Ok(exam)
             }
             Err(StoreError::Conflict {
@@ -600,6 +604,7 @@ where
             {
                 Ok(()) => {
                     tracing::info!(exam_id = %linked.id, "exam claimed with its access code");
+                    clinic_shared::metrics::count(SERVICE, "ExamsClaimed", None);
                     return Ok(linked);
                 }
                 Err(StoreError::Conflict {

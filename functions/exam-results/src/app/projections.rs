@@ -239,6 +239,7 @@ impl<S: ProjectionStore + ExamStore> Projections<S> {
             match self.store.save_exam(&ready, &events).await {
                 Ok(()) => {
                     tracing::info!("exam result ready");
+                    clinic_shared::metrics::count(super::SERVICE, "ResultsPublished", None);
                     return Ok(true);
                 }
                 Err(StoreError::Conflict {

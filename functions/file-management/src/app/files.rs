@@ -205,6 +205,7 @@ impl<S: Projection + Files + AuditTrail + Erasures, O: ObjectStorage> FilesApp<S
             .presign_download(Bucket::Results, key, &name)
             .await?;
         tracing::info!(file_id = %file.file_id, role = caller.role.as_str(), "download granted");
+        clinic_shared::metrics::count("file-management", "DownloadsGranted", None);
         Ok(url)
     }
 

@@ -251,6 +251,7 @@ impl<S: Reports + Projection + AuditTrail, O: ObjectStorage, Q: ReportQueue> Rep
                     elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                     "report done"
                 );
+                clinic_shared::metrics::count("file-management", "ReportsCompleted", None);
                 Ok(BuildOutcome::Built { rows })
             }
             Err(err) => {
@@ -368,6 +369,7 @@ impl<S: Reports + Projection + AuditTrail, O: ObjectStorage, Q: ReportQueue> Rep
             FailOutcome::Missing => Err(FilesError::NotFound("Report")),
             other => {
                 tracing::info!(outcome = ?other, "report given up");
+                clinic_shared::metrics::count("file-management", "ReportsFailed", None);
                 Ok(other)
             }
         }
