@@ -13,6 +13,7 @@ Settings (environment, for tests):
     CLINIC_EMULATOR_STREAM_RETENTION_SECONDS  stream records older than this are trimmed (86400)
     CLINIC_EMULATOR_TRIM_EVERY_SECONDS        how often the trimming runs (60)
     CLINIC_EMULATOR_MAX_ITERATORS             shard iterators kept at most (10000)
+    CLINIC_EMULATOR_STATS_EVERY_SECONDS       print requests per action and their time (off)
 """
 
 from __future__ import annotations
@@ -321,6 +322,62 @@ def bounded_streams() -> None:
     threading.Thread(target=trim_forever, name="stream-trimming", daemon=True).start()
 
 
+def request_stats(every: float) -> None:
+    """Diagnostics, not a correction: every `every` seconds, the requests served since the last
+    report per service and action, with their average and slowest time (lock waits included)."""
+    from moto.core.responses import BaseResponse
+
+    counts: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0, 0.0])
+    guard = threading.Lock()
+    depth = threading.local()
+
+    def timed(inner: Any) -> Any:
+        def call_action(self: Any) -> Any:
+            if getattr(depth, "busy", False):
+                return inner(self)
+            depth.busy = True
+            started = time.perf_counter()
+            try:
+                return inner(self)
+            finally:
+                depth.busy = False
+                spent = time.perf_counter() - started
+                try:
+                    name = f"{self.service_name}.{self._get_action()}"
+                except Exception:  # noqa: BLE001 - diagnostics only
+                    name = f"{type(self).__name__}.?"
+                with guard:
+                    entry = counts[name]
+                    entry[0] += 1
+                    entry[1] += spent
+                    entry[2] = max(entry[2], spent)
+
+        return call_action
+
+    BaseResponse.call_action = timed(BaseResponse.call_action)  # type: ignore[method-assign]
+    for handler in BaseResponse.__subclasses__():
+        if "call_action" in handler.__dict__:
+            handler.call_action = timed(handler.__dict__["call_action"])  # type: ignore[method-assign]
+
+    def report() -> None:
+        while True:
+            time.sleep(every)
+            with guard:
+                snapshot = sorted(counts.items(), key=lambda kv: -kv[1][1])
+                counts.clear()
+            served = sum(v[1] for _, v in snapshot)
+            requests = int(sum(v[0] for _, v in snapshot))
+            lines = [f"emulator: {requests} requests in {every:.0f} s, {served:.1f} s spent serving"]
+            for name, (n, spent, slowest) in snapshot[:15]:
+                lines.append(
+                    f"  {name:<44} {int(n):>6} {spent * 1000 / max(n, 1):>8.1f} ms avg "
+                    f"{slowest * 1000:>7.0f} ms max"
+                )
+            print("\n".join(lines), file=sys.stderr, flush=True)
+
+    threading.Thread(target=report, name="request-stats", daemon=True).start()
+
+
 def main() -> None:
     import moto
 
@@ -333,6 +390,9 @@ def main() -> None:
     transactions_without_snapshots()
     lookups_leave_no_trace()
     bounded_streams()
+    every = float(os.environ.get("CLINIC_EMULATOR_STATS_EVERY_SECONDS", 0))
+    if every > 0:
+        request_stats(every)
 
     from moto.server import main as moto_server
 
