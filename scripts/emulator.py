@@ -42,6 +42,8 @@ MAX_ITERATORS = int(os.environ.get("CLINIC_EMULATOR_MAX_ITERATORS", 10_000))
 
 # One lock for everything DynamoDB and DynamoDB Streams serve (see `serialize_requests`).
 LOCK = threading.RLock()
+# Requests that took the lock and the time they waited for it (for the request statistics).
+LOCK_WAIT = [0, 0.0]
 
 
 def serialize_requests() -> None:
@@ -59,7 +61,10 @@ def serialize_requests() -> None:
         unlocked = handler.call_action
 
         def call_action(self: Any, _unlocked: Any = unlocked) -> Any:
+            asked = time.perf_counter()
             with LOCK:
+                LOCK_WAIT[0] += 1
+                LOCK_WAIT[1] += time.perf_counter() - asked
                 return _unlocked(self)
 
         call_action.__doc__ = unlocked.__doc__
@@ -365,9 +370,15 @@ def request_stats(every: float) -> None:
             with guard:
                 snapshot = sorted(counts.items(), key=lambda kv: -kv[1][1])
                 counts.clear()
+                locked, waited = LOCK_WAIT
+                LOCK_WAIT[0], LOCK_WAIT[1] = 0, 0.0
             served = sum(v[1] for _, v in snapshot)
             requests = int(sum(v[0] for _, v in snapshot))
-            lines = [f"emulator: {requests} requests in {every:.0f} s, {served:.1f} s spent serving"]
+            lines = [
+                f"emulator: {requests} requests in {every:.0f} s, {served:.1f} s spent serving; "
+                f"{locked} DynamoDB requests waited {waited * 1000 / max(locked, 1):.1f} ms on average "
+                "for the lock"
+            ]
             for name, (n, spent, slowest) in snapshot[:15]:
                 lines.append(
                     f"  {name:<44} {int(n):>6} {spent * 1000 / max(n, 1):>8.1f} ms avg "
