@@ -396,6 +396,17 @@ impl OwnSystem {
         Ok(())
     }
 
+    /// CPU time the emulator used so far, in seconds.
+    fn emulator_cpu_seconds(&self) -> Option<f64> {
+        let pid = self.emulator.id()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name (which ends with the last ')'): utime and stime are the
+        // 12th and 13th, in clock ticks (100 a second on Linux).
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        Some(ticks / 100.0)
+    }
+
     fn emulator_rss_mb(&self) -> Option<f64> {
         let pid = self.emulator.id()?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -417,7 +428,7 @@ where
         if Instant::now() > deadline {
             return Err(());
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     Ok(())
 }
@@ -1957,6 +1968,7 @@ async fn run(args: Args) -> Result<bool, String> {
         startup.as_secs_f64()
     );
     let workload_started = Instant::now();
+    let cpu_start = own.as_ref().and_then(OwnSystem::emulator_cpu_seconds);
     let mut tasks = Vec::new();
     for user in 0..args.users {
         tasks.push(tokio::spawn(patient_loop(ctx.clone(), user)));
@@ -2013,6 +2025,11 @@ async fn run(args: Args) -> Result<bool, String> {
         }
     }
     let workload = workload_started.elapsed();
+    let cpu_used = own
+        .as_ref()
+        .and_then(OwnSystem::emulator_cpu_seconds)
+        .zip(cpu_start)
+        .map(|(end, start)| end - start);
 
     // Settle: every outbox item published, every queue empty (or 90 s).
     println!(
@@ -2325,6 +2342,13 @@ async fn run(args: Args) -> Result<bool, String> {
         let _ = writeln!(
             out,
             "emulator memory (RSS): {a:.0} MB at start, {b:.0} MB at the end, peak {rss_peak:.0} MB"
+        );
+    }
+    if let Some(cpu) = cpu_used {
+        let _ = writeln!(
+            out,
+            "emulator CPU during the workload: {:.0}% of one core on average",
+            cpu * 100.0 / workload.as_secs_f64().max(1.0)
         );
     }
     if let Some(system) = &own {
