@@ -68,15 +68,18 @@ pub struct LocalSystem {
     state_dir: PathBuf,
 }
 
-/// The emulator alone (for tests that only need the runner to fail before using it).
+/// The emulator alone (for tests that only need the runner to fail before using it): moto's
+/// server through the project's launcher, `scripts/emulator.py`, which corrects what moto does
+/// differently from AWS (transactions, stream memory) as `scripts/emulator start` does.
 pub fn spawn_emulator(port: u16) -> Child {
-    let moto = root().join(".venv/bin/moto_server");
+    let python = root().join(".venv/bin/python");
     assert!(
-        moto.exists(),
+        python.exists(),
         "{} missing: run scripts/bootstrap",
-        moto.display()
+        python.display()
     );
-    Command::new(moto)
+    Command::new(python)
+        .arg(root().join("scripts/emulator.py"))
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

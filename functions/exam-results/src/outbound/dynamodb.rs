@@ -20,8 +20,6 @@
 //! is finished.
 
 use std::collections::HashMap;
-#[cfg(feature = "testing")]
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
@@ -74,10 +72,6 @@ const TRANSACTION_ATTEMPTS: u32 = 8;
 pub struct DynamoStore {
     client: Client,
     table: String,
-    /// When set, this store's transactions run one at a time (see
-    /// `DynamoStore::serializing_transactions`, in test builds only).
-    #[cfg(feature = "testing")]
-    gate: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 fn s(value: &str) -> AttributeValue {
@@ -148,21 +142,7 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
-            #[cfg(feature = "testing")]
-            gate: None,
         }
-    }
-
-    /// The same store, sending its transactions one at a time (clones share the gate). Only for
-    /// the local emulator: moto 5.2 does not isolate transactions — it applies each write and,
-    /// when a condition fails, restores the whole table from a snapshot taken at the start,
-    /// wiping what concurrent requests wrote meanwhile. DynamoDB's transactions are serializable,
-    /// which this reproduces within one process.
-    #[cfg(feature = "testing")]
-    #[must_use]
-    pub fn serializing_transactions(mut self) -> Self {
-        self.gate = Some(Arc::new(tokio::sync::Mutex::new(())));
-        self
     }
 
     pub fn table(&self) -> &str {
@@ -260,19 +240,12 @@ impl DynamoStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            #[cfg(feature = "testing")]
-            let guard = match &self.gate {
-                Some(gate) => Some(gate.lock().await),
-                None => None,
-            };
             let result = self
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
                 .send()
                 .await;
-            #[cfg(feature = "testing")]
-            drop(guard);
             let err = match result {
                 Ok(_) => return Ok(()),
                 Err(err) => err,

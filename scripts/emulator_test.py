@@ -1,0 +1,377 @@
+#!/usr/bin/env python3
+"""Tests of the emulator's corrections (scripts/emulator.py) against a server started here.
+
+    .venv/bin/python scripts/emulator_test.py
+
+Each test talks to the launcher over HTTP with boto3, as the functions do with the AWS SDK.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import unittest
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+HERE = Path(__file__).resolve().parent
+CLIENT_CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=60)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Emulator:
+    """The launcher on a free port, with extra environment."""
+
+    def __init__(self, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, str(HERE / "emulator.py"), "-H", "127.0.0.1", "-p", str(self.port)],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=2).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("the emulator did not start")
+                time.sleep(0.2)
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=CLIENT_CONFIG,
+        )
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def create_table(ddb: Any, name: str) -> str:
+    out = ddb.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )
+    return out["TableDescription"]["LatestStreamArn"]
+
+
+def read_stream(streams: Any, arn: str, start: str | None = None) -> list[dict[str, Any]]:
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    args: dict[str, Any] = {"StreamArn": arn, "ShardId": shard}
+    if start is None:
+        args["ShardIteratorType"] = "TRIM_HORIZON"
+    else:
+        args.update(ShardIteratorType="AT_SEQUENCE_NUMBER", SequenceNumber=start)
+    iterator = streams.get_shard_iterator(**args)["ShardIterator"]
+    records: list[dict[str, Any]] = []
+    while True:
+        page = streams.get_records(ShardIterator=iterator, Limit=1000)
+        if not page["Records"]:
+            return records
+        records.extend(page["Records"])
+        iterator = page["NextShardIterator"]
+
+
+def put(table: str, pk: str, sk: str = "A", **attrs: Any) -> dict[str, Any]:
+    item = {"pk": {"S": pk}, "sk": {"S": sk}}
+    item.update({k: {"S": str(v)} for k, v in attrs.items()})
+    return {"Put": {"TableName": table, "Item": item}}
+
+
+def cancellation_codes(error: ClientError) -> list[str]:
+    return [r["Code"] for r in error.response.get("CancellationReasons", [])]
+
+
+class Transactions(unittest.TestCase):
+    emulator: Emulator
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.emulator = Emulator()
+        cls.ddb = cls.emulator.client("dynamodb")
+        cls.streams = cls.emulator.client("dynamodbstreams")
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.emulator.stop()
+
+    def table(self) -> tuple[str, str]:
+        name = f"t-{uuid.uuid4().hex[:8]}"
+        return name, create_table(self.ddb, name)
+
+    def test_conditions_are_checked_before_anything_is_written(self) -> None:
+        name, arn = self.table()
+        self.ddb.transact_write_items(TransactItems=[put(name, "taken", state="old")])
+        before = read_stream(self.streams, arn)
+        with self.assertRaises(ClientError) as failure:
+            self.ddb.transact_write_items(
+                TransactItems=[
+                    put(name, "fresh"),
+                    {
+                        "Put": {
+                            **put(name, "taken", state="new")["Put"],
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    },
+                    {
+                        "ConditionCheck": {
+                            "TableName": name,
+                            "Key": {"pk": {"S": "missing"}, "sk": {"S": "A"}},
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        error = failure.exception
+        self.assertEqual(error.response["Error"]["Code"], "TransactionCanceledException")
+        self.assertEqual(
+            cancellation_codes(error), ["None", "ConditionalCheckFailed", "ConditionalCheckFailed"]
+        )
+        self.assertEqual(
+            error.response["CancellationReasons"][1]["Item"]["state"], {"S": "old"}
+        )
+        key = {"pk": {"S": "fresh"}, "sk": {"S": "A"}}
+        self.assertNotIn("Item", self.ddb.get_item(TableName=name, Key=key))
+        self.assertEqual(read_stream(self.streams, arn), before)
+
+    def test_two_operations_on_one_item_or_more_than_100_are_refused(self) -> None:
+        name, arn = self.table()
+        with self.assertRaises(ClientError) as failure:
+            self.ddb.transact_write_items(TransactItems=[put(name, "x"), put(name, "x")])
+        self.assertEqual(failure.exception.response["Error"]["Code"], "ValidationException")
+        self.assertIn("multiple operations on one item", str(failure.exception))
+        with self.assertRaises(ClientError) as failure:
+            self.ddb.transact_write_items(TransactItems=[put(name, f"i{i}") for i in range(101)])
+        self.assertEqual(failure.exception.response["Error"]["Code"], "ValidationException")
+        self.assertEqual(self.ddb.scan(TableName=name)["Count"], 0)
+        self.assertEqual(read_stream(self.streams, arn), [])
+
+    def test_a_failure_while_applying_puts_back_exactly_the_touched_items(self) -> None:
+        name, arn = self.table()
+        self.ddb.transact_write_items(
+            TransactItems=[put(name, "a", v="1"), put(name, "text", n="not a number")]
+        )
+        before = read_stream(self.streams, arn)
+        with self.assertRaises(ClientError) as failure:
+            self.ddb.transact_write_items(
+                TransactItems=[
+                    put(name, "a", v="2"),
+                    put(name, "b", v="2"),
+                    {
+                        # Valid on its own; fails on this item (n is a string).
+                        "Update": {
+                            "TableName": name,
+                            "Key": {"pk": {"S": "text"}, "sk": {"S": "A"}},
+                            "UpdateExpression": "ADD n :one",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    },
+                ]
+            )
+        self.assertIn(
+            failure.exception.response["Error"]["Code"],
+            ("ValidationException", "TransactionCanceledException"),
+        )
+        items = {i["pk"]["S"]: i for i in self.ddb.scan(TableName=name)["Items"]}
+        self.assertEqual(sorted(items), ["a", "text"])
+        self.assertEqual(items["a"]["v"], {"S": "1"})
+        self.assertEqual(items["text"]["n"], {"S": "not a number"})
+        self.assertEqual(read_stream(self.streams, arn), before)
+
+    def test_concurrent_transactions_lose_no_write_and_never_rewind_the_stream(self) -> None:
+        name, arn = self.table()
+        self.ddb.transact_write_items(TransactItems=[put(name, "slot", taken="0")])
+        writers, per_writer = 8, 25
+        errors: list[BaseException] = []
+        seen_sequences: list[list[str]] = []
+
+        def writer(w: int) -> None:
+            ddb = self.emulator.client("dynamodb")
+            try:
+                for i in range(per_writer):
+                    ddb.transact_write_items(
+                        TransactItems=[put(name, f"w{w}-{i}"), put(name, f"OUTBOX#w{w}-{i}", sk="O")]
+                    )
+                    # Every other transaction fails on a condition, as a lost race does.
+                    try:
+                        ddb.transact_write_items(
+                            TransactItems=[
+                                put(name, f"lost-w{w}-{i}"),
+                                {
+                                    "Put": {
+                                        **put(name, "slot", taken="1")["Put"],
+                                        "ConditionExpression": "attribute_not_exists(pk)",
+                                    }
+                                },
+                            ]
+                        )
+                        errors.append(AssertionError("a failing transaction went through"))
+                    except ClientError as error:
+                        if error.response["Error"]["Code"] != "TransactionCanceledException":
+                            raise
+            except BaseException as error:  # noqa: BLE001 - reported by the test thread
+                errors.append(error)
+
+        def reader() -> None:
+            streams = self.emulator.client("dynamodbstreams")
+            for _ in range(20):
+                seen_sequences.append([r["dynamodb"]["SequenceNumber"] for r in read_stream(streams, arn)])
+
+        threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
+        threads.append(threading.Thread(target=reader))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+
+        keys = {i["pk"]["S"] for i in self.ddb.scan(TableName=name)["Items"]}
+        wanted = {f"w{w}-{i}" for w in range(writers) for i in range(per_writer)}
+        self.assertTrue(wanted <= keys, f"lost writes: {sorted(wanted - keys)[:5]}")
+        self.assertFalse(any(k.startswith("lost-") for k in keys))
+
+        records = read_stream(self.streams, arn)
+        created = [r["dynamodb"]["Keys"]["pk"]["S"] for r in records]
+        self.assertEqual(len(created), 1 + 2 * writers * per_writer)
+        self.assertEqual(len(set(created)), len(created), "one record per write")
+        self.assertFalse(any(k.startswith("lost-") for k in created))
+        sequences = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
+        self.assertEqual(sequences, sorted(sequences))
+        # Every read saw a prefix of the final stream: nothing vanished or changed meanwhile.
+        final = [r["dynamodb"]["SequenceNumber"] for r in records]
+        ids = {r["dynamodb"]["SequenceNumber"]: r["eventID"] for r in records}
+        for seen in seen_sequences:
+            self.assertEqual(seen, final[: len(seen)])
+        again = read_stream(self.streams, arn)
+        self.assertEqual({r["dynamodb"]["SequenceNumber"]: r["eventID"] for r in again}, ids)
+
+    def test_time_and_memory_of_transactions_stay_flat_as_the_table_grows(self) -> None:
+        name, _ = self.table()
+
+        def round_of(n: int, tag: str) -> float:
+            started = time.monotonic()
+            for i in range(n):
+                self.ddb.transact_write_items(TransactItems=[put(name, f"{tag}-{i}", x="y" * 200)])
+                try:
+                    self.ddb.transact_write_items(
+                        TransactItems=[
+                            put(name, f"{tag}-{i}-no"),
+                            {
+                                "Put": {
+                                    **put(name, f"{tag}-{i}")["Put"],
+                                    "ConditionExpression": "attribute_not_exists(pk)",
+                                }
+                            },
+                        ]
+                    )
+                except ClientError:
+                    pass
+            return (time.monotonic() - started) / n
+
+        small = round_of(100, "small")
+        for batch in range(40):
+            self.ddb.transact_write_items(
+                TransactItems=[put(name, f"bulk-{batch}-{i}", x="y" * 400) for i in range(100)]
+            )
+        rss_before = self.emulator.rss_mb()
+        large = round_of(300, "large")
+        rss_after = self.emulator.rss_mb()
+        print(
+            f"\n  transaction pairs: {small * 1000:.1f} ms with 100 items, "
+            f"{large * 1000:.1f} ms with 4,100+ items; emulator RSS {rss_before:.0f} -> "
+            f"{rss_after:.0f} MB over 600 transactions",
+            file=sys.stderr,
+        )
+        self.assertLess(large, small * 3 + 0.01, "time per transaction grows with the table")
+        self.assertLess(rss_after - rss_before, 40, "memory grows per transaction")
+
+
+class Streams(unittest.TestCase):
+    def test_old_records_are_trimmed_and_reads_before_them_start_at_the_oldest_kept(self) -> None:
+        emulator = Emulator(
+            CLINIC_EMULATOR_STREAM_RETENTION_SECONDS="2",
+            CLINIC_EMULATOR_TRIM_EVERY_SECONDS="0.5",
+            CLINIC_EMULATOR_MAX_ITERATORS="40",
+        )
+        try:
+            ddb, streams = emulator.client("dynamodb"), emulator.client("dynamodbstreams")
+            arn = create_table(ddb, "trimmed")
+            for i in range(3):
+                ddb.put_item(TableName="trimmed", Item={"pk": {"S": f"old{i}"}, "sk": {"S": "A"}})
+            old = read_stream(streams, arn)
+            self.assertEqual(len(old), 3)
+            time.sleep(3.5)
+            ddb.put_item(TableName="trimmed", Item={"pk": {"S": "new"}, "sk": {"S": "A"}})
+            kept = read_stream(streams, arn)
+            self.assertEqual([r["dynamodb"]["Keys"]["pk"]["S"] for r in kept], ["new"])
+            self.assertGreater(
+                int(kept[0]["dynamodb"]["SequenceNumber"]),
+                int(old[-1]["dynamodb"]["SequenceNumber"]),
+                "sequence numbers are never reused",
+            )
+            # A reader that consumed old2 last finds another record there: it starts over.
+            again = read_stream(streams, arn, start=old[-1]["dynamodb"]["SequenceNumber"])
+            self.assertEqual(again, kept)
+
+            # Iterators beyond the newest 40 expire, with DynamoDB Streams' error.
+            shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]
+            first = streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            for _ in range(45):
+                streams.get_shard_iterator(
+                    StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST"
+                )
+            with self.assertRaises(ClientError) as failure:
+                streams.get_records(ShardIterator=first)
+            self.assertEqual(failure.exception.response["Error"]["Code"], "ExpiredIteratorException")
+        finally:
+            emulator.stop()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
