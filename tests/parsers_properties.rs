@@ -149,10 +149,9 @@ proptest! {
 
     #[test]
     fn plausible_emails_parse(
-        local in "[A-Za-z0-9][A-Za-z0-9._+-]{0,20}[A-Za-z0-9]",
+        local in "[A-Za-z0-9]{1,8}([._+-][A-Za-z0-9]{1,8}){0,3}",
         domain in "[a-z0-9]{1,10}(\\.[a-z0-9]{1,10}){1,3}",
     ) {
-        prop_assume!(!local.contains(".."));
         let raw = format!(" {local}@{domain} ");
         let email = Email::parse(&raw);
         prop_assert!(email.is_ok(), "{}", raw);
