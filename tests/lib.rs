@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde_yaml::Value;
 
+pub mod api;
 pub mod local_system;
 
 /// The workspace root of the checkout being tested (read when the test runs: checkouts that

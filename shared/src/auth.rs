@@ -33,6 +33,8 @@ pub enum AuthError {
     NoSubject,
     #[error("the token grants no Clinic role")]
     NoRole,
+    #[error("the token is not an access token")]
+    NotAnAccessToken,
 }
 
 impl From<AuthError> for Problem {
@@ -51,6 +53,14 @@ impl Caller {
         scopes: Option<&[String]>,
         ingest_scope: &str,
     ) -> Result<Caller, AuthError> {
+        // API Gateway's JWT authorizer takes ID tokens too (their `aud` is the client id): only
+        // access tokens authorise calls.
+        if claims
+            .get("token_use")
+            .is_some_and(|token_use| token_use != "access")
+        {
+            return Err(AuthError::NotAnAccessToken);
+        }
         let subject = claims
             .get("sub")
             .filter(|s| !s.is_empty())
@@ -273,6 +283,37 @@ mod tests {
             "clinic/ingest",
         );
         assert_eq!(err, Err(AuthError::NoRole));
+    }
+
+    #[test]
+    fn only_access_tokens_are_callers() {
+        for token_use in ["id", "refresh", ""] {
+            assert_eq!(
+                Caller::from_claims(
+                    &claims(&[
+                        ("sub", "u1"),
+                        ("cognito:username", "u1"),
+                        ("cognito:groups", "[patients]"),
+                        ("token_use", token_use),
+                    ]),
+                    None,
+                    "clinic/ingest",
+                ),
+                Err(AuthError::NotAnAccessToken),
+                "{token_use}"
+            );
+        }
+        let access = Caller::from_claims(
+            &claims(&[
+                ("sub", "u1"),
+                ("username", "u1"),
+                ("cognito:groups", "[patients]"),
+                ("token_use", "access"),
+            ]),
+            None,
+            "clinic/ingest",
+        );
+        assert_eq!(access.map(|c| c.role), Ok(Role::Patient));
     }
 
     #[test]

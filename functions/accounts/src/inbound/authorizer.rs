@@ -302,12 +302,25 @@ impl<D: HospitalDirectory> Authorizer<D> {
         let mut validation = Validation::new(algorithm);
         validation.set_issuer(&[&self.config.issuer]);
         validation.validate_aud = false;
+        // As API Gateway's JWT authorizer: no grace after `exp`, `nbf` honoured.
+        validation.leeway = 0;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         let data =
             decode::<HashMap<String, Value>>(token, &key, &validation).map_err(|e| invalid(&e))?;
+        let now = jiff::Timestamp::now().as_second();
+        if data
+            .claims
+            .get("iat")
+            .and_then(Value::as_i64)
+            .is_some_and(|iat| iat > now)
+        {
+            return Err(Denied::Invalid("issued in the future".into()));
+        }
+        // ID tokens name the user to the client; only access tokens authorise API calls.
         match data.claims.get("token_use").and_then(Value::as_str) {
-            Some("access" | "id") => Ok(data.claims),
-            _ => Err(Denied::Invalid("not an access or id token".into())),
+            Some("access") => Ok(data.claims),
+            _ => Err(Denied::Invalid("not an access token".into())),
         }
     }
 }
@@ -424,6 +437,19 @@ mod tests {
             a.authorize(&event(&expired)).await,
             Err(Denied::Invalid(_))
         ));
+        let now = jiff::Timestamp::now().as_second();
+        for (what, changes) in [
+            ("expired a second ago", json!({"exp": now - 1})),
+            ("not yet valid", json!({"nbf": now + 600})),
+            ("issued in the future", json!({"iat": now + 600})),
+            ("an id token", json!({"token_use": "id"})),
+        ] {
+            let refused = token(claims("hosp-client", changes), SECRET);
+            assert!(
+                matches!(a.authorize(&event(&refused)).await, Err(Denied::Invalid(_))),
+                "{what}"
+            );
+        }
         let wrong_issuer = token(
             claims("hosp-client", json!({"iss": "https://evil"})),
             SECRET,

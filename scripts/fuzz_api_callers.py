@@ -1,0 +1,135 @@
+"""Creates one caller of each role on a running local system, through its API, for scripts/fuzz-api.
+
+    python scripts/fuzz_api_callers.py <base-url> <output-dir>
+
+Writes <output-dir>/<role>.token (an access token) for patient, doctor, hospital and staff (and
+"eraser", a patient whose account the fuzzer may erase), and
+<output-dir>/ids.json with ids of resources that exist (an exam of the patient, a hospital), so the
+fuzzer's examples can name real resources too. Standard library only.
+"""
+
+import base64
+import json
+import random
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+STAFF = ("staff@clinic.local", "Clinic0Staff")
+
+
+def call(base, method, path, token=None, body=None, headers=None, form=None, basic=None):
+    data = None
+    all_headers = dict(headers or {})
+    if body is not None:
+        data = json.dumps(body).encode()
+        all_headers["content-type"] = "application/json"
+    if form is not None:
+        data = urllib.parse.urlencode(form).encode()
+        all_headers["content-type"] = "application/x-www-form-urlencoded"
+    if token:
+        all_headers["authorization"] = f"Bearer {token}"
+    if basic:
+        pair = base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
+        all_headers["authorization"] = f"Basic {pair}"
+    request = urllib.request.Request(base + path, data=data, method=method, headers=all_headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            text = response.read().decode()
+            return response.status, (json.loads(text) if text else None)
+    except urllib.error.HTTPError as error:
+        text = error.read().decode()
+        try:
+            return error.code, json.loads(text)
+        except ValueError:
+            return error.code, text
+
+
+def expect(status, body, *wanted):
+    if status not in wanted:
+        raise SystemExit(f"fixture step failed: {status} {body}")
+    return body
+
+
+def sign_in(base, username, password):
+    return expect(*call(base, "POST", "/v1/auth/token", body={"username": username, "password": password}), 200)
+
+
+def cpf(rng):
+    digits = [rng.randrange(10) for _ in range(9)]
+    for length in (9, 10):
+        total = sum(d * w for d, w in zip(digits[:length], range(length + 1, 1, -1)))
+        rest = total * 10 % 11
+        digits.append(0 if rest == 10 else rest)
+    return "".join(map(str, digits))
+
+
+def main():
+    base, out = sys.argv[1], sys.argv[2]
+    # Fresh identities each run, so the same system can be fuzzed again.
+    rng = random.Random()
+    run = f"{rng.randrange(10**6):06d}"
+    staff = sign_in(base, *STAFF)["accessToken"]
+
+    hospital = expect(*call(base, "POST", "/v1/hospitals", staff,
+                            {"name": f"Hospital Fuzz {run}", "cnes": f"9{run}"}), 201)
+    # Normally seconds; on a system fuzzed before, the outbox's 5-minute sweep may be what brings
+    # the registration to the catalogue.
+    deadline = time.time() + 400
+    while True:
+        status, listed = call(base, "GET", "/v1/hospitals?limit=200", staff)
+        if status == 200 and any(h["id"] == hospital["id"] for h in listed.get("items", [])):
+            break
+        if time.time() > deadline:
+            raise SystemExit("the hospital never reached the catalogue")
+        time.sleep(0.3)
+    machine = expect(*call(base, "POST", "/oauth2/token", form={"grant_type": "client_credentials",
+                                                               "scope": "clinic/ingest"},
+                           basic=(hospital["clientId"], hospital["clientSecret"])), 200)
+
+    doctor_email = f"dra.fuzz.{run}@example.com"
+    expect(*call(base, "POST", "/v1/doctors", staff, {
+        "email": doctor_email, "name": "Dra. Fuzz", "crm": run, "uf": "SP",
+        "specialty": "Clínica", "temporaryPassword": "Temp0rary1x"}), 201)
+    challenge = sign_in(base, doctor_email, "Temp0rary1x")
+    doctor = expect(*call(base, "POST", "/v1/auth/new-password", body={
+        "username": doctor_email, "session": challenge["session"],
+        "newPassword": "Chosen0Password"}), 200)
+
+    patient_email = f"paciente.fuzz.{run}@example.com"
+    expect(*call(base, "POST", "/v1/accounts/patients", body={
+        "email": patient_email, "password": "Passw0rdOk", "name": "Paciente Fuzz",
+        "cpf": cpf(rng), "birthDate": "1990-04-12", "phone": "+5511900009999"}), 202)
+    expect(*call(base, "POST", "/v1/accounts/confirm", body={
+        "email": patient_email, "code": "123456", "password": "Passw0rdOk"}), 204)
+    patient = sign_in(base, patient_email, "Passw0rdOk")
+
+    eraser_email = f"apagar.fuzz.{run}@example.com"
+    expect(*call(base, "POST", "/v1/accounts/patients", body={
+        "email": eraser_email, "password": "Passw0rdOk", "name": "Conta Descartável",
+        "cpf": cpf(rng), "birthDate": "1991-05-13", "phone": "+5511900008888"}), 202)
+    expect(*call(base, "POST", "/v1/accounts/confirm", body={
+        "email": eraser_email, "code": "123456", "password": "Passw0rdOk"}), 204)
+    eraser = sign_in(base, eraser_email, "Passw0rdOk")
+
+    slots = expect(*call(base, "PUT", f"/v1/hospitals/{hospital['id']}/slots", staff, [
+        {"examType": "Hemograma", "start": "2031-06-01T10:00:00Z", "end": "2031-06-01T10:30:00Z",
+         "capacity": 50}]), 200)
+    booked = expect(*call(base, "POST", "/v1/appointments", patient["accessToken"],
+                          {"slotId": slots["items"][0]["id"]},
+                          headers={"idempotency-key": f"fuzz-fixture-{run}"}), 201)
+
+    tokens = {"staff": staff, "hospital": machine["access_token"], "doctor": doctor["accessToken"],
+              "patient": patient["accessToken"], "eraser": eraser["accessToken"]}
+    for role, token in tokens.items():
+        with open(f"{out}/{role}.token", "w") as f:
+            f.write(token)
+    with open(f"{out}/ids.json", "w") as f:
+        json.dump({"hospitalId": hospital["id"], "examId": booked["examId"],
+                   "slotId": slots["items"][0]["id"]}, f)
+
+
+if __name__ == "__main__":
+    main()
