@@ -408,14 +408,17 @@ async fn booking_an_exam_sends_the_confirmation_by_email_and_sms() {
 const BOOKING_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 /// (function, message) of every JSON log line of the runner's output that carries `trace_id`,
-/// in its span or as a field of its own.
+/// in one of its spans or as a field of its own.
 fn traced_lines(output: &str, trace_id: &str) -> Vec<(String, String)> {
     output
         .lines()
         .filter_map(|line| {
             let (function, json) = line.strip_prefix('[')?.split_once("] ")?;
             let value: Value = serde_json::from_str(json).ok()?;
-            let carries = value["span"]["trace_id"] == trace_id || value["trace_id"] == trace_id;
+            let carries = value["trace_id"] == trace_id
+                || value["spans"]
+                    .as_array()
+                    .is_some_and(|spans| spans.iter().any(|s| s["trace_id"] == trace_id));
             carries.then(|| {
                 (
                     function.to_string(),

@@ -403,7 +403,8 @@ impl OwnSystem {
         // Fields after the command name (which ends with the last ')'): utime and stime are the
         // 12th and 13th, in clock ticks (100 a second on Linux).
         let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        let ticks: f64 =
+            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
         Some(ticks / 100.0)
     }
 

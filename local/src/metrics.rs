@@ -37,7 +37,7 @@ impl MetricsBoard {
 
     /// Adds one output line if it is an EMF document; anything else is ignored.
     pub fn add_line(&self, line: &str) {
-        if !is_emf(line) {
+        if !line.contains("\"_aws\"") {
             return;
         }
         let Ok(document) = serde_json::from_str::<Value>(line) else {
@@ -129,7 +129,10 @@ impl MetricsBoard {
 /// Whether a function's output line is an EMF document (printed lines skip them: the figures
 /// are at `/_local/metrics` and in the summary).
 pub fn is_emf(line: &str) -> bool {
-    line.trim_start().starts_with("{\"_aws\"")
+    // Key order depends on how the writer's JSON map is built: look for the key, then parse.
+    line.contains("\"_aws\"")
+        && serde_json::from_str::<Value>(line)
+            .is_ok_and(|document| document["_aws"]["CloudWatchMetrics"].is_array())
 }
 
 #[cfg(test)]

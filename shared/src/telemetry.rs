@@ -22,8 +22,10 @@ where
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
+        // The list of enclosing spans too: a line logged inside a use case's span still carries
+        // the request id and trace id of the request span around it.
         .with_current_span(true)
-        .with_span_list(false)
+        .with_span_list(true)
         .flatten_event(true)
         .with_target(false)
         .with_span_events(FmtSpan::NONE)

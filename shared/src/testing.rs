@@ -149,11 +149,15 @@ impl TopicProbe {
     }
 
     /// Receives envelopes until `count` arrived or `timeout` passed; returns what arrived.
+    ///
+    /// # Panics
+    /// When the probe's queue cannot be read, or a message on it is not an envelope: "nothing
+    /// arrived" must mean that, never a failure in the probe itself.
     pub async fn receive(&self, count: usize, timeout: Duration) -> Vec<Envelope> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut received = Vec::new();
         while received.len() < count && tokio::time::Instant::now() < deadline {
-            let Ok(out) = self
+            let out = self
                 .sqs
                 .receive_message()
                 .queue_url(&self.queue_url)
@@ -161,21 +165,30 @@ impl TopicProbe {
                 .wait_time_seconds(1)
                 .send()
                 .await
-            else {
-                continue;
-            };
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "the topic probe cannot read its queue: {}",
+                        crate::aws::error_text(&e)
+                    )
+                });
             for message in out.messages() {
-                if let Some(envelope) = message.body().and_then(|b| Envelope::parse(b).ok()) {
-                    received.push(envelope);
-                }
+                let body = message.body().unwrap_or_default();
+                let envelope = Envelope::parse(body)
+                    .unwrap_or_else(|e| panic!("the topic carried a non-envelope ({e}): {body}"));
+                received.push(envelope);
                 if let Some(handle) = message.receipt_handle() {
-                    let _ = self
-                        .sqs
+                    self.sqs
                         .delete_message()
                         .queue_url(&self.queue_url)
                         .receipt_handle(handle)
                         .send()
-                        .await;
+                        .await
+                        .unwrap_or_else(|e| {
+                            panic!(
+                                "the topic probe cannot delete a message: {}",
+                                crate::aws::error_text(&e)
+                            )
+                        });
                 }
             }
         }

@@ -1137,3 +1137,101 @@ async fn an_erased_account_is_refused_by_every_write_route_while_its_token_lives
         .await;
     assert_eq!(profile.status, 404, "{:?}", profile.body);
 }
+
+#[tokio::test]
+async fn a_stale_reservation_left_by_a_crash_is_taken_over_and_a_live_one_is_not() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let stack = Stack::new().await;
+    let reserve = |email: &str, age_minutes: i64| {
+        let reserved_at = jiff::Timestamp::now().as_millisecond() - age_minutes * 60 * 1000;
+        stack
+            .dynamodb
+            .put_item()
+            .table_name(&stack.config.table_name)
+            .item("pk", AttributeValue::S(format!("CLAIM#EMAIL#{email}")))
+            .item("sk", AttributeValue::S("CLAIM".into()))
+            .item("state", AttributeValue::S("RESERVED".into()))
+            .item("reservation", AttributeValue::S("crashed-attempt".into()))
+            .item("reservedAt", AttributeValue::N(reserved_at.to_string()))
+            .send()
+    };
+    // A sign-up that crashed 16 minutes ago, after reserving the address.
+    let stale = format!("{}@example.com", clinic_shared::testing::unique("stale"));
+    reserve(&stale, 16).await.unwrap();
+    let reply = stack.call(sign_up_event(&stale, &random_cpf())).await;
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    assert_eq!(
+        stack.confirm(&stale).await.status,
+        204,
+        "the new sign-up owns the address"
+    );
+
+    // One still in progress (a minute old) keeps the address: same answer, nothing created.
+    let live = format!("{}@example.com", clinic_shared::testing::unique("live"));
+    reserve(&live, 1).await.unwrap();
+    let reply = stack.call(sign_up_event(&live, &random_cpf())).await;
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    let user = stack
+        .cognito
+        .admin_get_user()
+        .user_pool_id(&stack.config.user_pool_id)
+        .username(&live)
+        .send()
+        .await;
+    assert!(
+        user.is_err(),
+        "no identity while another sign-up holds the address"
+    );
+}
+
+#[tokio::test]
+async fn an_erasure_whose_identity_step_failed_is_finished_by_repeating_it() {
+    let stack = Stack::new().await;
+    let (id, email, claims) = stack.patient().await;
+    stack.published(2).await;
+    // The same function against a user pool it cannot reach: the profile is erased, the
+    // identity provider's steps fail.
+    let broken = clinic_accounts::build_api(
+        &clinic_accounts::config::ApiConfig {
+            user_pool_id: "us-east-1_unreachable".into(),
+            ..stack.config.clone()
+        },
+        &stack.sdk,
+    );
+    let failed =
+        clinic_shared::testing::call(&broken, authed_event("me-delete.json", &claims, None)).await;
+    assert!(failed.status >= 500, "{:?}", failed.body);
+    let me = stack.call(authed_event("me-get.json", &claims, None)).await;
+    assert_eq!(me.status, 404, "the profile is already erased");
+    let still_there = stack
+        .cognito
+        .admin_get_user()
+        .user_pool_id(&stack.config.user_pool_id)
+        .username(&email)
+        .send()
+        .await;
+    assert!(still_there.is_ok(), "the identity survived the failed step");
+
+    // Repeating the erasure finishes it, announcing it only once.
+    let again = stack
+        .call(authed_event("me-delete.json", &claims, None))
+        .await;
+    assert_eq!(again.status, 204, "{:?}", again.body);
+    let gone = stack
+        .cognito
+        .admin_get_user()
+        .user_pool_id(&stack.config.user_pool_id)
+        .username(&email)
+        .send()
+        .await;
+    assert!(gone.is_err(), "the identity is deleted");
+    let events = stack.published(2).await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.event_type == EventType::AccountDeleted && e.subject == id)
+            .count(),
+        1,
+        "{events:?}"
+    );
+}

@@ -60,11 +60,14 @@ async fn a_processed_result_file_makes_the_result_ready_once() {
     assert_eq!(ready.patient_id.as_deref(), Some(sub(&patient).as_str()));
     assert_eq!(ready.doctor_id.as_deref(), Some(sub(&doctor).as_str()));
 
-    // The same file again (another event) changes nothing; an attachment is ignored.
-    stack.file_processed(&exam, &file, FileKind::Result).await;
-    stack
+    // The same file again (another event) changes nothing; an attachment is ignored. Both are
+    // handled (not failed, not retried): the silence afterwards means "nothing to do".
+    let again = stack.file_processed(&exam, &file, FileKind::Result).await;
+    assert!(again.batch_item_failures.is_empty(), "{again:?}");
+    let attachment = stack
         .file_processed(&exam, &ulid::Ulid::new().to_string(), FileKind::Attachment)
         .await;
+    assert!(attachment.batch_item_failures.is_empty(), "{attachment:?}");
     stack.nothing_published().await;
     // The exact same event delivered twice is handled once (dedup on the envelope id).
     let event = envelope(
@@ -224,7 +227,8 @@ async fn an_erased_patient_keeps_clinical_records_without_personal_links() {
         .get_exam(&clara.claims, &pushed_exam_id(&clara, "LAB-9"))
         .await;
     assert_eq!(late.body["patientId"], serde_json::Value::Null);
-    stack.patient_registered(&account, &cpf).await;
+    let registered = stack.patient_registered(&account, &cpf).await;
+    assert!(registered.batch_item_failures.is_empty(), "{registered:?}");
     let late = stack
         .get_exam(&clara.claims, &pushed_exam_id(&clara, "LAB-9"))
         .await;

@@ -496,6 +496,7 @@ async fn exams_wait_for_their_patient_and_are_linked_on_registration() {
         3
     );
     stack.published(1).await;
-    stack.patient_registered(&patient, &cpf).await;
+    let registered = stack.patient_registered(&patient, &cpf).await;
+    assert!(registered.batch_item_failures.is_empty(), "{registered:?}");
     stack.nothing_published().await;
 }
