@@ -2,11 +2,15 @@
 //! confirm and sign in through the API, staff register doctors and hospitals, hospitals take
 //! client-credentials tokens from the runner's token endpoint and push exams.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+
+use crate::local_system::LocalSystem;
 
 /// E-mail of the staff account the runner creates.
 pub const STAFF_EMAIL: &str = "staff@clinic.local";
@@ -134,6 +138,8 @@ where
 pub struct Api {
     pub http: reqwest::Client,
     pub base: String,
+    /// Authenticator secrets by username: staff and doctors sign in with a second factor.
+    authenticators: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl Api {
@@ -144,7 +150,59 @@ impl Api {
                 .build()
                 .expect("http client"),
             base: base.to_string(),
+            authenticators: Arc::default(),
         }
+    }
+
+    /// The API of `system`, knowing the authenticator the runner set up for its staff member.
+    pub fn of(system: &LocalSystem) -> Api {
+        let api = Api::new(&system.base_url);
+        api.remember_authenticator(STAFF_EMAIL, &system.staff_secret());
+        api
+    }
+
+    fn remember_authenticator(&self, username: &str, secret: &str) {
+        self.authenticators
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(username.to_string(), secret.to_string());
+    }
+
+    /// Answers a second-factor step of a sign-in (`MFA_SETUP`: sets the authenticator up and
+    /// remembers it; `SOFTWARE_TOKEN_MFA`: the current code of the remembered one) and returns
+    /// the tokens; an answer without a step is returned as it is.
+    async fn second_factor(&self, username: &str, answer: Reply) -> Reply {
+        let secret = match answer.body["challenge"].as_str() {
+            Some("MFA_SETUP") => {
+                let secret = answer.body["secretCode"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("no authenticator secret: {}", answer.text));
+                self.remember_authenticator(username, secret);
+                secret.to_string()
+            }
+            Some("SOFTWARE_TOKEN_MFA") => self
+                .authenticators
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(username)
+                .cloned()
+                .unwrap_or_else(|| panic!("{username} needs an authenticator code: none known")),
+            _ => return answer,
+        };
+        let code = clinic_local::totp::code_now(&secret).expect("a base32 secret");
+        let reply = self
+            .post(
+                "/v1/auth/mfa",
+                None,
+                json!({"username": username, "session": answer.body["session"], "code": code}),
+            )
+            .await;
+        assert_eq!(
+            reply.status, 200,
+            "second factor of {username}: {}",
+            reply.text
+        );
+        reply
     }
 
     /// Sends `call`; a transport failure panics.
@@ -198,6 +256,7 @@ impl Api {
             )
             .await;
         assert_eq!(reply.status, 200, "sign-in of {username}: {}", reply.text);
+        let reply = self.second_factor(username, reply).await;
         person(username, &reply.body)
     }
 
@@ -251,6 +310,7 @@ impl Api {
             )
             .await;
         assert_eq!(reply.status, 200, "new password of {email}: {}", reply.text);
+        let reply = self.second_factor(email, reply).await;
         person(email, &reply.body)
     }
 

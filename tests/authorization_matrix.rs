@@ -73,6 +73,11 @@ const MATRIX: &[(&str, [u16; 8])] = &[
         "POST /v1/auth/new-password",
         [401, 401, 401, 401, 401, 401, 401, 401],
     ),
+    // A second-factor answer is only as good as the sign-in session it continues.
+    (
+        "POST /v1/auth/mfa",
+        [401, 401, 401, 401, 401, 401, 401, 401],
+    ),
     // Staff accounts are made outside the API (the runner seeds one in the user pool): they
     // have no profile to read, change or erase.
     ("GET /v1/me", [401, 200, 200, 200, 200, 401, 401, 404]),
@@ -150,9 +155,11 @@ const MATRIX: &[(&str, [u16; 8])] = &[
         [401, 200, 404, 403, 403, 401, 401, 200],
     ),
     ("POST /v1/reports", [401, 403, 403, 403, 403, 401, 401, 202]),
+    // Only staff read reports: the role is refused before any id is looked up, so the answer
+    // is the same whether the report exists or not.
     (
         "GET /v1/reports/{id}",
-        [401, 404, 404, 404, 404, 401, 401, 200],
+        [401, 403, 403, 403, 403, 401, 401, 200],
     ),
     // Last: it erases the callers' accounts.
     ("DELETE /v1/me", [401, 204, 204, 204, 204, 401, 401, 404]),
@@ -306,6 +313,8 @@ fn cell(route: &str, who: Who, fx: &mut Fixtures) -> Cell {
             plain(Method::POST, "/v1/auth/new-password".into()).json(json!({
                 "username": fx.doctor_a.email, "session": "not-a-session", "newPassword": "Other0Password"})),
         ),
+        "POST /v1/auth/mfa" => no_probe(plain(Method::POST, "/v1/auth/mfa".into()).json(json!({
+            "username": fx.doctor_a.email, "session": "not-a-session", "code": "123456"}))),
         "GET /v1/me" => no_probe(plain(Method::GET, "/v1/me".into())),
         "PATCH /v1/me" => no_probe(
             plain(Method::PATCH, "/v1/me".into()).json(json!({"name": "Nome Atualizado"})),
@@ -737,7 +746,7 @@ fn check_cell(
 #[tokio::test]
 async fn every_route_answers_every_caller_as_the_matrix_says() {
     let system = LocalSystem::start(&root().join("template.yaml"), &bin_dir(), &[]).await;
-    let api = Api::new(&system.base_url);
+    let api = Api::of(&system);
     let spec = api.get("/openapi.json", None).await;
     assert_eq!(spec.status, 200);
     let missing = coverage(&spec.body);
