@@ -448,6 +448,45 @@ impl Api {
         assert_eq!(reply.status, 201, "booking {slot_id}: {}", reply.text);
         reply.body["examId"].as_str().expect("exam id").to_string()
     }
+
+    /// The doctor uploads a small PDF as the exam's result; returns the file id.
+    pub async fn upload_result(&self, doctor: &str, exam: &str, pdf: Vec<u8>) -> String {
+        let api = self;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let ticket = loop {
+            let reply = api
+                .post(
+                    &format!("/v1/exams/{exam}/files"),
+                    Some(doctor),
+                    json!({"fileName": "laudo.pdf", "contentType": "application/pdf",
+                       "size": pdf.len(), "kind": "result"}),
+                )
+                .await;
+            if reply.status == 201 {
+                break reply.body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the file service never learnt the assignment: {}",
+                reply.text
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        };
+        let mut put = api
+            .http
+            .put(ticket["uploadUrl"].as_str().expect("upload url"))
+            .body(pdf);
+        if let Some(headers) = ticket["uploadHeaders"].as_object() {
+            for (name, value) in headers
+                .iter()
+                .filter(|(n, _)| n.as_str() != "content-length")
+            {
+                put = put.header(name, value.as_str().unwrap_or_default());
+            }
+        }
+        assert_eq!(put.send().await.expect("upload").status().as_u16(), 200);
+        ticket["fileId"].as_str().expect("file id").to_string()
+    }
 }
 
 fn person(username: &str, tokens: &Value) -> Person {
