@@ -241,6 +241,9 @@ pub struct SweepReport {
     pub failed: usize,
 }
 
+/// How many items of one stream batch are being published at once.
+pub const RELAY_CONCURRENCY: usize = 10;
+
 /// Publishes outbox entries and marks them published.
 pub struct OutboxRelay<P, S> {
     publisher: P,
@@ -276,26 +279,46 @@ impl<P: EventPublisher, S: OutboxStore> OutboxRelay<P, S> {
 
     /// Publishes the outbox items of a stream batch; failed records are reported by sequence
     /// number so the stream retries from there, and stay pending for the sweep either way.
+    ///
+    /// The items of a batch are published [`RELAY_CONCURRENCY`] at a time: consumers rely on no
+    /// order between events (each carries its own time and version), and one publish plus one
+    /// write per item, one after the other, made a full batch take as long as all its round
+    /// trips together. The stream retries from the first failed record in stream order; items
+    /// after it that were published meanwhile go out again, which consumers' deduplication on
+    /// the envelope id absorbs (at least once, as everywhere).
     pub async fn relay_stream(&self, event: StreamEvent) -> DynamoDbEventResponse {
+        use futures::StreamExt as _;
+
+        let pending: Vec<(Option<String>, Result<OutboxEntry, OutboxError>)> = event
+            .records
+            .into_iter()
+            .filter(|record| record.event_name != "REMOVE")
+            .filter(|record| record.change.new_image.get("outboxPending").is_some())
+            .filter_map(|record| {
+                let row: OutboxRow =
+                    serde_dynamo::from_item(record.change.new_image.clone()).ok()?;
+                Some((record.change.sequence_number, parse_row(row)))
+            })
+            .collect();
+        let outcomes: Vec<(Option<String>, Result<(String, String), OutboxError>)> =
+            futures::stream::iter(pending)
+                .map(|(sequence, entry)| async move {
+                    let outcome = match entry {
+                        Ok(entry) => self.relay(&entry.envelope).await.map(|()| {
+                            let trace =
+                                TraceContext::continue_or_start(Some(&entry.envelope.trace));
+                            (entry.envelope.id, trace.trace_id)
+                        }),
+                        Err(err) => Err(err),
+                    };
+                    (sequence, outcome)
+                })
+                .buffered(RELAY_CONCURRENCY)
+                .collect()
+                .await;
+
         let mut response = DynamoDbEventResponse::default();
-        for record in event.records {
-            if record.event_name == "REMOVE" {
-                continue;
-            }
-            let row: Result<OutboxRow, _> =
-                serde_dynamo::from_item(record.change.new_image.clone());
-            let pending = record.change.new_image.get("outboxPending").is_some();
-            let Ok(row) = row else { continue };
-            if !pending {
-                continue;
-            }
-            let outcome = match parse_row(row) {
-                Ok(entry) => self.relay(&entry.envelope).await.map(|()| {
-                    let trace = TraceContext::continue_or_start(Some(&entry.envelope.trace));
-                    (entry.envelope.id, trace.trace_id)
-                }),
-                Err(err) => Err(err),
-            };
+        for (sequence, outcome) in outcomes {
             match outcome {
                 Ok((event_id, trace_id)) => {
                     tracing::info!(event_id = %event_id, trace_id = %trace_id, "outbox event published");
@@ -306,11 +329,11 @@ impl<P: EventPublisher, S: OutboxStore> OutboxRelay<P, S> {
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "outbox event not published; will retry");
-                    let mut failure = DynamoDbBatchItemFailure::default();
-                    failure.item_identifier = record.change.sequence_number.clone();
-                    response.batch_item_failures.push(failure);
-                    // Later records of the same batch are retried from this one on anyway.
-                    break;
+                    if response.batch_item_failures.is_empty() {
+                        let mut failure = DynamoDbBatchItemFailure::default();
+                        failure.item_identifier = sequence;
+                        response.batch_item_failures.push(failure);
+                    }
                 }
             }
         }
@@ -382,12 +405,22 @@ mod tests {
     #[derive(Default)]
     struct FakeBroker {
         down: Mutex<bool>,
+        /// Envelope ids this broker refuses.
+        refused: Mutex<Vec<String>>,
         sent: Mutex<Vec<String>>,
+        in_flight: std::sync::atomic::AtomicUsize,
+        most_in_flight: std::sync::atomic::AtomicUsize,
     }
 
     impl EventPublisher for &FakeBroker {
         async fn publish(&self, envelope: &Envelope) -> Result<(), OutboxError> {
-            if *self.down.lock().unwrap() {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+            self.most_in_flight.fetch_max(now, SeqCst);
+            // A network round trip: the other publishes of the batch get their turn meanwhile.
+            tokio::task::yield_now().await;
+            self.in_flight.fetch_sub(1, SeqCst);
+            if *self.down.lock().unwrap() || self.refused.lock().unwrap().contains(&envelope.id) {
                 return Err(OutboxError::Publish("broker down".into()));
             }
             self.sent.lock().unwrap().push(envelope.id.clone());
@@ -491,6 +524,45 @@ mod tests {
         );
         assert_eq!(*broker.sent.lock().unwrap(), vec![first.id, second.id]);
         assert!(outbox.pending.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_published_several_at_a_time_and_retried_from_its_first_failure() {
+        let broker = FakeBroker::default();
+        let outbox = FakeOutbox::default();
+        let batch: Vec<Envelope> = (0..RELAY_CONCURRENCY + 5).map(|_| envelope()).collect();
+        outbox.pending.lock().unwrap().extend(batch.iter().cloned());
+        broker
+            .refused
+            .lock()
+            .unwrap()
+            .extend([batch[3].id.clone(), batch[7].id.clone()]);
+        let relay = OutboxRelay::new(&broker, &outbox, jiff::SignedDuration::ZERO);
+
+        let response = relay.handle(stream_event(&batch)).await.unwrap();
+
+        let most = broker
+            .most_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            most > 1 && most <= RELAY_CONCURRENCY,
+            "{most} publishes at once"
+        );
+        // The stream retries from the first refused record in stream order (sequence 103);
+        // everything else went out and left the pending index.
+        assert_eq!(
+            response["batchItemFailures"],
+            serde_json::json!([{"itemIdentifier": "103"}])
+        );
+        assert_eq!(broker.sent.lock().unwrap().len(), batch.len() - 2);
+        let left: Vec<String> = outbox
+            .pending
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.id.clone())
+            .collect();
+        assert_eq!(left, vec![batch[3].id.clone(), batch[7].id.clone()]);
     }
 
     #[tokio::test]
