@@ -241,6 +241,9 @@ pub struct SweepReport {
     pub failed: usize,
 }
 
+/// The outcome of relaying one stream record: the event id and trace id it was published with.
+type Relayed = Result<(String, String), OutboxError>;
+
 /// How many items of one stream batch are being published at once.
 pub const RELAY_CONCURRENCY: usize = 10;
 
@@ -300,22 +303,20 @@ impl<P: EventPublisher, S: OutboxStore> OutboxRelay<P, S> {
                 Some((record.change.sequence_number, parse_row(row)))
             })
             .collect();
-        let outcomes: Vec<(Option<String>, Result<(String, String), OutboxError>)> =
-            futures::stream::iter(pending)
-                .map(|(sequence, entry)| async move {
-                    let outcome = match entry {
-                        Ok(entry) => self.relay(&entry.envelope).await.map(|()| {
-                            let trace =
-                                TraceContext::continue_or_start(Some(&entry.envelope.trace));
-                            (entry.envelope.id, trace.trace_id)
-                        }),
-                        Err(err) => Err(err),
-                    };
-                    (sequence, outcome)
-                })
-                .buffered(RELAY_CONCURRENCY)
-                .collect()
-                .await;
+        let outcomes: Vec<(Option<String>, Relayed)> = futures::stream::iter(pending)
+            .map(|(sequence, entry)| async move {
+                let outcome = match entry {
+                    Ok(entry) => self.relay(&entry.envelope).await.map(|()| {
+                        let trace = TraceContext::continue_or_start(Some(&entry.envelope.trace));
+                        (entry.envelope.id, trace.trace_id)
+                    }),
+                    Err(err) => Err(err),
+                };
+                (sequence, outcome)
+            })
+            .buffered(RELAY_CONCURRENCY)
+            .collect()
+            .await;
 
         let mut response = DynamoDbEventResponse::default();
         for (sequence, outcome) in outcomes {
