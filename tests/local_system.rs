@@ -253,12 +253,7 @@ impl LocalSystem {
 async fn wait_for_emulator(url: &str) {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while http
-        .get(format!("{url}/moto-api/data.json"))
-        .send()
-        .await
-        .is_err()
-    {
+    while http.get(format!("{url}/moto-api/")).send().await.is_err() {
         assert!(Instant::now() < deadline, "the emulator did not start");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

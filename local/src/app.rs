@@ -100,18 +100,34 @@ fn function_environment(emulator_url: &str) -> BTreeMap<String, String> {
 }
 
 async fn emulator_up(url: &str) -> bool {
-    let http = reqwest::Client::builder()
+    // The emulator's dashboard page: cheap whatever the emulator holds (its data dump is not),
+    // and answered only by the emulator. A busy emulator gets a while to answer.
+    let Ok(http) = reqwest::Client::builder()
         .timeout(Duration::from_secs(3))
-        .build();
-    match http {
-        Ok(http) => http
-            .get(format!("{url}/moto-api/data.json"))
+        .build()
+    else {
+        return false;
+    };
+    let deadline = tokio::time::Instant::now() + EMULATOR_PATIENCE;
+    loop {
+        let answered = http
+            .get(format!("{url}/moto-api/"))
             .send()
             .await
-            .is_ok_and(|r| r.status().is_success()),
-        Err(_) => false,
+            .is_ok_and(|r| r.status().is_success());
+        if answered {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// How long the runner waits at start for an emulator that does not answer yet (starting, or
+/// busy with a large state) before it gives up with a message.
+const EMULATOR_PATIENCE: Duration = Duration::from_secs(30);
 
 fn routes_summary(stack: &LocalStack) -> String {
     let mut lines: Vec<String> = stack
