@@ -533,6 +533,7 @@ impl Ctx {
 
     /// One API call: measured, its status checked against `expected`. Connection failures (the
     /// runner restarting) are retried for up to a minute and not counted.
+    #[allow(clippy::too_many_arguments)]
     async fn call(
         &self,
         kind: &'static str,
@@ -1859,6 +1860,9 @@ async fn sdk_config(emulator: &str) -> aws_config::SdkConfig {
 }
 
 #[allow(clippy::too_many_lines)]
+// The statistics' guards are dropped explicitly before the emulator restart awaits; the lint
+// does not follow `drop`.
+#[allow(clippy::await_holding_lock)]
 async fn run(args: Args) -> Result<bool, String> {
     let started_at = jiff::Timestamp::now();
     let run_id: String = {
