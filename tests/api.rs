@@ -2,6 +2,8 @@
 //! confirm and sign in through the API, staff register doctors and hospitals, hospitals take
 //! client-credentials tokens from the runner's token endpoint and push exams.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -134,6 +136,8 @@ where
 pub struct Api {
     pub http: reqwest::Client,
     pub base: String,
+    /// Authenticator secrets by username: staff and doctors answer a second factor.
+    secrets: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 impl Api {
@@ -144,7 +148,61 @@ impl Api {
                 .build()
                 .expect("http client"),
             base: base.to_string(),
+            secrets: Arc::default(),
         }
+    }
+
+    /// The same API, knowing `username`'s authenticator secret (the seeded staff account's is in
+    /// the runner's banner: `LocalSystem::staff_secret`).
+    #[must_use]
+    pub fn with_secret(self, username: &str, secret: &str) -> Api {
+        self.remember_secret(username, secret);
+        self
+    }
+
+    fn remember_secret(&self, username: &str, secret: &str) {
+        if let Ok(mut secrets) = self.secrets.lock() {
+            secrets.insert(username.to_string(), secret.to_string());
+        }
+    }
+
+    /// Answers a sign-in step: tokens as they are, a second-factor challenge with the code of
+    /// the known (or, for `MFA_SETUP`, the offered) authenticator secret.
+    async fn second_factor(&self, username: &str, step: Reply) -> Reply {
+        let secret = match step.body["challenge"].as_str() {
+            None => return step,
+            Some("MFA_SETUP") => {
+                let secret = step.body["secretCode"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("no authenticator secret: {}", step.text))
+                    .to_string();
+                self.remember_secret(username, &secret);
+                secret
+            }
+            Some("SOFTWARE_TOKEN_MFA") => self
+                .secrets
+                .lock()
+                .ok()
+                .and_then(|s| s.get(username).cloned())
+                .unwrap_or_else(|| {
+                    panic!("{username} needs an authenticator code; no secret known")
+                }),
+            Some(other) => panic!("unexpected sign-in step {other} for {username}"),
+        };
+        let code = clinic_local::totp::code_now(&secret).expect("authenticator code");
+        let reply = self
+            .post(
+                "/v1/auth/mfa",
+                None,
+                json!({"username": username, "session": step.body["session"], "code": code}),
+            )
+            .await;
+        assert_eq!(
+            reply.status, 200,
+            "second factor of {username}: {}",
+            reply.text
+        );
+        reply
     }
 
     /// Sends `call`; a transport failure panics.
@@ -198,6 +256,7 @@ impl Api {
             )
             .await;
         assert_eq!(reply.status, 200, "sign-in of {username}: {}", reply.text);
+        let reply = self.second_factor(username, reply).await;
         person(username, &reply.body)
     }
 
@@ -251,6 +310,8 @@ impl Api {
             )
             .await;
         assert_eq!(reply.status, 200, "new password of {email}: {}", reply.text);
+        // Doctors set an authenticator up before their first token.
+        let reply = self.second_factor(email, reply).await;
         person(email, &reply.body)
     }
 
@@ -387,6 +448,45 @@ impl Api {
             .await;
         assert_eq!(reply.status, 201, "booking {slot_id}: {}", reply.text);
         reply.body["examId"].as_str().expect("exam id").to_string()
+    }
+
+    /// The doctor uploads a small PDF as the exam's result; returns the file id.
+    pub async fn upload_result(&self, doctor: &str, exam: &str, pdf: Vec<u8>) -> String {
+        let api = self;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let ticket = loop {
+            let reply = api
+                .post(
+                    &format!("/v1/exams/{exam}/files"),
+                    Some(doctor),
+                    json!({"fileName": "laudo.pdf", "contentType": "application/pdf",
+                       "size": pdf.len(), "kind": "result"}),
+                )
+                .await;
+            if reply.status == 201 {
+                break reply.body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the file service never learnt the assignment: {}",
+                reply.text
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        };
+        let mut put = api
+            .http
+            .put(ticket["uploadUrl"].as_str().expect("upload url"))
+            .body(pdf);
+        if let Some(headers) = ticket["uploadHeaders"].as_object() {
+            for (name, value) in headers
+                .iter()
+                .filter(|(n, _)| n.as_str() != "content-length")
+            {
+                put = put.header(name, value.as_str().unwrap_or_default());
+            }
+        }
+        assert_eq!(put.send().await.expect("upload").status().as_u16(), 200);
+        ticket["fileId"].as_str().expect("file id").to_string()
     }
 }
 

@@ -148,7 +148,7 @@ async fn concurrent_bookings_with_retries_never_overbook_or_double_book() {
     let patients = bookings.div_ceil(SLOTS);
     let capacity = (patients / 5).max(1);
     let system = LocalSystem::start(&root().join("template.yaml"), &bin_dir(), &[]).await;
-    let api = Api::new(&system.base_url);
+    let api = Api::new(&system.base_url).with_secret(STAFF_EMAIL, &system.staff_secret());
     let staff = api.sign_in(STAFF_EMAIL, STAFF_PASSWORD).await;
     let hospital = api
         .hospital(&staff.access, "Hospital Carga", "2000201")

@@ -400,8 +400,9 @@ fn bucket_controls(template: &Value) -> Vec<String> {
             })
             .unwrap_or_default();
         let kms = !algorithms.is_empty() && algorithms.iter().all(|a| a.starts_with("aws:kms"));
-        let excepted = NON_KMS_BUCKETS.iter().any(|(b, _)| *b == bucket);
-        if !kms && !(excepted && !algorithms.is_empty()) {
+        // A listed exception still needs some encryption.
+        let excepted = NON_KMS_BUCKETS.iter().any(|(b, _)| *b == bucket) && !algorithms.is_empty();
+        if !kms && !excepted {
             problems.push(format!(
                 "{bucket}: encrypted with {algorithms:?}, not SSE-KMS (list it in NON_KMS_BUCKETS with its reason)"
             ));
