@@ -12,188 +12,18 @@
 //! Out of order on first delivery: exam views the file service has never seen arrive newest
 //! first (an assignment before the booking it follows) and the service must keep the newest.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+mod bus;
 
-use aws_sdk_sns::types::MessageAttributeValue as SnsAttribute;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bus::Bus;
 use clinic_journeys::api::{Api, Call, STAFF_EMAIL, STAFF_PASSWORD, cpf, eventually};
 use clinic_journeys::local_system::{LocalSystem, bin_dir};
 use clinic_journeys::root;
 use clinic_shared::envelope::{Envelope, ExamCreated, ExamStatus, ExamUpdated};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-async fn aws(emulator: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(emulator)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .load()
-        .await
-}
-
-struct Bus {
-    sns: aws_sdk_sns::Client,
-    sqs: aws_sdk_sqs::Client,
-}
-
-impl Bus {
-    async fn topics(&self) -> BTreeMap<String, String> {
-        let listed = self.sns.list_topics().send().await.expect("topics");
-        listed
-            .topics()
-            .iter()
-            .filter_map(|t| t.topic_arn())
-            .filter(|arn| arn.ends_with("-events"))
-            .map(|arn| {
-                (
-                    arn.rsplit(':').next().unwrap_or_default().to_string(),
-                    arn.to_string(),
-                )
-            })
-            .collect()
-    }
-
-    async fn queues(&self) -> Vec<String> {
-        self.sqs
-            .list_queues()
-            .send()
-            .await
-            .expect("queues")
-            .queue_urls()
-            .to_vec()
-    }
-
-    async fn queue(&self, name: &str) -> String {
-        self.queues()
-            .await
-            .into_iter()
-            .find(|url| url.ends_with(&format!("/{name}")))
-            .unwrap_or_else(|| panic!("no queue {name}"))
-    }
-
-    async fn depth(&self, url: &str) -> i64 {
-        let attrs = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-            .send()
-            .await
-            .expect("queue attributes");
-        let get = |name: aws_sdk_sqs::types::QueueAttributeName| {
-            attrs
-                .attributes()
-                .and_then(|a| a.get(&name))
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(0)
-        };
-        get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            + get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            + get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-    }
-
-    /// Waits until every queue but the taps is empty, twice in a row a second apart.
-    async fn settle(&self) {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let mut quiet = 0;
-        while quiet < 2 {
-            let mut busy = 0;
-            for url in self.queues().await {
-                if !url.contains("/tap-") && !url.contains("DeadLetter") && !url.contains("Failure")
-                {
-                    busy += self.depth(&url).await;
-                }
-            }
-            quiet = if busy == 0 { quiet + 1 } else { 0 };
-            assert!(Instant::now() < deadline, "the queues never emptied");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    }
-
-    /// Messages waiting in the dead-letter queues, by queue.
-    async fn dead_letters(&self) -> BTreeMap<String, i64> {
-        let mut found = BTreeMap::new();
-        for url in self.queues().await {
-            if url.contains("DeadLetter") {
-                found.insert(
-                    url.rsplit('/').next().unwrap_or_default().to_string(),
-                    self.depth(&url).await,
-                );
-            }
-        }
-        found
-    }
-
-    /// Everything a tap queue holds: `(type, body)` in arrival order.
-    async fn drain(&self, url: &str) -> Vec<(String, String)> {
-        let mut events = Vec::new();
-        let mut empty = 0;
-        while empty < 3 {
-            let received = self
-                .sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .message_attribute_names("All")
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .expect("receive");
-            let messages = received.messages();
-            if messages.is_empty() {
-                empty += 1;
-                continue;
-            }
-            empty = 0;
-            for message in messages {
-                let body = message.body().unwrap_or_default().to_string();
-                let kind = message
-                    .message_attributes()
-                    .and_then(|a| a.get("type"))
-                    .and_then(|v| v.string_value())
-                    .map(str::to_string)
-                    .or_else(|| {
-                        serde_json::from_str::<Value>(&body)
-                            .ok()
-                            .and_then(|v| v["type"].as_str().map(str::to_string))
-                    })
-                    .unwrap_or_default();
-                events.push((kind, body));
-                if let Some(receipt) = message.receipt_handle() {
-                    let _ = self
-                        .sqs
-                        .delete_message()
-                        .queue_url(url)
-                        .receipt_handle(receipt)
-                        .send()
-                        .await;
-                }
-            }
-        }
-        events
-    }
-
-    async fn publish(&self, topic: &str, kind: &str, body: &str) {
-        self.sns
-            .publish()
-            .topic_arn(topic)
-            .message(body)
-            .message_attributes(
-                "type",
-                SnsAttribute::builder()
-                    .data_type("String")
-                    .string_value(kind)
-                    .build()
-                    .expect("attribute"),
-            )
-            .send()
-            .await
-            .expect("publish");
-    }
-}
 
 /// Records the shared consumer recognised as already handled, in the runner's output.
 fn duplicates(output: &str) -> usize {
@@ -262,38 +92,10 @@ async fn observe(
 async fn events_delivered_again_or_out_of_order_change_nothing() {
     let system = LocalSystem::start(&root().join("template.yaml"), &bin_dir(), &[]).await;
     let api = Api::new(&system.base_url).with_secret(STAFF_EMAIL, &system.staff_secret());
-    let config = aws(&system.emulator_url).await;
-    let bus = Bus {
-        sns: aws_sdk_sns::Client::new(&config),
-        sqs: aws_sdk_sqs::Client::new(&config),
-    };
+    let bus = Bus::new(&system.emulator_url).await;
     // Tap every event topic before anything happens.
     let topics = bus.topics().await;
-    assert_eq!(topics.len(), 3, "{topics:?}");
-    let mut taps = BTreeMap::new();
-    for (name, arn) in &topics {
-        let url = bus
-            .sqs
-            .create_queue()
-            .queue_name(format!("tap-{name}"))
-            .send()
-            .await
-            .expect("tap queue")
-            .queue_url()
-            .unwrap_or_default()
-            .to_string();
-        let queue_arn = format!("arn:aws:sqs:us-east-1:123456789012:tap-{name}");
-        bus.sns
-            .subscribe()
-            .topic_arn(arn)
-            .protocol("sqs")
-            .endpoint(queue_arn)
-            .attributes("RawMessageDelivery", "true")
-            .send()
-            .await
-            .expect("tap subscription");
-        taps.insert(arn.clone(), url);
-    }
+    let taps = bus.tap_topics().await;
 
     // The journey.
     let staff = api.sign_in(STAFF_EMAIL, STAFF_PASSWORD).await;
@@ -406,8 +208,8 @@ async fn events_delivered_again_or_out_of_order_change_nothing() {
     // Every event again, twice, newest first.
     let mut captured: Vec<(String, String, String)> = Vec::new();
     for (arn, url) in &taps {
-        for (kind, body) in bus.drain(url).await {
-            captured.push((arn.clone(), kind, body));
+        for tapped in bus.drain(url).await {
+            captured.push((arn.clone(), tapped.kind, tapped.body));
         }
     }
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
