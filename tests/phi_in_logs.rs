@@ -13,7 +13,10 @@
 //!   service keeps them to reach the person (its contact projection);
 //! - `exam.created` / `exam.updated` carry the exam type: scheduling data the file service keeps
 //!   in its exam view (lists, staff reports), never results;
-//! - e-mails and SMS to the patient themselves (their own address and phone) are not searched.
+//! - e-mails and SMS to the patient themselves (their own address and phone) are not searched;
+//! - the hospital's ingest queue is not searched: each message is one item of the hospital's
+//!   batch (CPF, e-mail, exam type), the exam service's own work queue between accepting the batch
+//!   and applying it (`IngestMessage`); it is not an event and no other service reads it.
 
 mod bus;
 
