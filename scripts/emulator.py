@@ -14,6 +14,7 @@ Settings (environment, for tests):
     CLINIC_EMULATOR_TRIM_EVERY_SECONDS        how often the trimming runs (60)
     CLINIC_EMULATOR_MAX_ITERATORS             shard iterators kept at most (10000)
     CLINIC_EMULATOR_STATS_EVERY_SECONDS       print requests per action and their time (off)
+    CLINIC_EMULATOR_FAULTS                    a JSON file of faults to inject (see `faults`)
 """
 
 from __future__ import annotations
@@ -408,6 +409,80 @@ def request_stats(every: float) -> None:
     threading.Thread(target=report, name="request-stats", daemon=True).start()
 
 
+# The requests a fault file can make fail: the handler's method, and the throttling error AWS
+# answers with (SES v2 is REST-JSON, answered 429 with the error type; SNS is serialised from
+# its service model).
+FAULTABLE = {
+    "sesv2:SendEmail": ("moto.sesv2.responses", "SESV2Response", "send_email"),
+    "sns:Publish": ("moto.sns.responses", "SNSResponse", "publish"),
+}
+
+
+def throttled(key: str) -> Exception:
+    message = "Rate exceeded (fault injected)"
+    if key.startswith("sesv2:"):
+        from moto.core.exceptions import JsonRESTError
+
+        error = JsonRESTError("TooManyRequestsException", message)
+        error.code = 429
+        return error
+    # Serialised with the model of the service its module belongs to.
+    from moto.sns.exceptions import SNSException
+
+    return SNSException("Throttled", message)
+
+
+def faults(path: str) -> None:
+    """Faults for tests of what the system does when a provider fails for a while: `path` holds
+    `{"<service>:<Action>": <until, Unix seconds>, ...}` (`sesv2:SendEmail`, `sns:Publish`, and
+    `sns:Publish:sms` for text messages only); until then that request is answered with the
+    provider's throttling error, and each refusal is appended (one line, the key) to
+    `<path>.injected`. The file is read again when it changes, so a test turns faults on and off
+    by rewriting it; a missing or unreadable file injects nothing."""
+    import importlib
+    import json
+
+    state: dict[str, Any] = {"mtime": None, "until": {}}
+    lock = threading.Lock()
+
+    def active(key: str) -> bool:
+        with lock:
+            try:
+                mtime = os.stat(path).st_mtime_ns
+            except OSError:
+                state["mtime"], state["until"] = None, {}
+                return False
+            if mtime != state["mtime"]:
+                try:
+                    with open(path, encoding="utf-8") as f:
+                        until = json.load(f)
+                except (OSError, ValueError):
+                    until = {}
+                state["mtime"] = mtime
+                state["until"] = until if isinstance(until, dict) else {}
+            until = state["until"].get(key)
+            if not isinstance(until, (int, float)) or time.time() >= until:
+                return False
+            with open(path + ".injected", "a", encoding="utf-8") as f:
+                f.write(key + "\n")
+            return True
+
+    for key, (module, cls, method) in FAULTABLE.items():
+        handler = getattr(importlib.import_module(module), cls)
+        original = getattr(handler, method)
+
+        def faulty(self: Any, _original: Any = original, _key: str = key) -> Any:
+            keys = [_key]
+            if _key == "sns:Publish" and self._get_param("PhoneNumber"):
+                keys.append("sns:Publish:sms")
+            if any(active(k) for k in keys):
+                raise throttled(_key)
+            return _original(self)
+
+        faulty.__doc__ = original.__doc__
+        setattr(handler, method, faulty)
+
+
 def main() -> None:
     import moto
 
@@ -424,6 +499,9 @@ def main() -> None:
     every = float(os.environ.get("CLINIC_EMULATOR_STATS_EVERY_SECONDS", 0))
     if every > 0:
         request_stats(every)
+    fault_file = os.environ.get("CLINIC_EMULATOR_FAULTS")
+    if fault_file:
+        faults(fault_file)
 
     from moto.server import main as moto_server
 

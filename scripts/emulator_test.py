@@ -373,5 +373,57 @@ class Streams(unittest.TestCase):
             emulator.stop()
 
 
+class Faults(unittest.TestCase):
+    def test_a_listed_request_is_throttled_until_the_given_time_and_each_refusal_recorded(
+        self,
+    ) -> None:
+        import json
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "faults.json")
+            emulator = Emulator(CLINIC_EMULATOR_FAULTS=path)
+            try:
+                ses, sns = emulator.client("sesv2"), emulator.client("sns")
+                ses.create_email_identity(EmailIdentity="clinic.example")
+                topic = sns.create_topic(Name="faulty")["TopicArn"]
+
+                def send() -> None:
+                    ses.send_email(
+                        FromEmailAddress="no-reply@clinic.example",
+                        Destination={"ToAddresses": ["a@example.com"]},
+                        Content={"Simple": {"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "b"}}}},
+                    )
+
+                # No file: nothing injected.
+                send()
+                sns.publish(PhoneNumber="+5511900000000", Message="m")
+                with open(path, "w", encoding="utf-8") as f:
+                    json.dump({"sesv2:SendEmail": time.time() + 2, "sns:Publish:sms": time.time() + 2}, f)
+                with self.assertRaises(ClientError) as failure:
+                    send()
+                self.assertEqual(failure.exception.response["Error"]["Code"], "TooManyRequestsException")
+                with self.assertRaises(ClientError) as failure:
+                    sns.publish(PhoneNumber="+5511900000000", Message="m")
+                self.assertIn("Throttl", failure.exception.response["Error"]["Code"])
+                # Only text messages: a topic still takes publications.
+                sns.publish(TopicArn=topic, Message="m")
+                time.sleep(2.2)
+                send()
+                sns.publish(PhoneNumber="+5511900000000", Message="m")
+                # One line per refused request (the client may have retried some).
+                with open(path + ".injected", encoding="utf-8") as f:
+                    injected = f.read().split()
+                self.assertEqual(sorted(set(injected)), ["sesv2:SendEmail", "sns:Publish:sms"])
+                # Rewritten: read again.
+                with open(path, "w", encoding="utf-8") as f:
+                    json.dump({"sns:Publish": time.time() + 60}, f)
+                with self.assertRaises(ClientError):
+                    sns.publish(TopicArn=topic, Message="m")
+                send()
+            finally:
+                emulator.stop()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

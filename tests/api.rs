@@ -2,7 +2,7 @@
 //! confirm and sign in through the API, staff register doctors and hospitals, hospitals take
 //! client-credentials tokens from the runner's token endpoint and push exams.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -138,8 +138,8 @@ where
 pub struct Api {
     pub http: reqwest::Client,
     pub base: String,
-    /// Authenticator secrets by username: staff and doctors sign in with a second factor.
-    authenticators: Arc<Mutex<HashMap<String, String>>>,
+    /// Authenticator secrets by username: staff and doctors answer a second factor.
+    secrets: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 impl Api {
@@ -150,51 +150,58 @@ impl Api {
                 .build()
                 .expect("http client"),
             base: base.to_string(),
-            authenticators: Arc::default(),
+            secrets: Arc::default(),
         }
     }
 
     /// The API of `system`, knowing the authenticator the runner set up for its staff member.
     pub fn of(system: &LocalSystem) -> Api {
-        let api = Api::new(&system.base_url);
-        api.remember_authenticator(STAFF_EMAIL, &system.staff_secret());
-        api
+        Api::new(&system.base_url).with_secret(STAFF_EMAIL, &system.staff_secret())
     }
 
-    fn remember_authenticator(&self, username: &str, secret: &str) {
-        self.authenticators
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(username.to_string(), secret.to_string());
+    /// The same API, knowing `username`'s authenticator secret (the seeded staff account's is in
+    /// the runner's banner: `LocalSystem::staff_secret`).
+    #[must_use]
+    pub fn with_secret(self, username: &str, secret: &str) -> Api {
+        self.remember_secret(username, secret);
+        self
     }
 
-    /// Answers a second-factor step of a sign-in (`MFA_SETUP`: sets the authenticator up and
-    /// remembers it; `SOFTWARE_TOKEN_MFA`: the current code of the remembered one) and returns
-    /// the tokens; an answer without a step is returned as it is.
-    async fn second_factor(&self, username: &str, answer: Reply) -> Reply {
-        let secret = match answer.body["challenge"].as_str() {
+    fn remember_secret(&self, username: &str, secret: &str) {
+        if let Ok(mut secrets) = self.secrets.lock() {
+            secrets.insert(username.to_string(), secret.to_string());
+        }
+    }
+
+    /// Answers a sign-in step: tokens as they are, a second-factor challenge with the code of
+    /// the known (or, for `MFA_SETUP`, the offered) authenticator secret.
+    async fn second_factor(&self, username: &str, step: Reply) -> Reply {
+        let secret = match step.body["challenge"].as_str() {
+            None => return step,
             Some("MFA_SETUP") => {
-                let secret = answer.body["secretCode"]
+                let secret = step.body["secretCode"]
                     .as_str()
-                    .unwrap_or_else(|| panic!("no authenticator secret: {}", answer.text));
-                self.remember_authenticator(username, secret);
-                secret.to_string()
+                    .unwrap_or_else(|| panic!("no authenticator secret: {}", step.text))
+                    .to_string();
+                self.remember_secret(username, &secret);
+                secret
             }
             Some("SOFTWARE_TOKEN_MFA") => self
-                .authenticators
+                .secrets
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .get(username)
-                .cloned()
-                .unwrap_or_else(|| panic!("{username} needs an authenticator code: none known")),
-            _ => return answer,
+                .ok()
+                .and_then(|s| s.get(username).cloned())
+                .unwrap_or_else(|| {
+                    panic!("{username} needs an authenticator code; no secret known")
+                }),
+            Some(other) => panic!("unexpected sign-in step {other} for {username}"),
         };
-        let code = clinic_local::totp::code_now(&secret).expect("a base32 secret");
+        let code = clinic_local::totp::code_now(&secret).expect("authenticator code");
         let reply = self
             .post(
                 "/v1/auth/mfa",
                 None,
-                json!({"username": username, "session": answer.body["session"], "code": code}),
+                json!({"username": username, "session": step.body["session"], "code": code}),
             )
             .await;
         assert_eq!(
@@ -310,6 +317,7 @@ impl Api {
             )
             .await;
         assert_eq!(reply.status, 200, "new password of {email}: {}", reply.text);
+        // Doctors set an authenticator up before their first token.
         let reply = self.second_factor(email, reply).await;
         person(email, &reply.body)
     }

@@ -73,7 +73,7 @@ const MATRIX: &[(&str, [u16; 8])] = &[
         "POST /v1/auth/new-password",
         [401, 401, 401, 401, 401, 401, 401, 401],
     ),
-    // A second-factor answer is only as good as the sign-in session it continues.
+    // A second-factor answer without a live sign-in session opens nothing, whoever sends it.
     (
         "POST /v1/auth/mfa",
         [401, 401, 401, 401, 401, 401, 401, 401],
@@ -155,8 +155,7 @@ const MATRIX: &[(&str, [u16; 8])] = &[
         [401, 200, 404, 403, 403, 401, 401, 200],
     ),
     ("POST /v1/reports", [401, 403, 403, 403, 403, 401, 401, 202]),
-    // Only staff read reports: the role is refused before any id is looked up, so the answer
-    // is the same whether the report exists or not.
+    // Refused by role before any look-up: the same 403 whether the report exists or not.
     (
         "GET /v1/reports/{id}",
         [401, 403, 403, 403, 403, 401, 401, 200],
@@ -313,8 +312,10 @@ fn cell(route: &str, who: Who, fx: &mut Fixtures) -> Cell {
             plain(Method::POST, "/v1/auth/new-password".into()).json(json!({
                 "username": fx.doctor_a.email, "session": "not-a-session", "newPassword": "Other0Password"})),
         ),
-        "POST /v1/auth/mfa" => no_probe(plain(Method::POST, "/v1/auth/mfa".into()).json(json!({
-            "username": fx.doctor_a.email, "session": "not-a-session", "code": "123456"}))),
+        "POST /v1/auth/mfa" => no_probe(
+            plain(Method::POST, "/v1/auth/mfa".into()).json(json!({
+                "username": fx.doctor_a.email, "session": "not-a-session", "code": "123456"})),
+        ),
         "GET /v1/me" => no_probe(plain(Method::GET, "/v1/me".into())),
         "PATCH /v1/me" => no_probe(
             plain(Method::PATCH, "/v1/me".into()).json(json!({"name": "Nome Atualizado"})),
@@ -557,7 +558,8 @@ async fn fixtures(api: &Api) -> Fixtures {
             .await;
         assert_eq!(reply.status, 200, "{step}: {}", reply.text);
     }
-    let file_a = upload_result(api, &doctor_a.access, &exam_a).await;
+    let pdf = clinic_file_management::domain::checks::sample_pdf("Laudo da matriz");
+    let file_a = api.upload_result(&doctor_a.access, &exam_a, pdf).await;
     eventually("A's result is ready", || async {
         let exam = api
             .get(&format!("/v1/exams/{exam_a}"), Some(&patient_a.access))
@@ -610,45 +612,6 @@ async fn fixtures(api: &Api) -> Fixtures {
         public_accounts: BTreeMap::new(),
         counter: 0,
     }
-}
-
-/// The doctor uploads a small PDF as the exam's result; returns the file id.
-async fn upload_result(api: &Api, doctor: &str, exam: &str) -> String {
-    let pdf = clinic_file_management::domain::checks::sample_pdf("Laudo da matriz");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let ticket = loop {
-        let reply = api
-            .post(
-                &format!("/v1/exams/{exam}/files"),
-                Some(doctor),
-                json!({"fileName": "laudo.pdf", "contentType": "application/pdf",
-                       "size": pdf.len(), "kind": "result"}),
-            )
-            .await;
-        if reply.status == 201 {
-            break reply.body;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the file service never learnt the assignment: {}",
-            reply.text
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    };
-    let mut put = api
-        .http
-        .put(ticket["uploadUrl"].as_str().expect("upload url"))
-        .body(pdf);
-    if let Some(headers) = ticket["uploadHeaders"].as_object() {
-        for (name, value) in headers
-            .iter()
-            .filter(|(n, _)| n.as_str() != "content-length")
-        {
-            put = put.header(name, value.as_str().unwrap_or_default());
-        }
-    }
-    assert_eq!(put.send().await.expect("upload").status().as_u16(), 200);
-    ticket["fileId"].as_str().expect("file id").to_string()
 }
 
 /// `(METHOD, path)` of every operation of an OpenAPI document.

@@ -81,10 +81,23 @@ pub fn spawn_emulator(port: u16) -> Child {
     Command::new(python)
         .arg(root().join("scripts/emulator.py"))
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .env("CLINIC_EMULATOR_FAULTS", faults_file(port))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start the emulator")
+}
+
+/// The file of faults the emulator on `port` injects (`CLINIC_EMULATOR_FAULTS`, see
+/// `scripts/emulator.py`); absent unless a test writes it.
+pub fn faults_file(port: u16) -> PathBuf {
+    std::env::temp_dir().join(format!("clinic-emulator-faults-{port}.json"))
+}
+
+fn injected_file(port: u16) -> PathBuf {
+    let mut name = faults_file(port).into_os_string();
+    name.push(".injected");
+    PathBuf::from(name)
 }
 
 /// The runner command with the local AWS settings.
@@ -126,6 +139,9 @@ impl LocalSystem {
     pub async fn start(template: &Path, bin_dir: &Path, extra_args: &[&str]) -> LocalSystem {
         let emulator_port = free_port();
         let emulator_url = format!("http://127.0.0.1:{emulator_port}");
+        // Left by an earlier system on the same port.
+        let _ = std::fs::remove_file(faults_file(emulator_port));
+        let _ = std::fs::remove_file(injected_file(emulator_port));
         let emulator = spawn_emulator(emulator_port);
         wait_for_emulator(&emulator_url).await;
         let port = free_port();
@@ -183,6 +199,37 @@ impl LocalSystem {
         let _ = self.emulator.wait();
         self.emulator = spawn_emulator(self.emulator_port);
         wait_for_emulator(&self.emulator_url).await;
+    }
+
+    /// Makes the emulator refuse each listed request (`sesv2:SendEmail`, `sns:Publish`,
+    /// `sns:Publish:sms`) with the provider's throttling error for `duration` from now; replaces
+    /// the faults set before.
+    pub fn inject_faults(&self, requests: &[&str], duration: Duration) {
+        let until = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| (d + duration).as_secs_f64())
+            .unwrap_or_default();
+        let faults: serde_json::Map<String, serde_json::Value> = requests
+            .iter()
+            .map(|r| ((*r).to_string(), serde_json::json!(until)))
+            .collect();
+        std::fs::write(
+            faults_file(self.emulator_port),
+            serde_json::Value::Object(faults).to_string(),
+        )
+        .expect("write the fault file");
+    }
+
+    /// Requests the emulator refused because of [`LocalSystem::inject_faults`], by request.
+    pub fn faults_injected(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for line in std::fs::read_to_string(injected_file(self.emulator_port))
+            .unwrap_or_default()
+            .lines()
+        {
+            *counts.entry(line.to_string()).or_default() += 1;
+        }
+        counts
     }
 
     /// Waits until the runner reports healthy.
@@ -266,6 +313,8 @@ impl Drop for LocalSystem {
         let _ = self.emulator.kill();
         let _ = self.emulator.wait();
         let _ = std::fs::remove_dir_all(&self.state_dir);
+        let _ = std::fs::remove_file(faults_file(self.emulator_port));
+        let _ = std::fs::remove_file(injected_file(self.emulator_port));
         // Passing tests stay quiet; a failing one shows what the runner and its functions said
         // (the test harness captures this and prints it with the failure).
         if std::thread::panicking() {

@@ -191,7 +191,7 @@ const KNOWN_GAPS: &[(&str, &str, &str)] = &[
     ),
     // After erasure the reads find nothing of the person any more (the exam's links are gone,
     // the log deleted, the profile anonymised) and answer 404 or an empty list instead of 401;
-    // changes, and file downloads, are refused with 401 ACCOUNT_ERASED.
+    // changes are refused with 401 ACCOUNT_ERASED.
     (
         "access token of an erased account",
         "GET /v1/me",

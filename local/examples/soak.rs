@@ -73,6 +73,11 @@ struct Args {
     /// Directory of the function binaries and the runner.
     #[arg(long)]
     bin_dir: Option<PathBuf>,
+    /// Fail when the relay's p99 is above the limit. Latency depends on the machine and on what
+    /// else runs there: a shared CI machine reports it (`false`) and checks only what must hold
+    /// whatever the speed — nothing lost, stuck or over capacity.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    latency_gate: bool,
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1762,7 +1767,12 @@ async fn sent_messages(
 
 /// The emulator restarts under the running runner: once it has provisioned everything again,
 /// events written then must be relayed through their streams as fast as before.
-async fn after_emulator_restart(ctx: &Ctx, system: &mut OwnSystem, root: &Path) -> (String, bool) {
+async fn after_emulator_restart(
+    ctx: &Ctx,
+    system: &mut OwnSystem,
+    root: &Path,
+    latency_gate: bool,
+) -> (String, bool) {
     let before = system.observed.lock().map(|o| o.reprovisioned).unwrap_or(0);
     let restarted = jiff::Timestamp::now();
     if let Err(err) = system.restart_emulator(root).await {
@@ -1850,7 +1860,7 @@ async fn after_emulator_restart(ctx: &Ctx, system: &mut OwnSystem, root: &Path) 
         })
         .collect();
     let p99 = percentile(&relay, 99.0);
-    let passed = published && p99 <= RELAY_P99_LIMIT_MS;
+    let passed = published && (p99 <= RELAY_P99_LIMIT_MS || !latency_gate);
     (
         format!(
             "after the emulator restarted under the runner: {} events written, {} published, relay p50 {:.0} ms, p99 {p99:.0} ms\n",
@@ -2217,8 +2227,17 @@ async fn run(args: Args) -> Result<bool, String> {
                     percentile(&around_restart, 100.0)
                 );
             }
-            if p99 > RELAY_P99_LIMIT_MS || swept > 0 || missing_publication > 0 {
+            if (args.latency_gate && p99 > RELAY_P99_LIMIT_MS)
+                || swept > 0
+                || missing_publication > 0
+            {
                 ok = false;
+            }
+            if !args.latency_gate && p99 > RELAY_P99_LIMIT_MS {
+                let _ = writeln!(
+                    out,
+                    "  p99 above the limit: reported only (--latency-gate false)"
+                );
             }
             let _ = writeln!(
                 out,
@@ -2394,7 +2413,7 @@ async fn run(args: Args) -> Result<bool, String> {
             .root
             .canonicalize()
             .unwrap_or_else(|_| args.root.clone());
-        let (line, passed) = after_emulator_restart(&ctx, system, &root).await;
+        let (line, passed) = after_emulator_restart(&ctx, system, &root, args.latency_gate).await;
         out.push_str(&line);
         ok &= passed;
     }

@@ -97,6 +97,7 @@ mod tests {
             scheduled_at: jiff::Timestamp::UNIX_EPOCH,
             status: ExamStatus::Scheduled,
             event_time: jiff::Timestamp::UNIX_EPOCH,
+            event_id: "E1".into(),
             patient_erased: false,
         }
     }

@@ -23,6 +23,10 @@ pub struct ExamView {
     pub status: ExamStatus,
     /// Time of the event this view was built from; older events never overwrite it.
     pub event_time: Timestamp,
+    /// Id of that event: between events of the same instant the higher id wins, so every copy of
+    /// the view converges whatever order they arrive in. Empty in views stored before it was kept.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub event_id: String,
     /// The patient's account was erased: the view names no patient, and never will again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub patient_erased: bool,

@@ -70,6 +70,16 @@ fn sortable(ts: Timestamp) -> String {
     format!("{:015}", ts.as_millisecond().max(0))
 }
 
+/// `<nanoseconds since the epoch, fixed width>#<event id>`: orders the events of one exam by time,
+/// then id, as a string comparison.
+fn event_key(exam: &ExamView) -> String {
+    format!(
+        "{:020}#{}",
+        exam.event_time.as_nanosecond().max(0),
+        exam.event_id
+    )
+}
+
 fn unavailable<E, R>(err: &SdkError<E, R>) -> StoreError
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
@@ -163,6 +173,7 @@ impl DynamoStore {
         item.insert("pk".into(), s(format!("EXAM#{}", exam.exam_id)));
         item.insert("sk".into(), s(EXAM_SK));
         item.insert("eventMs".into(), n(exam.event_time.as_millisecond()));
+        item.insert("eventKey".into(), s(event_key(exam)));
         item.insert(
             "gsi1pk".into(),
             s(format!("EXAMS#{}", month_of(exam.scheduled_at))),
@@ -258,8 +269,15 @@ impl Projection for DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(self.exam_item(exam)?))
-            .condition_expression("attribute_not_exists(pk) OR eventMs < :ms")
+            // Newer by time, then by id within the same millisecond (a view stored before
+            // `eventKey` was kept yields to any event of its millisecond). The same event again
+            // fails the condition: already applied.
+            .condition_expression(
+                "attribute_not_exists(pk) OR eventMs < :ms OR (eventMs = :ms AND \
+                 (attribute_not_exists(eventKey) OR eventKey < :key))",
+            )
             .expression_attribute_values(":ms", n(exam.event_time.as_millisecond()))
+            .expression_attribute_values(":key", s(event_key(exam)))
             .send()
             .await;
         match result {

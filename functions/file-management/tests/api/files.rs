@@ -664,3 +664,62 @@ async fn sample_consumer_events_are_handled() {
     assert_eq!(published.len(), 1);
     assert_eq!(published[0].event_type, EventType::FileProcessed);
 }
+
+#[tokio::test]
+async fn exam_events_of_the_same_instant_converge_whatever_their_order() {
+    let stack = Stack::new().await;
+    let assigning = |exam: &TestExam, doctor: &str, at: jiff::Timestamp, id: &str| {
+        let mut event = envelope(
+            &exam.id,
+            ExamUpdated {
+                exam_id: exam.id.clone(),
+                patient_id: Some(exam.patient.clone()),
+                hospital_id: exam.hospital.clone(),
+                hospital_name: "Hospital São Lucas".into(),
+                exam_type: "hemograma".into(),
+                scheduled_at: exam.scheduled_at,
+                doctor_id: Some(doctor.to_string()),
+                status: ExamStatus::Scheduled,
+                previous_status: ExamStatus::Scheduled,
+            },
+        );
+        event.time = at;
+        event.id = id.to_string();
+        event
+    };
+    for reversed in [false, true] {
+        let exam = TestExam::new();
+        stack.exam(&exam).await;
+        // Two changes stamped with the same instant: the envelope id decides, whatever arrives
+        // first, so every copy of the view ends the same.
+        let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1);
+        let mut ids = [ulid::Ulid::new(), ulid::Ulid::new()].map(|u| u.to_string());
+        ids.sort();
+        let lower = assigning(&exam, "doctor-of-the-lower-id", at, &ids[0]);
+        let higher = assigning(&exam, "doctor-of-the-higher-id", at, &ids[1]);
+        let order = if reversed {
+            [higher.clone(), lower]
+        } else {
+            [lower, higher.clone()]
+        };
+        for event in order {
+            let response = stack.project(&[event]).await;
+            assert!(response.batch_item_failures.is_empty());
+        }
+        let view = stack.store().exam(&exam.id).await.unwrap().expect("view");
+        assert_eq!(
+            view.doctor_id.as_deref(),
+            Some("doctor-of-the-higher-id"),
+            "reversed: {reversed}"
+        );
+        // The same event again is already applied: not written, not an error.
+        assert!(!stack.store().upsert_exam(&view).await.unwrap());
+        assert!(
+            stack
+                .project(&[higher])
+                .await
+                .batch_item_failures
+                .is_empty()
+        );
+    }
+}

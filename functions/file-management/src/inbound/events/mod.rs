@@ -156,6 +156,7 @@ impl<S: Projection + Files + Erasures, O: ObjectStorage> EventHandler for Projec
                     scheduled_at: e.scheduled_at,
                     status: e.status,
                     event_time: event.time,
+                    event_id: event.id.clone(),
                     patient_erased: false,
                 };
                 self.app.apply_exam(&exam).await.map_err(failure)?;
@@ -172,6 +173,7 @@ impl<S: Projection + Files + Erasures, O: ObjectStorage> EventHandler for Projec
                     scheduled_at: e.scheduled_at,
                     status: e.status,
                     event_time: event.time,
+                    event_id: event.id.clone(),
                     patient_erased: false,
                 };
                 self.app.apply_exam(&exam).await.map_err(failure)?;
