@@ -457,6 +457,45 @@ impl Api {
         reply.body["examId"].as_str().expect("exam id").to_string()
     }
 
+    /// An exam's way to its result: staff assign `doctor`, who collects, completes and uploads
+    /// `pdf`; returns the file id once `patient` sees the exam `RESULT_READY`.
+    pub async fn perform(
+        &self,
+        staff: &str,
+        doctor: &Person,
+        patient: &str,
+        exam: &str,
+        pdf: Vec<u8>,
+    ) -> String {
+        let reply = self
+            .post(
+                &format!("/v1/exams/{exam}/assign"),
+                Some(staff),
+                json!({"doctorId": doctor.id}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "assign {exam}: {}", reply.text);
+        for step in ["collect", "complete"] {
+            let reply = self
+                .post(
+                    &format!("/v1/exams/{exam}/{step}"),
+                    Some(&doctor.access),
+                    json!({}),
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{step} {exam}: {}", reply.text);
+        }
+        let file = self.upload_result(&doctor.access, exam, pdf).await;
+        eventually("the result is ready", || async {
+            self.get(&format!("/v1/exams/{exam}"), Some(patient))
+                .await
+                .body["status"]
+                == "RESULT_READY"
+        })
+        .await;
+        file
+    }
+
     /// The doctor uploads a small PDF as the exam's result; returns the file id.
     pub async fn upload_result(&self, doctor: &str, exam: &str, pdf: Vec<u8>) -> String {
         let api = self;

@@ -5,6 +5,7 @@
 //! match key, while another patient's data is still there (so the scan sees what it should).
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use clinic_file_management::domain::checks::sample_pdf;
 use clinic_journeys::api::{Api, STAFF_EMAIL, STAFF_PASSWORD, cpf, eventually};
 use clinic_journeys::local_system::{LocalSystem, bin_dir};
 use clinic_journeys::root;
@@ -108,33 +109,19 @@ async fn an_erased_patient_leaves_nothing_identifying_in_any_service() {
             .is_some_and(|items| items.len() == 3)
     })
     .await;
-    let reply = api
-        .post(
-            &format!("/v1/exams/{done}/assign"),
-            Some(&staff.access),
-            json!({"doctorId": doctor.id}),
+    let file = api
+        .perform(
+            &staff.access,
+            &doctor,
+            &patient.access,
+            &done,
+            sample_pdf("Laudo a apagar"),
         )
         .await;
-    assert_eq!(reply.status, 200, "assign: {}", reply.text);
-    for step in ["collect", "complete"] {
-        let reply = api
-            .post(
-                &format!("/v1/exams/{done}/{step}"),
-                Some(&doctor.access),
-                json!({}),
-            )
-            .await;
-        assert_eq!(reply.status, 200, "{step}: {}", reply.text);
-    }
-    let pdf = clinic_file_management::domain::checks::sample_pdf("Laudo a apagar");
-    let file = api.upload_result(&doctor.access, &done, pdf).await;
-    eventually("the patient downloads the result", || async {
-        api.get(&format!("/v1/files/{file}/download"), Some(&patient.access))
-            .await
-            .status
-            == 200
-    })
-    .await;
+    let reply = api
+        .get(&format!("/v1/files/{file}/download"), Some(&patient.access))
+        .await;
+    assert_eq!(reply.status, 200, "download: {}", reply.text);
 
     let cpf_formatted = format!(
         "{}.{}.{}-{}",

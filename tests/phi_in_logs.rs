@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bus::Bus;
+use clinic_file_management::domain::checks::sample_pdf;
 use clinic_journeys::api::{Api, STAFF_EMAIL, STAFF_PASSWORD, cpf, eventually};
 use clinic_journeys::local_system::{LocalSystem, bin_dir};
 use clinic_journeys::root;
@@ -164,33 +165,15 @@ async fn no_personal_or_health_data_in_logs_or_messages() {
         .await;
     assert_eq!(items[0]["state"], "APPLIED", "{items:?}");
     let exam = api.book(&patient.access, &slots[0], "sigilo-booking").await;
-    let reply = api
-        .post(
-            &format!("/v1/exams/{exam}/assign"),
-            Some(&staff.access),
-            json!({"doctorId": doctor.id}),
+    let file = api
+        .perform(
+            &staff.access,
+            &doctor,
+            &patient.access,
+            &exam,
+            sample_pdf("Laudo sigiloso"),
         )
         .await;
-    assert_eq!(reply.status, 200, "assign: {}", reply.text);
-    for step in ["collect", "complete"] {
-        let reply = api
-            .post(
-                &format!("/v1/exams/{exam}/{step}"),
-                Some(&doctor.access),
-                json!({}),
-            )
-            .await;
-        assert_eq!(reply.status, 200, "{step}: {}", reply.text);
-    }
-    let pdf = clinic_file_management::domain::checks::sample_pdf("Laudo sigiloso");
-    let file = api.upload_result(&doctor.access, &exam, pdf).await;
-    eventually("the result is ready", || async {
-        api.get(&format!("/v1/exams/{exam}"), Some(&patient.access))
-            .await
-            .body["status"]
-            == "RESULT_READY"
-    })
-    .await;
     let reply = api
         .get(&format!("/v1/files/{file}/download"), Some(&patient.access))
         .await;

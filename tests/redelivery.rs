@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bus::Bus;
+use clinic_file_management::domain::checks::sample_pdf;
 use clinic_journeys::api::{Api, Call, STAFF_EMAIL, STAFF_PASSWORD, cpf, eventually};
 use clinic_journeys::local_system::{LocalSystem, bin_dir};
 use clinic_journeys::root;
@@ -126,33 +127,15 @@ async fn events_delivered_again_or_out_of_order_change_nothing() {
     let exam = api
         .book(&patient.access, &slots[0], "redelivery-booking")
         .await;
-    let reply = api
-        .post(
-            &format!("/v1/exams/{exam}/assign"),
-            Some(&staff.access),
-            json!({"doctorId": doctor.id}),
+    let file = api
+        .perform(
+            &staff.access,
+            &doctor,
+            &patient.access,
+            &exam,
+            sample_pdf("Laudo reentregue"),
         )
         .await;
-    assert_eq!(reply.status, 200, "{}", reply.text);
-    for step in ["collect", "complete"] {
-        let reply = api
-            .post(
-                &format!("/v1/exams/{exam}/{step}"),
-                Some(&doctor.access),
-                json!({}),
-            )
-            .await;
-        assert_eq!(reply.status, 200, "{step}: {}", reply.text);
-    }
-    let pdf = clinic_file_management::domain::checks::sample_pdf("Laudo reentregue");
-    let file = api.upload_result(&doctor.access, &exam, pdf).await;
-    eventually("the result is ready", || async {
-        api.get(&format!("/v1/exams/{exam}"), Some(&patient.access))
-            .await
-            .body["status"]
-            == "RESULT_READY"
-    })
-    .await;
     let reply = api
         .get(&format!("/v1/files/{file}/download"), Some(&patient.access))
         .await;
