@@ -9,7 +9,10 @@ fuzzer's examples can name real resources too. Standard library only.
 """
 
 import base64
+import hashlib
+import hmac
 import json
+import os
 import random
 import sys
 import time
@@ -53,8 +56,34 @@ def expect(status, body, *wanted):
     return body
 
 
-def sign_in(base, username, password):
-    return expect(*call(base, "POST", "/v1/auth/token", body={"username": username, "password": password}), 200)
+def totp(secret, at=None):
+    """The current 6-digit code of a base32 authenticator secret (RFC 6238: SHA-1, 30 s)."""
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    counter = int((time.time() if at is None else at) // 30).to_bytes(8, "big")
+    digest = hmac.new(key, counter, hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = int.from_bytes(digest[offset:offset + 4], "big") & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
+
+
+def second_factor(base, username, answer, secret=None):
+    """Tokens from a sign-in answer: a second-factor step is answered with the code of `secret`
+    (SOFTWARE_TOKEN_MFA) or of the authenticator the answer offers to set up (MFA_SETUP)."""
+    challenge = answer.get("challenge")
+    if challenge is None:
+        return answer
+    if challenge == "MFA_SETUP":
+        secret = answer["secretCode"]
+    elif challenge != "SOFTWARE_TOKEN_MFA" or not secret:
+        raise SystemExit(f"{username}: sign-in step {challenge} cannot be answered")
+    return expect(*call(base, "POST", "/v1/auth/mfa", body={
+        "username": username, "session": answer["session"], "code": totp(secret)}), 200)
+
+
+def sign_in(base, username, password, secret=None):
+    answer = expect(*call(base, "POST", "/v1/auth/token",
+                          body={"username": username, "password": password}), 200)
+    return second_factor(base, username, answer, secret)
 
 
 def cpf(rng):
@@ -71,7 +100,7 @@ def main():
     # Fresh identities each run, so the same system can be fuzzed again.
     rng = random.Random()
     run = f"{rng.randrange(10**6):06d}"
-    staff = sign_in(base, *STAFF)["accessToken"]
+    staff = sign_in(base, *STAFF, os.environ.get("CLINIC_STAFF_SECRET"))["accessToken"]
 
     hospital = expect(*call(base, "POST", "/v1/hospitals", staff,
                             {"name": f"Hospital Fuzz {run}", "cnes": f"9{run}"}), 201)
@@ -93,10 +122,12 @@ def main():
     expect(*call(base, "POST", "/v1/doctors", staff, {
         "email": doctor_email, "name": "Dra. Fuzz", "crm": run, "uf": "SP",
         "specialty": "Clínica", "temporaryPassword": "Temp0rary1x"}), 201)
-    challenge = sign_in(base, doctor_email, "Temp0rary1x")
-    doctor = expect(*call(base, "POST", "/v1/auth/new-password", body={
+    challenge = expect(*call(base, "POST", "/v1/auth/token",
+                             body={"username": doctor_email, "password": "Temp0rary1x"}), 200)
+    # A doctor chooses a password, then sets an authenticator up.
+    doctor = second_factor(base, doctor_email, expect(*call(base, "POST", "/v1/auth/new-password", body={
         "username": doctor_email, "session": challenge["session"],
-        "newPassword": "Chosen0Password"}), 200)
+        "newPassword": "Chosen0Password"}), 200))
 
     patient_email = f"paciente.fuzz.{run}@example.com"
     expect(*call(base, "POST", "/v1/accounts/patients", body={
