@@ -15,6 +15,7 @@ Settings (environment, for tests):
     CLINIC_EMULATOR_MAX_ITERATORS             shard iterators kept at most (10000)
     CLINIC_EMULATOR_STATS_EVERY_SECONDS       print requests per action and their time (off)
     CLINIC_EMULATOR_FAULTS                    a JSON file of faults to inject (see `faults`)
+    CLINIC_EMULATOR_ACCESS_LOG                1: log every request served, not only failures
 """
 
 from __future__ import annotations
@@ -232,6 +233,53 @@ def lookups_leave_no_trace() -> None:
     Table.get_item = get_item  # type: ignore[method-assign]
 
 
+def queries_read_their_partition() -> None:
+    """Speed, not behaviour. moto answers every Query by listing and sorting every item of the
+    table (`Table.all_items`: n log n comparisons of key objects) before keeping the asked
+    partition's, so each query costs more as the table grows: after ten minutes of a few dozen
+    people's traffic, queries were most of the emulator's time and every request waited behind
+    them. Here a query on the table reads its partition only, and a query on an index gets the
+    table's items unsorted (moto keeps those carrying the asked key and sorts them by the index's
+    keys and the table's, an order that does not depend on the one it got). The answers, their
+    order and their pages are the same."""
+    from moto.dynamodb.models.table import Table
+
+    query = Table.query
+    all_items = Table.all_items
+    current = threading.local()
+
+    def query_reading_its_partition(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        # Table.query(hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+        # scan_index_forward, projection_expressions, index_name, ...)
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        current.query = (self, hash_key, index_name)
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            current.query = None
+
+    def items_for_the_query(self: Any) -> Any:
+        asked = getattr(current, "query", None)
+        if asked is None or asked[0] is not self or (asked[1] is None and not asked[2]):
+            return all_items(self)
+        _, hash_key, index_name = asked
+        if index_name:
+            items: list[Any] = []
+            for partition in self.items.values():
+                if self.range_key_attr:
+                    items.extend(partition.values())
+                else:
+                    items.append(partition)
+            return items
+        partition = self.items.get(hash_key)
+        if partition is None:
+            return []
+        return list(partition.values()) if self.range_key_attr else [partition]
+
+    Table.query = query_reading_its_partition  # type: ignore[method-assign]
+    Table.all_items = items_for_the_query  # type: ignore[method-assign]
+
+
 def bounded_streams() -> None:
     """Stream memory. moto keeps every stream record of a table for as long as it runs, and every
     shard iterator it ever handed out; DynamoDB Streams keeps records for 24 hours and expires
@@ -415,7 +463,33 @@ def request_stats(every: float) -> None:
 FAULTABLE = {
     "sesv2:SendEmail": ("moto.sesv2.responses", "SESV2Response", "send_email"),
     "sns:Publish": ("moto.sns.responses", "SNSResponse", "publish"),
+    "dynamodb:TransactWriteItems": (
+        "moto.dynamodb.responses",
+        "DynamoHandler",
+        "transact_write_items",
+    ),
 }
+
+
+def injected_error(key: str, handler: Any) -> Exception:
+    if key == "dynamodb:TransactWriteItems":
+        return conflicting(handler)
+    return throttled(key)
+
+
+def conflicting(handler: Any) -> Exception:
+    """What DynamoDB answers when another transaction holds the items: the transaction is
+    cancelled with a `TransactionConflict` reason for each item."""
+    import json
+
+    from moto.dynamodb.exceptions import TransactionCanceledException
+
+    try:
+        count = len(json.loads(handler.body).get("TransactItems", [])) or 1
+    except (TypeError, ValueError, AttributeError):
+        count = 1
+    reason = ("TransactionConflict", "Transaction is ongoing for the item (fault injected)", None)
+    return TransactionCanceledException([reason] * count)
 
 
 def throttled(key: str) -> Exception:
@@ -434,11 +508,13 @@ def throttled(key: str) -> Exception:
 
 def faults(path: str) -> None:
     """Faults for tests of what the system does when a provider fails for a while: `path` holds
-    `{"<service>:<Action>": <until, Unix seconds>, ...}` (`sesv2:SendEmail`, `sns:Publish`, and
-    `sns:Publish:sms` for text messages only); until then that request is answered with the
-    provider's throttling error, and each refusal is appended (one line, the key) to
-    `<path>.injected`. The file is read again when it changes, so a test turns faults on and off
-    by rewriting it; a missing or unreadable file injects nothing."""
+    `{"<service>:<Action>": <until, Unix seconds> or {"times": <n>}, ...}` (`sesv2:SendEmail`,
+    `sns:Publish`, and `sns:Publish:sms` for text messages only, answered with the provider's
+    throttling error; `dynamodb:TransactWriteItems`, cancelled as by a concurrent transaction).
+    Until that time, or for the next n such requests, the request fails, and each failure is
+    appended (one line, the key) to `<path>.injected`. The file is read again when it changes, so
+    a test turns faults on and off by rewriting it; a missing or unreadable file injects
+    nothing."""
     import importlib
     import json
 
@@ -461,7 +537,12 @@ def faults(path: str) -> None:
                 state["mtime"] = mtime
                 state["until"] = until if isinstance(until, dict) else {}
             until = state["until"].get(key)
-            if not isinstance(until, (int, float)) or time.time() >= until:
+            if isinstance(until, dict):
+                times = until.get("times")
+                if not isinstance(times, int) or times <= 0:
+                    return False
+                until["times"] = times - 1
+            elif not isinstance(until, (int, float)) or time.time() >= until:
                 return False
             with open(path + ".injected", "a", encoding="utf-8") as f:
                 f.write(key + "\n")
@@ -476,11 +557,31 @@ def faults(path: str) -> None:
             if _key == "sns:Publish" and self._get_param("PhoneNumber"):
                 keys.append("sns:Publish:sms")
             if any(active(k) for k in keys):
-                raise throttled(_key)
+                raise injected_error(_key, self)
             return _original(self)
 
         faulty.__doc__ = original.__doc__
         setattr(handler, method, faulty)
+
+
+def access_log_of_failures_only() -> None:
+    """moto's server writes a line for every request it serves (werkzeug's access log). Under a
+    few dozen people's traffic that took a tenth of the emulator's time, under the same global
+    interpreter lock every request needs, for lines nobody reads. Only failed requests (5xx) are
+    logged, unless CLINIC_EMULATOR_ACCESS_LOG=1."""
+    from werkzeug.serving import WSGIRequestHandler
+
+    log_request = WSGIRequestHandler.log_request
+
+    def log_failed_request(self: Any, code: Any = "-", size: Any = "-") -> None:
+        try:
+            status = int(getattr(code, "value", code))
+        except (TypeError, ValueError):
+            status = 500
+        if status >= 500:
+            log_request(self, code, size)
+
+    WSGIRequestHandler.log_request = log_failed_request  # type: ignore[method-assign]
 
 
 def main() -> None:
@@ -494,8 +595,11 @@ def main() -> None:
     serialize_requests()
     transactions_without_snapshots()
     lookups_leave_no_trace()
+    queries_read_their_partition()
     bounded_streams()
     dispatch_without_repeated_lookups()
+    if os.environ.get("CLINIC_EMULATOR_ACCESS_LOG") != "1":
+        access_log_of_failures_only()
     every = float(os.environ.get("CLINIC_EMULATOR_STATS_EVERY_SECONDS", 0))
     if every > 0:
         request_stats(every)

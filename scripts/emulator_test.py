@@ -37,14 +37,15 @@ def free_port() -> int:
 class Emulator:
     """The launcher on a free port, with extra environment."""
 
-    def __init__(self, **env: str) -> None:
+    def __init__(self, log: Path | None = None, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(log, "w", encoding="utf-8") if log else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, str(HERE / "emulator.py"), "-H", "127.0.0.1", "-p", str(self.port)],
             env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=self.log,
         )
         deadline = time.monotonic() + 30
         while True:
@@ -79,6 +80,8 @@ class Emulator:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        if self.log is not subprocess.DEVNULL:
+            self.log.close()
 
 
 def create_table(ddb: Any, name: str) -> str:
@@ -330,6 +333,136 @@ class Transactions(unittest.TestCase):
         self.assertLess(rss_after - rss_before, 40, "memory grows per transaction")
 
 
+class Queries(unittest.TestCase):
+    emulator: Emulator
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.emulator = Emulator()
+        cls.ddb = cls.emulator.client("dynamodb")
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.emulator.stop()
+
+    def table_with_index(self) -> str:
+        name = f"q-{uuid.uuid4().hex[:8]}"
+        self.ddb.create_table(
+            TableName=name,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "gpk", "gsk")
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "gsi",
+                    "KeySchema": [
+                        {"AttributeName": "gpk", "KeyType": "HASH"},
+                        {"AttributeName": "gsk", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        return name
+
+    def query_all(self, **args: Any) -> list[tuple[str, str]]:
+        """Every page of a query, 7 items a page, as (pk, sk) pairs in the order answered."""
+        keys: list[tuple[str, str]] = []
+        start: dict[str, Any] | None = None
+        while True:
+            page = self.ddb.query(Limit=7, **args, **({"ExclusiveStartKey": start} if start else {}))
+            keys.extend((i["pk"]["S"], i["sk"]["S"]) for i in page["Items"])
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return keys
+
+    def test_queries_answer_the_same_items_in_the_same_order_on_the_table_and_an_index(self) -> None:
+        name = self.table_with_index()
+        items = []
+        for p in range(12):
+            for i in range(15):
+                # Index keys repeat across partitions (ties broken by the table's keys); some items
+                # are not in the index at all.
+                item = {"pk": {"S": f"P{p:02}"}, "sk": {"S": f"S{(i * 7) % 15:02}"}}
+                if i % 4:
+                    item["gpk"] = {"S": f"G{i % 3}"}
+                    item["gsk"] = {"S": f"K{i % 5}"}
+                self.ddb.put_item(TableName=name, Item=item)
+                items.append(item)
+
+        def expected(pk: str | None, g: str | None, prefix: str, forward: bool) -> list[tuple[str, str]]:
+            if pk is not None:
+                chosen = [i for i in items if i["pk"]["S"] == pk and i["sk"]["S"].startswith(prefix)]
+                order = sorted(chosen, key=lambda i: i["sk"]["S"], reverse=not forward)
+            else:
+                chosen = [
+                    i for i in items if i.get("gpk", {}).get("S") == g and i["gsk"]["S"].startswith(prefix)
+                ]
+                order = sorted(
+                    chosen, key=lambda i: (i["gsk"]["S"], i["pk"]["S"], i["sk"]["S"]), reverse=not forward
+                )
+            return [(i["pk"]["S"], i["sk"]["S"]) for i in order]
+
+        for forward in (True, False):
+            for pk, prefix in (("P03", "S"), ("P11", "S1"), ("P99", "S")):
+                got = self.query_all(
+                    TableName=name,
+                    KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+                    ExpressionAttributeValues={":p": {"S": pk}, ":s": {"S": prefix}},
+                    ScanIndexForward=forward,
+                )
+                self.assertEqual(got, expected(pk, None, prefix, forward), (pk, prefix, forward))
+            for g, prefix in (("G1", "K"), ("G2", "K3"), ("G9", "K")):
+                got = self.query_all(
+                    TableName=name,
+                    IndexName="gsi",
+                    KeyConditionExpression="gpk = :g AND begins_with(gsk, :k)",
+                    ExpressionAttributeValues={":g": {"S": g}, ":k": {"S": prefix}},
+                    ScanIndexForward=forward,
+                )
+                self.assertEqual(got, expected(None, g, prefix, forward), (g, prefix, forward))
+        # A scan still sees everything.
+        self.assertEqual(self.ddb.scan(TableName=name)["Count"], len(items))
+
+    def test_a_partition_query_costs_the_same_however_large_the_table(self) -> None:
+        name = self.table_with_index()
+
+        def query_time(rounds: int = 100) -> float:
+            started = time.monotonic()
+            for _ in range(rounds):
+                self.ddb.query(
+                    TableName=name,
+                    KeyConditionExpression="pk = :p",
+                    ExpressionAttributeValues={":p": {"S": "mine"}},
+                )
+            return (time.monotonic() - started) / rounds
+
+        for i in range(5):
+            self.ddb.put_item(TableName=name, Item={"pk": {"S": "mine"}, "sk": {"S": str(i)}})
+        small = query_time()
+        for batch in range(120):
+            self.ddb.batch_write_item(
+                RequestItems={
+                    name: [
+                        {"PutRequest": {"Item": {"pk": {"S": f"other-{batch}-{i}"}, "sk": {"S": "x"}}}}
+                        for i in range(25)
+                    ]
+                }
+            )
+        large = query_time()
+        print(
+            f"\n  partition query: {small * 1000:.1f} ms in a table of 5 items, "
+            f"{large * 1000:.1f} ms in one of 3,005",
+            file=sys.stderr,
+        )
+        self.assertLess(large, small * 3 + 0.01, "a partition query reads the whole table")
+
+
 class Streams(unittest.TestCase):
     def test_old_records_are_trimmed_and_reads_before_them_start_at_the_oldest_kept(self) -> None:
         emulator = Emulator(
@@ -423,6 +556,26 @@ class Faults(unittest.TestCase):
                 send()
             finally:
                 emulator.stop()
+
+
+class AccessLog(unittest.TestCase):
+    def test_only_failed_requests_are_logged_unless_asked(self) -> None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            for setting, logged in (("", False), ("1", True)):
+                log = Path(tmp) / f"emulator-{setting or 'default'}.log"
+                emulator = Emulator(log=log, CLINIC_EMULATOR_ACCESS_LOG=setting)
+                try:
+                    ddb = emulator.client("dynamodb")
+                    ddb.list_tables()
+                    with self.assertRaises(ClientError):
+                        ddb.describe_table(TableName="missing")
+                finally:
+                    emulator.stop()
+                served = [line for line in log.read_text().splitlines() if '"POST / HTTP' in line]
+                # A success and a client error: logged only when asked for.
+                self.assertEqual(bool(served), logged, served)
 
 
 if __name__ == "__main__":

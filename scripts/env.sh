@@ -14,3 +14,21 @@ export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}"
 export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
 export AWS_EC2_METADATA_DISABLED=true
 unset AWS_PROFILE AWS_SESSION_TOKEN
+
+# `--release` among a script's arguments picks optimised binaries (Cargo profile local-release)
+# over debug ones: sets CLINIC_PROFILE (the Cargo profile), CLINIC_BIN_DIR (where its binaries
+# are) and CLINIC_ARGS (the other arguments, in order).
+clinic_profile_from_args() {
+  CLINIC_PROFILE=dev
+  CLINIC_BIN_DIR="$CARGO_TARGET_DIR/debug"
+  CLINIC_ARGS=()
+  local arg
+  for arg in "$@"; do
+    if [[ "$arg" == --release ]]; then
+      CLINIC_PROFILE=local-release
+      CLINIC_BIN_DIR="$CARGO_TARGET_DIR/local-release"
+    else
+      CLINIC_ARGS+=("$arg")
+    fi
+  done
+}

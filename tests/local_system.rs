@@ -222,14 +222,7 @@ impl LocalSystem {
 
     /// Requests the emulator refused because of [`LocalSystem::inject_faults`], by request.
     pub fn faults_injected(&self) -> std::collections::BTreeMap<String, usize> {
-        let mut counts = std::collections::BTreeMap::new();
-        for line in std::fs::read_to_string(injected_file(self.emulator_port))
-            .unwrap_or_default()
-            .lines()
-        {
-            *counts.entry(line.to_string()).or_default() += 1;
-        }
-        counts
+        injected_counts(self.emulator_port)
     }
 
     /// Waits until the runner reports healthy.
@@ -297,6 +290,63 @@ impl LocalSystem {
 }
 
 /// Waits until an emulator answers at `url`.
+/// The requests the emulator on `port` failed on purpose so far, by request.
+fn injected_counts(port: u16) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for line in std::fs::read_to_string(injected_file(port))
+        .unwrap_or_default()
+        .lines()
+    {
+        *counts.entry(line.to_string()).or_default() += 1;
+    }
+    counts
+}
+
+/// An emulator of a test's own (the project's launcher on a free port) and its fault file.
+pub struct OwnEmulator {
+    pub url: String,
+    port: u16,
+    process: Child,
+}
+
+impl OwnEmulator {
+    /// Starts one and waits until it answers.
+    ///
+    /// # Panics
+    /// When it does not start within 30 s.
+    pub async fn start() -> OwnEmulator {
+        let port = free_port();
+        let _ = std::fs::remove_file(faults_file(port));
+        let _ = std::fs::remove_file(injected_file(port));
+        let process = spawn_emulator(port);
+        let url = format!("http://127.0.0.1:{port}");
+        wait_for_emulator(&url).await;
+        OwnEmulator { url, port, process }
+    }
+
+    /// Replaces the faults it injects (the format `scripts/emulator.py` documents in `faults`).
+    ///
+    /// # Panics
+    /// When the file cannot be written.
+    pub fn set_faults(&self, faults: &serde_json::Value) {
+        std::fs::write(faults_file(self.port), faults.to_string()).expect("write the fault file");
+    }
+
+    /// The requests it failed on purpose so far, by request.
+    pub fn injected(&self) -> std::collections::BTreeMap<String, usize> {
+        injected_counts(self.port)
+    }
+}
+
+impl Drop for OwnEmulator {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        let _ = std::fs::remove_file(faults_file(self.port));
+        let _ = std::fs::remove_file(injected_file(self.port));
+    }
+}
+
 async fn wait_for_emulator(url: &str) {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -245,9 +245,15 @@ async fn concurrent_invocations_use_at_most_n_instances() {
         .iter()
         .map(|answer| pid_of(answer.as_ref().expect("answer")))
         .collect();
-    assert_eq!(pids.len(), 2, "two instances, no more: {pids:?}");
+    // How many instances the pool needed depends on how fast they started on this machine; never
+    // more than the limit, and each started once.
+    assert!(
+        (1..=2).contains(&pids.len()),
+        "two instances at most: {pids:?}"
+    );
 
     let stats = runtime.stats("SleepFunction").expect("stats");
+    let instances = pids.len();
     assert_eq!(
         (
             stats.limit,
@@ -256,14 +262,15 @@ async fn concurrent_invocations_use_at_most_n_instances() {
             stats.idle,
             stats.queued
         ),
-        (2, 2, 2, 2, 0),
+        (2, instances as u64, instances, instances, 0),
         "{stats:?}"
     );
     let all = all_reports(&mut reports);
     assert_eq!(all.len(), 6);
     assert_eq!(
         all.iter().filter(|report| report.is_cold_start()).count(),
-        2
+        instances,
+        "one cold start per instance"
     );
     let reported: BTreeSet<u64> = all.iter().map(|report| u64::from(report.pid)).collect();
     assert_eq!(reported, pids);

@@ -182,6 +182,10 @@ fn parse_groups(raw: &str) -> Vec<String> {
         .collect()
 }
 
+/// The scope hospital machine clients are granted (`<resource server>/ingest` in the template),
+/// unless a function's `INGEST_SCOPE` says otherwise.
+pub const DEFAULT_INGEST_SCOPE: &str = "clinic/ingest";
+
 /// The scope name that marks hospital (client-credentials) tokens; set once at start-up by the
 /// service (from its configuration) so the extractor can classify machine callers.
 #[derive(Debug, Clone)]
@@ -189,8 +193,13 @@ pub struct IngestScope(pub String);
 
 impl Default for IngestScope {
     fn default() -> Self {
-        IngestScope("clinic/ingest".to_string())
+        IngestScope(DEFAULT_INGEST_SCOPE.to_string())
     }
+}
+
+/// The ingest scope a function is configured with (`INGEST_SCOPE`, or the default).
+pub fn ingest_scope_from_env() -> String {
+    crate::config::optional("INGEST_SCOPE").unwrap_or_else(|| DEFAULT_INGEST_SCOPE.to_string())
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {

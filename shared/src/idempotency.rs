@@ -33,7 +33,7 @@ mod test_support;
 
 pub use config::{EXPIRES_SECONDS_VAR, IN_PROGRESS_SECONDS_VAR, IdempotencyConfig};
 pub use dynamo::DynamoIdempotencyStore;
-pub use engine::{Clock, Idempotency, IdempotencyRequest, system_now_ms};
+pub use engine::{Idempotency, IdempotencyRequest, system_now_ms};
 pub use extract::IdempotencyKey;
 pub use fingerprint::fingerprint;
 pub use key::{IDEMPOTENCY_KEY_HEADER, InvalidKey, MAX_KEY_CHARS, idempotency_key, parse_key};

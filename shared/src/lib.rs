@@ -1,10 +1,12 @@
 //! Cross-cutting code shared by Clinic's services. Nothing here knows about a particular service's
 //! domain: it is the event envelope and catalogue, the caller read from the JWT authorizer, problem
-//! responses, configuration, telemetry, idempotency, SQS batch handling and AWS client set-up.
+//! responses, configuration, the clock, DynamoDB transactions, telemetry, idempotency, SQS batch handling and AWS client set-up.
 
 pub mod auth;
 pub mod aws;
+pub mod clock;
 pub mod config;
+pub mod dynamo;
 pub mod envelope;
 pub mod http;
 pub mod idempotency;

@@ -396,6 +396,51 @@ impl<P: EventPublisher, S: OutboxStore> OutboxRelay<P, S> {
     }
 }
 
+/// What a service's outbox relay function reads from its environment.
+#[derive(Debug, Clone)]
+pub struct OutboxConfig {
+    pub table_name: String,
+    pub events_topic_arn: String,
+}
+
+impl OutboxConfig {
+    /// # Errors
+    /// When a required variable is missing.
+    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
+        Ok(Self {
+            table_name: crate::config::required("TABLE_NAME")?,
+            events_topic_arn: crate::config::required("EVENTS_TOPIC_ARN")?,
+        })
+    }
+}
+
+/// The whole Lambda function of `service`'s outbox relay: its table's stream and the periodic
+/// sweep, publishing on its events topic. Every service's relay binary is this call.
+///
+/// # Errors
+/// A missing setting, or the Lambda runtime failing.
+pub async fn run_relay(service: &'static str) -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init();
+    let config = OutboxConfig::from_env()?;
+    let sdk = crate::aws::sdk_config().await;
+    let relay = OutboxRelay::new(
+        SnsPublisher::new(crate::aws::sns(&sdk), config.events_topic_arn),
+        DynamoOutbox::new(crate::aws::dynamodb(&sdk), config.table_name),
+        jiff::SignedDuration::from_secs(60),
+    )
+    .for_service(service);
+    let relay = &relay;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
+            relay
+                .handle(event.payload)
+                .await
+                .map_err(lambda_runtime::Error::from)
+        },
+    ))
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;

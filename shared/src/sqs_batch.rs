@@ -25,6 +25,7 @@
 //! parking rules, with idempotency left to the handler's own business key.
 
 mod dedup;
+mod lambda;
 mod processor;
 mod queue;
 pub mod redrive;
@@ -34,9 +35,10 @@ mod tests;
 pub use dedup::{
     Claim, ClaimOutcome, Completion, DEDUP_SK, DedupError, DedupKey, DedupStore, DynamoDedupStore,
 };
+pub use lambda::{handle_batch, run};
 pub use processor::{
     BatchProcessor, DEFAULT_CONCURRENCY, DEFAULT_DONE_RETENTION, DEFAULT_LEASE, EventHandler,
-    HandlerFailure, MAX_VISIBILITY_TIMEOUT, MessageHandler, backoff_delay, handle_batch,
+    HandlerFailure, MAX_VISIBILITY_TIMEOUT, MessageHandler, backoff_delay,
 };
 pub use queue::{
     ATTR_EVENT_ID, ATTR_EVENT_TYPE, ATTR_FAILURE_REASON, ATTR_SOURCE_QUEUE, ParkedMessage,

@@ -20,12 +20,17 @@ pub fn emulator_url() -> String {
 /// SDK configuration for the emulator: fixed region, dummy static credentials, explicit endpoint,
 /// so nothing is looked up from the environment or the instance-metadata address.
 pub async fn emulator_config() -> SdkConfig {
+    emulator_config_at(&emulator_url()).await
+}
+
+/// [`emulator_config`] for an emulator at `url` (a test's own).
+pub async fn emulator_config_at(url: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "testing", "testing", None, None, "static",
         ))
-        .endpoint_url(emulator_url())
+        .endpoint_url(url)
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
         .load()
         .await

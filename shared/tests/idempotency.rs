@@ -18,6 +18,7 @@ use aws_sdk_dynamodb::types::{
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
 };
 use axum::response::{IntoResponse, Response};
+use clinic_shared::clock::ManualClock;
 use clinic_shared::idempotency::{
     Attempt, BeginOutcome, DynamoIdempotencyStore, Idempotency, IdempotencyConfig,
     IdempotencyRequest, IdempotencyStore, REPLAYED_HEADER, RecordId, RecordStatus, StoreError,
@@ -482,7 +483,9 @@ async fn expired_completed_record_is_overwritten() {
     let key = HeaderValue::from_static("k-old");
     // First used 25 hours ago: the record has expired (the emulator never deletes TTL items).
     let long_ago = system_now_ms() - 25 * 60 * 60 * 1000;
-    let past = table.idempotency().with_clock(move || long_ago);
+    let past = table.idempotency().with_clock(ManualClock::at(
+        jiff::Timestamp::from_millisecond(long_ago as i64).expect("a time"),
+    ));
     let first = Reply::read(
         past.run(
             request("patient-1", &key, br#"{"slotId":"S1"}"#, None),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use clinic_shared::config::{ConfigError, optional, parsed_or, required};
+use clinic_shared::config::{ConfigError, parsed_or, required};
 
 use crate::app::CacheSettings;
 
@@ -27,7 +27,7 @@ impl ApiConfig {
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             ingest_queue_url: required("INGEST_QUEUE_URL")?,
-            ingest_scope: optional("INGEST_SCOPE").unwrap_or_else(|| "clinic/ingest".to_string()),
+            ingest_scope: clinic_shared::auth::ingest_scope_from_env(),
             cache: CacheSettings {
                 ttl: Duration::from_secs(parsed_or(
                     "CATALOGUE_CACHE_SECONDS",
@@ -35,24 +35,6 @@ impl ApiConfig {
                 )?),
                 entries: parsed_or("CATALOGUE_CACHE_ENTRIES", defaults.entries)?,
             },
-        })
-    }
-}
-
-/// What the outbox relay needs.
-#[derive(Debug, Clone)]
-pub struct OutboxConfig {
-    pub table_name: String,
-    pub events_topic_arn: String,
-}
-
-impl OutboxConfig {
-    /// # Errors
-    /// When a required variable is missing.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self {
-            table_name: required("TABLE_NAME")?,
-            events_topic_arn: required("EVENTS_TOPIC_ARN")?,
         })
     }
 }

@@ -16,6 +16,7 @@ pub mod outbound;
 use std::sync::Arc;
 
 use clinic_shared::auth::IngestScope;
+use clinic_shared::clock::{self, SharedClock};
 use clinic_shared::idempotency::{DynamoIdempotencyStore, Idempotency, IdempotencyConfig};
 use clinic_shared::sqs_batch::{BatchProcessor, DynamoDedupStore, SqsQueueOps};
 
@@ -34,22 +35,23 @@ pub fn build_api(
     sdk: &aws_config::SdkConfig,
 ) -> axum::Router {
     let store = DynamoStore::new(clinic_shared::aws::dynamodb(sdk), config.table_name.clone());
-    api_with_store(config, idempotency, sdk, store)
+    api_with_store(config, idempotency, sdk, store, clock::system())
 }
 
-/// The API router over a given store (tests pass one that serializes its transactions).
+/// The API router over a given store and clock (tests stand at a chosen moment).
 pub fn api_with_store(
     config: &ApiConfig,
     idempotency: IdempotencyConfig,
     sdk: &aws_config::SdkConfig,
     store: DynamoStore,
+    clock: SharedClock,
 ) -> axum::Router {
     let queue = SqsIngestQueue::new(
         clinic_shared::aws::sqs(sdk),
         config.ingest_queue_url.clone(),
     );
     let state = AppState {
-        service: Arc::new(ExamResults::new(store, queue, config.cache)),
+        service: Arc::new(ExamResults::new(store, queue, config.cache).with_clock(clock)),
         idempotency: Idempotency::new(
             DynamoIdempotencyStore::new(
                 clinic_shared::aws::dynamodb(sdk),
@@ -61,14 +63,14 @@ pub fn api_with_store(
     inbound::http::router(state, IngestScope(config.ingest_scope.clone()))
 }
 
-/// The events consumer: its handler and the shared batch processor (dedup records in the
-/// service's table, unreadable or refused events parked in the DLQ).
+/// The events consumer: the shared batch processor (dedup records in the service's table,
+/// unreadable or refused events parked in the DLQ) and its handler.
 pub fn build_events_consumer(
     config: &ConsumerConfig,
     sdk: &aws_config::SdkConfig,
 ) -> (
-    EventsHandler<DynamoStore>,
     BatchProcessor<DynamoDedupStore, SqsQueueOps>,
+    EventsHandler<DynamoStore>,
 ) {
     let store = DynamoStore::new(clinic_shared::aws::dynamodb(sdk), config.table_name.clone());
     events_consumer_with_store(config, sdk, store)
@@ -80,12 +82,12 @@ pub fn events_consumer_with_store(
     sdk: &aws_config::SdkConfig,
     store: DynamoStore,
 ) -> (
-    EventsHandler<DynamoStore>,
     BatchProcessor<DynamoDedupStore, SqsQueueOps>,
+    EventsHandler<DynamoStore>,
 ) {
     (
-        EventsHandler::new(store),
         BatchProcessor::aws(sdk, config.table_name.clone(), config.dlq_url.clone()),
+        EventsHandler::new(store),
     )
 }
 

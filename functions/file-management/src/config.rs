@@ -24,7 +24,7 @@ impl ApiConfig {
             uploads_bucket: required("UPLOADS_BUCKET")?,
             results_bucket: required("RESULTS_BUCKET")?,
             reports_queue_url: required("REPORTS_QUEUE_URL")?,
-            ingest_scope: optional("INGEST_SCOPE").unwrap_or_else(|| "clinic/ingest".to_string()),
+            ingest_scope: clinic_shared::auth::ingest_scope_from_env(),
         })
     }
 }
@@ -64,24 +64,6 @@ impl ConsumerConfig {
                     reason: format!("this program's path is unknown: {e}"),
                 })?,
             },
-        })
-    }
-}
-
-/// The outbox relay.
-#[derive(Debug, Clone)]
-pub struct OutboxConfig {
-    pub table_name: String,
-    pub events_topic_arn: String,
-}
-
-impl OutboxConfig {
-    /// # Errors
-    /// When a required variable is missing.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self {
-            table_name: required("TABLE_NAME")?,
-            events_topic_arn: required("EVENTS_TOPIC_ARN")?,
         })
     }
 }

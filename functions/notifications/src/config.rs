@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use clinic_shared::config::{ConfigError, optional, parsed_or, required};
+use clinic_shared::config::{ConfigError, parsed_or, required};
 
 use crate::app::Settings;
 use crate::domain::EmailAddress;
@@ -65,7 +65,7 @@ impl ApiConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: required("TABLE_NAME")?,
-            ingest_scope: optional("INGEST_SCOPE").unwrap_or_else(|| "clinic/ingest".to_string()),
+            ingest_scope: clinic_shared::auth::ingest_scope_from_env(),
         })
     }
 }

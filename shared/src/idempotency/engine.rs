@@ -4,7 +4,6 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -18,6 +17,7 @@ use super::record::{
     Attempt, BeginOutcome, IdempotencyRecord, IdempotencyStore, RecordId, RecordStatus, StoreError,
     StoredResponse,
 };
+use crate::clock::{self, Clock, SharedClock, SystemClock};
 use crate::problem::Problem;
 
 /// One request to run under its idempotency key; see [`Idempotency::run`].
@@ -54,15 +54,9 @@ impl fmt::Debug for IdempotencyRequest<'_> {
     }
 }
 
-/// A clock giving epoch milliseconds.
-pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
-
 /// Epoch milliseconds from the system clock.
 pub fn system_now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    SystemClock.now_ms()
 }
 
 /// The idempotency layer: a store (DynamoDB unless said otherwise), its configuration and a clock.
@@ -71,7 +65,7 @@ pub fn system_now_ms() -> u64 {
 pub struct Idempotency<S = DynamoIdempotencyStore> {
     store: S,
     config: IdempotencyConfig,
-    clock: Clock,
+    clock: SharedClock,
 }
 
 impl<S> fmt::Debug for Idempotency<S> {
@@ -88,13 +82,13 @@ impl<S: IdempotencyStore> Idempotency<S> {
         Self {
             store,
             config,
-            clock: Arc::new(system_now_ms),
+            clock: clock::system(),
         }
     }
 
-    /// Replaces the clock (epoch milliseconds), for tests.
+    /// Replaces the clock, for tests.
     #[must_use]
-    pub fn with_clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
     }
@@ -158,7 +152,7 @@ impl<S: IdempotencyStore> Idempotency<S> {
     }
 
     fn attempt(&self, request: &IdempotencyRequest<'_>) -> Attempt {
-        let now_ms = (self.clock)();
+        let now_ms = self.clock.now_ms();
         let now_s = now_ms / 1000;
         let in_progress_default =
             u64::try_from(self.config.in_progress_default.as_millis()).unwrap_or(u64::MAX);

@@ -2,7 +2,7 @@
 //! move, a standard operation that counts its runs, and the response as read back.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::memory::MemoryIdempotencyStore;
 use super::{Idempotency, IdempotencyConfig, IdempotencyRequest, REPLAYED_HEADER, RecordId};
+use crate::clock::ManualClock;
 
 pub(super) const START_MS: u64 = 1_750_000_000_000;
 pub(super) const ROUTE: &str = "POST /v1/things";
@@ -18,28 +19,29 @@ pub(super) const ROUTE: &str = "POST /v1/things";
 pub(super) struct Harness {
     pub(super) idem: Idempotency<MemoryIdempotencyStore>,
     pub(super) store: MemoryIdempotencyStore,
-    now: Arc<AtomicU64>,
+    clock: ManualClock,
     pub(super) runs: Arc<AtomicUsize>,
 }
 
 impl Harness {
     pub(super) fn new() -> Self {
         let store = MemoryIdempotencyStore::new();
-        let now = Arc::new(AtomicU64::new(START_MS));
-        let clock = Arc::clone(&now);
-        let idem = Idempotency::new(store.clone(), IdempotencyConfig::default())
-            .with_clock(move || clock.load(Ordering::SeqCst));
+        let clock = ManualClock::at(
+            jiff::Timestamp::from_millisecond(START_MS as i64).expect("start time"),
+        );
+        let idem =
+            Idempotency::new(store.clone(), IdempotencyConfig::default()).with_clock(clock.clone());
         Self {
             idem,
             store,
-            now,
+            clock,
             runs: Arc::new(AtomicUsize::new(0)),
         }
     }
 
     pub(super) fn advance(&self, by: Duration) {
-        self.now
-            .fetch_add(u64::try_from(by.as_millis()).unwrap(), Ordering::SeqCst);
+        self.clock
+            .advance(jiff::SignedDuration::try_from(by).expect("duration"));
     }
 
     pub(super) fn runs(&self) -> usize {

@@ -451,29 +451,6 @@ impl<D: DedupStore, Q: QueueOps> BatchProcessor<D, Q> {
     }
 }
 
-/// The Lambda entry for consumers: process `event` with `handler`. Wrap it for
-/// `lambda_runtime::service_fn`:
-///
-/// ```ignore
-/// let processor = BatchProcessor::aws(&sdk, table, config::required("DLQ_URL")?);
-/// lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async {
-///     Ok::<_, lambda_runtime::Error>(handle_batch(&processor, &handler, event.payload).await)
-/// }))
-/// .await
-/// ```
-pub async fn handle_batch<D, Q, H>(
-    processor: &BatchProcessor<D, Q>,
-    handler: &H,
-    event: SqsEvent,
-) -> SqsBatchResponse
-where
-    D: DedupStore,
-    Q: QueueOps,
-    H: EventHandler,
-{
-    processor.process(handler, event).await
-}
-
 /// Visibility timeout before the next delivery of a record received `receive_count` times:
 /// 1 s × 2^(receive_count−1), at most 12 h. A count of 0 counts as 1.
 pub fn backoff_delay(receive_count: u32) -> Duration {

@@ -88,7 +88,7 @@ impl AuthorizerConfig {
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
                 .collect(),
-            ingest_scope: optional("INGEST_SCOPE").unwrap_or_else(|| "clinic/ingest".to_string()),
+            ingest_scope: clinic_shared::auth::ingest_scope_from_env(),
             local_secret,
         })
     }

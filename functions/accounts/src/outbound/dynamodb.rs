@@ -12,9 +12,8 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use clinic_shared::dynamo::{self, TransactFailure};
 use clinic_shared::envelope::EventType;
 use clinic_shared::envelope::{Envelope, Role};
 use clinic_shared::outbox::outbox_put_with;
@@ -141,16 +140,10 @@ impl DynamoAccountStore {
             .collect()
     }
 
-    async fn transact(
-        &self,
-        items: Vec<TransactWriteItem>,
-    ) -> Result<(), SdkError<TransactWriteItemsError>> {
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map(|_| ())
+    /// Runs a transaction the way every service does (conflicts with concurrent transactions
+    /// retried).
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TransactFailure> {
+        dynamo::transact(&self.client, items).await
     }
 
     async fn get(&self, pk: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
@@ -210,27 +203,6 @@ fn claim_pk(claim: &Claim) -> String {
 }
 
 /// Indices of the transaction items whose condition failed, when the error says so.
-fn failed_conditions(err: &SdkError<TransactWriteItemsError>) -> Option<Vec<usize>> {
-    let TransactWriteItemsError::TransactionCanceledException(cancelled) =
-        err.as_service_error()?
-    else {
-        return None;
-    };
-    Some(
-        cancelled
-            .cancellation_reasons()
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-            .map(|(i, _)| i)
-            .collect(),
-    )
-}
-
-fn unavailable(err: &SdkError<TransactWriteItemsError>) -> StoreError {
-    StoreError::Unavailable(clinic_shared::aws::error_text(err))
-}
-
 impl AccountStore for DynamoAccountStore {
     async fn reserve(&self, claims: &[Claim], reservation: &str) -> Result<(), StoreError> {
         let now_ms = Timestamp::now().as_millisecond();
@@ -258,8 +230,8 @@ impl AccountStore for DynamoAccountStore {
         }
         match self.transact(items).await {
             Ok(()) => Ok(()),
-            Err(err) => match failed_conditions(&err) {
-                Some(failed) => {
+            Err(err) => match err {
+                TransactFailure::Conditions(failed) => {
                     let field = failed
                         .first()
                         .and_then(|i| claims.get(*i))
@@ -267,7 +239,7 @@ impl AccountStore for DynamoAccountStore {
                         .map_or("email", Claim::field);
                     Err(StoreError::Taken(field))
                 }
-                None => Err(unavailable(&err)),
+                TransactFailure::Unavailable(text) => Err(StoreError::Unavailable(text)),
             },
         }
     }
@@ -313,12 +285,12 @@ impl AccountStore for DynamoAccountStore {
         ];
         items.extend(self.bind_claims(claims, reservation, &profile.id)?);
         items.extend(self.outbox(events)?);
-        self.transact(items)
-            .await
-            .map_err(|err| match failed_conditions(&err) {
-                Some(_) => StoreError::Conflict("reservation lost or profile exists".into()),
-                None => unavailable(&err),
-            })
+        self.transact(items).await.map_err(|err| match err {
+            TransactFailure::Conditions(_) => {
+                StoreError::Conflict("reservation lost or profile exists".into())
+            }
+            TransactFailure::Unavailable(text) => StoreError::Unavailable(text),
+        })
     }
 
     async fn save_mfa_setup(&self, key: &str, setup: &PendingMfaSetup) -> Result<(), StoreError> {
@@ -458,12 +430,12 @@ impl AccountStore for DynamoAccountStore {
                 .delete(Self::build(profile_op.build())?)
                 .build(),
         );
-        self.transact(items)
-            .await
-            .map_err(|err| match failed_conditions(&err) {
-                Some(_) => StoreError::Conflict("the sign-up changed meanwhile".into()),
-                None => unavailable(&err),
-            })
+        self.transact(items).await.map_err(|err| match err {
+            TransactFailure::Conditions(_) => {
+                StoreError::Conflict("the sign-up changed meanwhile".into())
+            }
+            TransactFailure::Unavailable(text) => StoreError::Unavailable(text),
+        })
     }
 
     async fn activate(&self, profile: &Profile, events: &[Envelope]) -> Result<(), StoreError> {
@@ -479,12 +451,12 @@ impl AccountStore for DynamoAccountStore {
                 .build(),
         ];
         items.extend(self.outbox(events)?);
-        self.transact(items)
-            .await
-            .map_err(|err| match failed_conditions(&err) {
-                Some(_) => StoreError::Conflict("no longer waiting for confirmation".into()),
-                None => unavailable(&err),
-            })
+        self.transact(items).await.map_err(|err| match err {
+            TransactFailure::Conditions(_) => {
+                StoreError::Conflict("no longer waiting for confirmation".into())
+            }
+            TransactFailure::Unavailable(text) => StoreError::Unavailable(text),
+        })
     }
 
     async fn note_repeated_sign_up(
@@ -515,9 +487,9 @@ impl AccountStore for DynamoAccountStore {
         items.extend(self.outbox(events)?);
         match self.transact(items).await {
             Ok(()) => Ok(true),
-            Err(err) => match failed_conditions(&err) {
-                Some(_) => Ok(false),
-                None => Err(unavailable(&err)),
+            Err(err) => match err {
+                TransactFailure::Conditions(_) => Ok(false),
+                TransactFailure::Unavailable(text) => Err(StoreError::Unavailable(text)),
             },
         }
     }
@@ -607,12 +579,12 @@ impl AccountStore for DynamoAccountStore {
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let mut items = vec![TransactWriteItem::builder().put(put).build()];
         items.extend(self.outbox(events)?);
-        self.transact(items)
-            .await
-            .map_err(|err| match failed_conditions(&err) {
-                Some(_) => StoreError::Conflict("profile missing or erased".into()),
-                None => unavailable(&err),
-            })
+        self.transact(items).await.map_err(|err| match err {
+            TransactFailure::Conditions(_) => {
+                StoreError::Conflict("profile missing or erased".into())
+            }
+            TransactFailure::Unavailable(text) => StoreError::Unavailable(text),
+        })
     }
 
     async fn erase_profile(
@@ -642,12 +614,12 @@ impl AccountStore for DynamoAccountStore {
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
         items.extend(self.outbox(events)?);
-        self.transact(items)
-            .await
-            .map_err(|err| match failed_conditions(&err) {
-                Some(_) => StoreError::Conflict("profile missing or already erased".into()),
-                None => unavailable(&err),
-            })
+        self.transact(items).await.map_err(|err| match err {
+            TransactFailure::Conditions(_) => {
+                StoreError::Conflict("profile missing or already erased".into())
+            }
+            TransactFailure::Unavailable(text) => StoreError::Unavailable(text),
+        })
     }
 
     async fn list_doctors(
@@ -734,12 +706,10 @@ impl AccountStore for DynamoAccountStore {
         ];
         items.extend(self.bind_claims(claims, reservation, &hospital.id)?);
         items.extend(self.outbox(events)?);
-        self.transact(items)
-            .await
-            .map_err(|err| match failed_conditions(&err) {
-                Some(_) => StoreError::Conflict("reservation lost".into()),
-                None => unavailable(&err),
-            })
+        self.transact(items).await.map_err(|err| match err {
+            TransactFailure::Conditions(_) => StoreError::Conflict("reservation lost".into()),
+            TransactFailure::Unavailable(text) => StoreError::Unavailable(text),
+        })
     }
 }
 

@@ -2,7 +2,7 @@
 //! and the batch item records the outcome in the same transaction as the exam. Applying the same
 //! item twice (a redelivery, a batch sent again) changes nothing the second time.
 
-use jiff::Timestamp;
+use clinic_shared::clock::{self, SharedClock};
 
 use super::WRITE_ATTEMPTS;
 use crate::domain::claim::{AccessCode, ExamClaim};
@@ -15,6 +15,7 @@ use crate::domain::{
 /// Applies ingest commands.
 pub struct IngestWorker<S> {
     store: S,
+    clock: SharedClock,
 }
 
 impl<S> IngestWorker<S>
@@ -22,7 +23,17 @@ where
     S: BatchStore + ExamStore + CatalogueStore + ProjectionStore,
 {
     pub fn new(store: S) -> Self {
-        Self { store }
+        Self {
+            store,
+            clock: clock::system(),
+        }
+    }
+
+    /// The same use cases on another clock (tests stand at a chosen moment).
+    #[must_use]
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Applies one item and returns the state its batch item ended in (for a redelivered item
@@ -61,7 +72,7 @@ where
                 cmd,
                 &hospital.name,
                 account.as_deref(),
-                Timestamp::now(),
+                self.clock.now(),
             );
             match decision {
                 IngestDecision::Stale => {
@@ -89,7 +100,7 @@ where
                         };
                     let claim = code
                         .as_ref()
-                        .map(|c| ExamClaim::issue(c, &exam.id, Timestamp::now()));
+                        .map(|c| ExamClaim::issue(c, &exam.id, self.clock.now()));
                     let issued = claim.as_ref().zip(code.as_ref());
                     match self
                         .store
@@ -167,7 +178,15 @@ where
         let Some(account) = self.store.account_for_match(key).await? else {
             return Ok(());
         };
-        super::projections::link_exam(&self.store, &exam.id, key, &account, trace).await?;
+        super::projections::link_exam(
+            &self.store,
+            &exam.id,
+            key,
+            &account,
+            trace,
+            self.clock.now(),
+        )
+        .await?;
         Ok(())
     }
 }

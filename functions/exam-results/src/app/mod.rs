@@ -14,6 +14,7 @@ mod tests;
 use std::time::Duration;
 
 use clinic_shared::auth::Caller;
+use clinic_shared::clock::{self, SharedClock};
 use clinic_shared::envelope::{ExamStatus, Role};
 use clinic_shared::problem::FieldError;
 use jiff::Timestamp;
@@ -63,6 +64,7 @@ pub struct ExamResults<S, Q> {
     queue: Q,
     slots_cache: TtlCache<SlotsKey, Page<Slot>>,
     hospitals_cache: TtlCache<HospitalsKey, Page<Hospital>>,
+    clock: SharedClock,
 }
 
 /// The clock hour (UTC) failed claims are counted in, e.g. `2026-03-01T12`.
@@ -102,7 +104,20 @@ where
             queue,
             slots_cache: TtlCache::new(cache.entries, cache.ttl),
             hospitals_cache: TtlCache::new(cache.entries, cache.ttl),
+            clock: clock::system(),
         }
+    }
+
+    /// The same service on another clock (tests stand at a chosen moment).
+    #[must_use]
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The time the service acts on; the HTTP edge reads "now" here too.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     /// The hospital a hospital caller's machine client belongs to.
@@ -262,7 +277,7 @@ where
             .get_slot(slot_id.as_str())
             .await?
             .ok_or(ExamsError::NotFound("Slot"))?;
-        let now = Timestamp::now();
+        let now = self.clock.now();
         if !slot.is_open(now) {
             return Err(ExamsError::SlotClosed);
         }
@@ -307,7 +322,7 @@ where
                     .store
                     .get_slot(&slot.id)
                     .await?
-                    .is_none_or(|s| !s.is_open(Timestamp::now()));
+                    .is_none_or(|s| !s.is_open(self.clock.now()));
                 Err(if closed {
                     ExamsError::SlotClosed
                 } else {
@@ -346,7 +361,7 @@ where
             }
             let status = next_status(exam.status, Action::Cancel)
                 .map_err(|e| ExamsError::InvalidTransition { current: e.current })?;
-            let now = Timestamp::now();
+            let now = self.clock.now();
             if exam.scheduled_at <= now {
                 return Err(ExamsError::TooLateToCancel);
             }
@@ -455,7 +470,7 @@ where
             }
             let assigned = Exam {
                 doctor_id: Some(doctor_id.as_str().to_string()),
-                updated_at: Timestamp::now(),
+                updated_at: self.clock.now(),
                 revision: exam.revision + 1,
                 ..exam.clone()
             };
@@ -508,7 +523,7 @@ where
                 .map_err(|e| ExamsError::InvalidTransition { current: e.current })?;
             let moved = Exam {
                 status,
-                updated_at: Timestamp::now(),
+                updated_at: self.clock.now(),
                 revision: exam.revision + 1,
                 ..exam.clone()
             };
@@ -549,7 +564,7 @@ where
             .require(&[Role::Patient])
             .map_err(|_| ExamsError::Forbidden("only patients claim exams"))?;
         self.ensure_not_erased(caller).await?;
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let hour = hour_key(now);
         if self.store.claim_failures(&caller.id, &hour).await? >= CLAIM_FAILURES_PER_HOUR {
             return Err(ExamsError::TooManyClaims {
@@ -592,7 +607,7 @@ where
             };
             let linked = Exam {
                 patient_id: Some(caller.id.clone()),
-                updated_at: Timestamp::now(),
+                updated_at: self.clock.now(),
                 revision: exam.revision + 1,
                 ..exam.clone()
             };
@@ -691,7 +706,7 @@ where
         let batch = Batch {
             id: batch_id.clone(),
             hospital_id: hospital.id.clone(),
-            created_at: Timestamp::now(),
+            created_at: self.clock.now(),
             items: records,
         };
         self.store.create_batch(&batch).await?;

@@ -3,6 +3,7 @@
 //! exams when the account is erased, and marks results ready when the file service processed a
 //! result file. Each step is safe to repeat.
 
+use clinic_shared::clock::{self, SharedClock};
 use clinic_shared::envelope::{
     AccountDeleted, ExamStatus, FileKind, FileProcessed, HospitalRegistered, PatientRegistered,
     Role,
@@ -19,11 +20,22 @@ use crate::domain::{
 /// The events consumer's use cases.
 pub struct Projections<S> {
     store: S,
+    clock: SharedClock,
 }
 
 impl<S: ProjectionStore + ExamStore> Projections<S> {
     pub fn new(store: S) -> Self {
-        Self { store }
+        Self {
+            store,
+            clock: clock::system(),
+        }
+    }
+
+    /// The same use cases on another clock (tests stand at a chosen moment).
+    #[must_use]
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// `hospital.registered`: the hospital joins the catalogue and its machine client is mapped.
@@ -74,7 +86,16 @@ impl<S: ProjectionStore + ExamStore> Projections<S> {
         let waiting = self.store.exams_awaiting(key.as_str()).await?;
         let mut linked = 0;
         for exam in &waiting {
-            if link_exam(&self.store, &exam.id, key.as_str(), account.as_str(), trace).await? {
+            if link_exam(
+                &self.store,
+                &exam.id,
+                key.as_str(),
+                account.as_str(),
+                trace,
+                self.clock.now(),
+            )
+            .await?
+            {
                 linked += 1;
             }
         }
@@ -122,7 +143,7 @@ impl<S: ProjectionStore + ExamStore> Projections<S> {
                 account.as_str(),
                 key.as_deref(),
                 anonymised,
-                Timestamp::now(),
+                self.clock.now(),
             )
             .await?;
         tracing::info!(exams = anonymised, "patient data erased");
@@ -145,7 +166,7 @@ impl<S: ProjectionStore + ExamStore> Projections<S> {
             if !belongs {
                 return Ok(());
             }
-            let now = Timestamp::now();
+            let now = self.clock.now();
             let mut erased = Exam {
                 patient_id: None,
                 patient_cpf: None,
@@ -201,7 +222,7 @@ impl<S: ProjectionStore + ExamStore> Projections<S> {
             return Err(ExamsError::field("examId", "not an id this service issued"));
         };
         for _ in 0..WRITE_ATTEMPTS {
-            let now = Timestamp::now();
+            let now = self.clock.now();
             let Some(exam) = self.store.get_exam(exam_id.as_str()).await? else {
                 self.skip(exam_id.as_str(), file_id.as_str(), "EXAM_NOT_FOUND", now)
                     .await?;
@@ -280,6 +301,7 @@ pub(crate) async fn link_exam<S: ExamStore>(
     match_key: &str,
     account_id: &str,
     trace: &str,
+    now: Timestamp,
 ) -> Result<bool, ExamsError> {
     for _ in 0..WRITE_ATTEMPTS {
         let Some(exam) = store.get_exam(exam_id).await? else {
@@ -290,7 +312,7 @@ pub(crate) async fn link_exam<S: ExamStore>(
         }
         let linked = Exam {
             patient_id: Some(account_id.to_string()),
-            updated_at: Timestamp::now(),
+            updated_at: now,
             revision: exam.revision + 1,
             ..exam.clone()
         };

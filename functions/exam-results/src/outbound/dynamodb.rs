@@ -24,12 +24,12 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update,
     WriteRequest,
 };
 use clinic_shared::aws::error_text;
+use clinic_shared::dynamo::{self, TransactFailure};
 use clinic_shared::envelope::{Envelope, ExamStatus};
 use clinic_shared::outbox::outbox_put;
 use clinic_shared::pagination::{decode_cursor, encode_cursor};
@@ -63,9 +63,6 @@ pub const INDEXES: [(&str, &str, &str); 6] = [
 
 /// Query rounds spent filling one page of a filtered list.
 const FILL_ROUNDS: usize = 10;
-
-/// Transactions cancelled by a concurrent transaction on the same items are retried this often.
-const TRANSACTION_ATTEMPTS: u32 = 8;
 
 /// Every store port on one table.
 #[derive(Clone)]
@@ -128,13 +125,6 @@ fn exam_index(viewer: &Viewer) -> (&'static str, &'static str, &'static str, Str
         Viewer::Hospital(id) => ("gsi3", "gsi3pk", "gsi3sk", format!("HOSPEXAMS#{id}")),
         Viewer::Staff => ("gsi4", "gsi4pk", "gsi4sk", "EXAMS".to_string()),
     }
-}
-
-/// Why a transaction did not commit.
-enum TransactFailure {
-    /// Conditions failed on these items (positions in the transaction).
-    Conditions(Vec<usize>),
-    Other(StoreError),
 }
 
 impl DynamoStore {
@@ -235,65 +225,10 @@ impl DynamoStore {
         }
     }
 
-    /// Runs a transaction; retries it while it is cancelled only by concurrent transactions.
+    /// Runs a transaction the way every service does (conflicts with concurrent transactions
+    /// retried).
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TransactFailure> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => return Ok(()),
-                Err(err) => err,
-            };
-            let codes: Option<Vec<Option<String>>> = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => Some(
-                    cancelled
-                        .cancellation_reasons()
-                        .iter()
-                        .map(|r| r.code().map(str::to_string))
-                        .collect(),
-                ),
-                _ => None,
-            };
-            let conflicting = match &codes {
-                Some(codes) => {
-                    let failed: Vec<usize> = codes
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, c)| c.as_deref() == Some("ConditionalCheckFailed"))
-                        .map(|(i, _)| i)
-                        .collect();
-                    if !failed.is_empty() {
-                        return Err(TransactFailure::Conditions(failed));
-                    }
-                    codes
-                        .iter()
-                        .any(|c| c.as_deref() == Some("TransactionConflict"))
-                }
-                None => err.as_service_error().is_some_and(|e| {
-                    matches!(
-                        e,
-                        TransactWriteItemsError::TransactionInProgressException(_)
-                    )
-                }),
-            };
-            // A server error (the SDK already retried it) is worth a few more tries too.
-            let server_error = err
-                .raw_response()
-                .is_some_and(|r| r.status().is_server_error());
-            if !(conflicting || server_error) || attempt >= TRANSACTION_ATTEMPTS {
-                return Err(TransactFailure::Other(unavailable(&err)));
-            }
-            // Jittered exponential backoff: 10 ms × 2^attempt, up to twice that.
-            let base = 10u64 << attempt.min(6);
-            let jitter = (ulid::Ulid::new().random() as u64) % base;
-            tokio::time::sleep(Duration::from_millis(base + jitter)).await;
-        }
+        dynamo::transact(&self.client, items).await
     }
 
     /// Runs a transaction, naming the first failed condition by `roles[position]`.
@@ -305,7 +240,7 @@ impl DynamoStore {
     ) -> Result<(), StoreError> {
         match self.transact(items).await {
             Ok(()) => Ok(()),
-            Err(TransactFailure::Other(err)) => Err(err),
+            Err(TransactFailure::Unavailable(err)) => Err(StoreError::Unavailable(err)),
             Err(TransactFailure::Conditions(failed)) => {
                 let on_failed: Vec<ConflictOn> = failed
                     .iter()
@@ -582,7 +517,7 @@ impl CatalogueStore for DynamoStore {
         }
         match self.transact(items).await {
             Ok(()) => {}
-            Err(TransactFailure::Other(err)) => return Err(err),
+            Err(TransactFailure::Unavailable(err)) => return Err(StoreError::Unavailable(err)),
             Err(TransactFailure::Conditions(failed)) => {
                 let index = failed.into_iter().find(|i| *i < slots.len());
                 return Err(match index {

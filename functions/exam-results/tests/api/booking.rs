@@ -1,6 +1,8 @@
 //! Bookings: never more than a slot's capacity, idempotent retries, cancellation.
 
-use std::time::Duration;
+use std::sync::Arc;
+
+use clinic_shared::clock::{Clock, ManualClock};
 
 use clinic_shared::envelope::{EventType, ExamCreated, ExamStatus, ExamUpdated};
 use serde_json::json;
@@ -197,9 +199,10 @@ async fn cancelling_frees_the_place_once() {
 
 #[tokio::test]
 async fn an_appointment_that_started_cannot_be_booked_or_cancelled() {
-    let stack = Stack::new().await;
+    let clock = ManualClock::starting_now();
+    let stack = Stack::on_clock(Arc::new(clock.clone())).await;
     let clara = stack.hospital("Hospital Santa Clara").await;
-    let soon = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() + 3).unwrap();
+    let soon = jiff::Timestamp::from_second(clock.now().as_second() + 60).unwrap();
     let slots = stack
         .slots(
             &clara,
@@ -210,7 +213,8 @@ async fn an_appointment_that_started_cannot_be_booked_or_cancelled() {
     let slot_id = slots[0]["id"].as_str().unwrap().to_string();
     let patient = patient_claims();
     let exam_id = stack.booked(&patient, &slot_id).await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The appointment's time comes.
+    clock.set(soon);
 
     let late = stack
         .call(event(

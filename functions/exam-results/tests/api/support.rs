@@ -44,8 +44,8 @@ pub struct Stack {
     pub ingest_dlq_url: String,
     pub events_dlq_url: String,
     pub events: (
-        EventsHandler<DynamoStore>,
         BatchProcessor<DynamoDedupStore, SqsQueueOps>,
+        EventsHandler<DynamoStore>,
     ),
     pub ingest: IngestConsumer<DynamoStore, SqsQueueOps>,
 }
@@ -100,6 +100,11 @@ impl std::io::Write for CapturedOutput {
 
 impl Stack {
     pub async fn new() -> Stack {
+        Stack::on_clock(clinic_shared::clock::system()).await
+    }
+
+    /// A stack whose API reads the time from `clock`.
+    pub async fn on_clock(clock: clinic_shared::clock::SharedClock) -> Stack {
         let _ = tracing::subscriber::set_global_default(clinic_shared::telemetry::json_subscriber(
             || CapturedOutput,
         ));
@@ -139,6 +144,7 @@ impl Stack {
             IdempotencyConfig::default(),
             &sdk,
             store.clone(),
+            clock,
         );
         let events = clinic_exam_results::events_consumer_with_store(
             &ConsumerConfig {
@@ -193,7 +199,7 @@ impl Stack {
             .collect();
         let event: SqsEvent =
             serde_json::from_value(json!({ "Records": records })).expect("SQS event");
-        let (handler, processor) = &self.events;
+        let (processor, handler) = &self.events;
         handle_batch(processor, handler, event).await
     }
 

@@ -28,11 +28,11 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use clinic_shared::aws::error_text;
+use clinic_shared::dynamo::{self, TransactFailure};
 use clinic_shared::envelope::Envelope;
 use clinic_shared::outbox::outbox_put;
 use clinic_shared::pagination::{decode_cursor, encode_cursor};
@@ -100,16 +100,6 @@ fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
 }
 
 /// Whether a cancelled transaction failed on a condition (rather than throttling or a conflict).
-fn condition_failed(err: &SdkError<TransactWriteItemsError>) -> bool {
-    match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
-            .cancellation_reasons()
-            .iter()
-            .any(|r| r.code() == Some("ConditionalCheckFailed")),
-        _ => false,
-    }
-}
-
 /// Position of a report query: which month (or the hospital index) and where in it.
 #[derive(serde::Serialize, Deserialize)]
 struct ReportCursor {
@@ -151,16 +141,10 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    async fn transact(
-        &self,
-        items: Vec<TransactWriteItem>,
-    ) -> Result<(), SdkError<TransactWriteItemsError>> {
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map(|_| ())
+    /// Runs a transaction the way every service does (conflicts with concurrent transactions
+    /// retried).
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TransactFailure> {
+        dynamo::transact(&self.client, items).await
     }
 
     fn outbox(&self, event: &Envelope) -> Result<TransactWriteItem, StoreError> {
@@ -535,8 +519,8 @@ impl Files for DynamoStore {
         ];
         match self.transact(items).await {
             Ok(()) => Ok(true),
-            Err(err) if condition_failed(&err) => Ok(false),
-            Err(err) => Err(unavailable(&err)),
+            Err(TransactFailure::Conditions(_)) => Ok(false),
+            Err(TransactFailure::Unavailable(text)) => Err(StoreError::Unavailable(text)),
         }
     }
 
@@ -837,8 +821,8 @@ impl Reports for DynamoStore {
         ];
         match self.transact(items).await {
             Ok(()) => Ok(true),
-            Err(err) if condition_failed(&err) => Ok(false),
-            Err(err) => Err(unavailable(&err)),
+            Err(TransactFailure::Conditions(_)) => Ok(false),
+            Err(TransactFailure::Unavailable(text)) => Err(StoreError::Unavailable(text)),
         }
     }
 
@@ -909,7 +893,7 @@ impl Reports for DynamoStore {
         ];
         match self.transact(items).await {
             Ok(()) => Ok(FailOutcome::Failed),
-            Err(err) if condition_failed(&err) => {
+            Err(TransactFailure::Conditions(_)) => {
                 let current = self.get(&format!("REPORT#{report_id}"), REPORT_SK).await?;
                 Ok(match current.as_ref().and_then(status_of) {
                     None => FailOutcome::Missing,
@@ -917,7 +901,7 @@ impl Reports for DynamoStore {
                     Some(_) => FailOutcome::Busy,
                 })
             }
-            Err(err) => Err(unavailable(&err)),
+            Err(TransactFailure::Unavailable(text)) => Err(StoreError::Unavailable(text)),
         }
     }
 

@@ -11,6 +11,7 @@ use clinic_shared::envelope::{
 };
 
 use super::*;
+use clinic_shared::clock::ManualClock;
 
 // --- fakes -------------------------------------------------------------------------------------
 
@@ -215,29 +216,14 @@ impl SmsSender for FakeProvider {
     }
 }
 
-struct FixedClock(Mutex<Timestamp>);
-
-impl FixedClock {
-    fn advance(&self, by: SignedDuration) {
-        let mut now = self.0.lock().unwrap();
-        *now = now.checked_add(by).unwrap();
-    }
-}
-
-impl Clock for FixedClock {
-    fn now(&self) -> Timestamp {
-        *self.0.lock().unwrap()
-    }
-}
-
-type TestNotifier = Notifier<MemoryStore, FakeProvider, FakeProvider, FixedClock>;
+type TestNotifier = Notifier<MemoryStore, FakeProvider, FakeProvider, ManualClock>;
 
 fn notifier_with(settings: Settings) -> TestNotifier {
     Notifier::with_clock(
         MemoryStore::default(),
         FakeProvider::default(),
         FakeProvider::default(),
-        FixedClock(Mutex::new(start())),
+        ManualClock::at(start()),
         Templates::new("https://portal.clinic.example").unwrap(),
         settings,
     )

@@ -153,17 +153,6 @@ pub trait NotificationLog: Send + Sync {
     ) -> impl Future<Output = Result<Page<LogEntry>, StoreError>> + Send;
 }
 
-/// The current time (a port so that rate windows and waits can be tested).
-pub trait Clock: Send + Sync {
-    fn now(&self) -> Timestamp;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::now()
-    }
-}
+/// The current time (injected so that rate windows and waits can be tested): the clock every
+/// service shares.
+pub use clinic_shared::clock::{Clock, SystemClock};

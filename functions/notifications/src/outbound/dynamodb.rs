@@ -18,14 +18,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
     Update, WriteRequest,
 };
 use clinic_shared::aws::error_text;
+use clinic_shared::dynamo::{self, TransactFailure};
 use clinic_shared::envelope::{Language, Preferences, Role};
 use clinic_shared::pagination::{decode_cursor, encode_cursor};
 use jiff::Timestamp;
@@ -329,16 +328,6 @@ fn claim_of(item: &HashMap<String, AttributeValue>) -> DeliveryClaim {
     }
 }
 
-fn is_conditional_failure(err: &SdkError<TransactWriteItemsError>) -> bool {
-    match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
-            .cancellation_reasons()
-            .iter()
-            .any(|r| r.code() == Some("ConditionalCheckFailed")),
-        _ => false,
-    }
-}
-
 impl NotificationStore for DynamoNotificationStore {
     #[tracing::instrument(skip(self))]
     async fn contact(&self, account_id: &str) -> Result<Option<ContactRecord>, StoreError> {
@@ -530,17 +519,14 @@ impl NotificationStore for DynamoNotificationStore {
             .set_item(Some(to_item(&log)?))
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_conditional_failure(&err) => Err(StoreError::ClaimLost),
-            Err(err) => Err(StoreError::Unavailable(error_text(&err))),
+        let items = vec![
+            TransactWriteItem::builder().update(update).build(),
+            TransactWriteItem::builder().put(put).build(),
+        ];
+        match dynamo::transact(&self.client, items).await {
+            Ok(()) => Ok(()),
+            Err(TransactFailure::Conditions(_)) => Err(StoreError::ClaimLost),
+            Err(TransactFailure::Unavailable(text)) => Err(StoreError::Unavailable(text)),
         }
     }
 

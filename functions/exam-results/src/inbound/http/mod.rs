@@ -170,7 +170,7 @@ async fn publish_slots(
             "Only staff and hospitals publish slots.",
         ));
     }
-    let specs = parse_slots(body, jiff::Timestamp::now())?;
+    let specs = parse_slots(body, state.service.now())?;
     let slots = state.service.publish_slots(&caller, &id, specs).await?;
     Ok(axum::Json(PublishedSlots {
         items: slots.into_iter().map(Into::into).collect(),
@@ -193,7 +193,7 @@ async fn list_slots(
     Query(query): Query<SlotsQuery>,
 ) -> Result<axum::Json<SlotsPage>, Problem> {
     let limit = parse_limit(query.limit.as_deref())?;
-    let parsed = query.parse(jiff::Timestamp::now())?;
+    let parsed = query.parse(state.service.now())?;
     let page = state
         .service
         .list_slots(parsed, limit, query.cursor.clone())
