@@ -111,34 +111,56 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = Problem;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|ct| {
-                let essence = ct
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                essence == "application/json" || essence.ends_with("+json")
-            })
-            .unwrap_or(false);
-        if !is_json {
-            return Err(Problem::new(
-                http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
-                "Send the body as application/json.",
-            ));
-        }
+        ensure_json(request.headers())?;
         let bytes = axum::body::Bytes::from_request(request, state)
             .await
             .map_err(|_| Problem::malformed("The request body could not be read."))?;
-        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
-            Problem::malformed(format!("The body is not valid JSON for this route: {e}."))
-        })
+        parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// A JSON body from bytes a handler also needs as sent (the idempotency fingerprint), with the
+/// same answers as [`ApiJson`]: 415 for another media type, 400 for bad JSON.
+///
+/// # Errors
+/// The problem to answer.
+pub fn json_body<T: DeserializeOwned>(
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<T, Problem> {
+    ensure_json(headers)?;
+    parse_json(body)
+}
+
+/// 415 unless the body is declared JSON (`application/json` or a `+json` type).
+fn ensure_json(headers: &http::HeaderMap) -> Result<(), Problem> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            let essence = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            essence == "application/json" || essence.ends_with("+json")
+        })
+        .unwrap_or(false);
+    if is_json {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Send the body as application/json.",
+        ))
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    serde_json::from_slice(body)
+        .map_err(|e| Problem::malformed(format!("The body is not valid JSON for this route: {e}.")))
 }
 
 /// The edge every API function puts around its routes: problem+json 404 for unknown routes, the

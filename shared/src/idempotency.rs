@@ -38,6 +38,6 @@ pub use extract::IdempotencyKey;
 pub use fingerprint::fingerprint;
 pub use key::{IDEMPOTENCY_KEY_HEADER, InvalidKey, MAX_KEY_CHARS, idempotency_key, parse_key};
 pub use record::{
-    Attempt, BeginOutcome, IdempotencyRecord, IdempotencyStore, RECORD_PK_PREFIX, RECORD_SK,
+    Attempt, ClaimOutcome, IdempotencyRecord, IdempotencyStore, RECORD_PK_PREFIX, RECORD_SK,
     REPLAYED_HEADER, RecordId, RecordStatus, StoreError, StoredResponse,
 };

@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::types::{
 use axum::response::{IntoResponse, Response};
 use clinic_shared::clock::ManualClock;
 use clinic_shared::idempotency::{
-    Attempt, BeginOutcome, DynamoIdempotencyStore, Idempotency, IdempotencyConfig,
+    Attempt, ClaimOutcome, DynamoIdempotencyStore, Idempotency, IdempotencyConfig,
     IdempotencyRequest, IdempotencyStore, REPLAYED_HEADER, RecordId, RecordStatus, StoreError,
     fingerprint, system_now_ms,
 };
@@ -380,8 +380,8 @@ async fn in_flight_marker_is_409_until_its_deadline_then_taken_over() {
     let live = attempt(body, system_now_ms() + 60_000);
     let id = record_id("patient-1", "k-live");
     assert_eq!(
-        store.begin(&id, &live).await.expect("begin"),
-        BeginOutcome::Started
+        store.claim(&id, &live).await.expect("claim"),
+        ClaimOutcome::Started
     );
     let key = HeaderValue::from_static("k-live");
     let reply = Reply::read(
@@ -400,8 +400,8 @@ async fn in_flight_marker_is_409_until_its_deadline_then_taken_over() {
     let crashed = attempt(body, system_now_ms() - 1_000);
     let id = record_id("patient-1", "k-crashed");
     assert_eq!(
-        store.begin(&id, &crashed).await.expect("begin"),
-        BeginOutcome::Started
+        store.claim(&id, &crashed).await.expect("claim"),
+        ClaimOutcome::Started
     );
     let key = HeaderValue::from_static("k-crashed");
     let reply = Reply::read(

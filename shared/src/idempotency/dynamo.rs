@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use super::record::{
-    Attempt, BeginOutcome, IdempotencyRecord, IdempotencyStore, RECORD_SK, RecordId, RecordStatus,
+    Attempt, ClaimOutcome, IdempotencyRecord, IdempotencyStore, RECORD_SK, RecordId, RecordStatus,
     StoreError, StoredResponse,
 };
 
@@ -31,7 +31,7 @@ const BEGIN_CONDITION: &str = "attribute_not_exists(#pk) OR (#status = :inProgre
 /// Completing or releasing requires still owning the in-flight marker.
 const OWNER_CONDITION: &str = "#status = :inProgress AND #attemptId = :attemptId";
 
-/// How many times `begin` retries when the record that blocked it vanished before it was read.
+/// How many times `claim` retries when the record that blocked it vanished before it was read.
 const BEGIN_ATTEMPTS: usize = 3;
 
 /// [`IdempotencyStore`] on the service's DynamoDB table (string keys `pk` and `sk`).
@@ -174,7 +174,7 @@ fn record_from_item(
 }
 
 impl IdempotencyStore for DynamoIdempotencyStore {
-    async fn begin(&self, id: &RecordId, attempt: &Attempt) -> Result<BeginOutcome, StoreError> {
+    async fn claim(&self, id: &RecordId, attempt: &Attempt) -> Result<ClaimOutcome, StoreError> {
         let item = Self::item(id, &attempt.in_progress_record());
         for _ in 0..BEGIN_ATTEMPTS {
             let result = self
@@ -199,7 +199,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
                 .send()
                 .await;
             let err = match result {
-                Ok(_) => return Ok(BeginOutcome::Started),
+                Ok(_) => return Ok(ClaimOutcome::Started),
                 Err(err) => err,
             };
             let Some(PutItemError::ConditionalCheckFailedException(failed)) =
@@ -213,7 +213,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             };
             match existing {
                 Some(record) if !record.is_replaceable(attempt.now_ms) => {
-                    return Ok(BeginOutcome::Existing(record));
+                    return Ok(ClaimOutcome::Existing(record));
                 }
                 // Released or lapsed between the write and the read: try again.
                 _ => continue,

@@ -14,7 +14,7 @@ use super::dynamo::DynamoIdempotencyStore;
 use super::fingerprint::fingerprint;
 use super::key::parse_key;
 use super::record::{
-    Attempt, BeginOutcome, IdempotencyRecord, IdempotencyStore, RecordId, RecordStatus, StoreError,
+    Attempt, ClaimOutcome, IdempotencyRecord, IdempotencyStore, RecordId, RecordStatus, StoreError,
     StoredResponse,
 };
 use crate::clock::{self, Clock, SharedClock, SystemClock};
@@ -137,11 +137,11 @@ impl<S: IdempotencyStore> Idempotency<S> {
         let id = RecordId::new(request.scope, request.route, key);
         let attempt = self.attempt(&request);
 
-        match self.store.begin(&id, &attempt).await {
-            Ok(BeginOutcome::Started) => {
+        match self.store.claim(&id, &attempt).await {
+            Ok(ClaimOutcome::Started) => {
                 tracing::debug!(record = %id, attempt = %attempt.attempt_id, "idempotency: started");
             }
-            Ok(BeginOutcome::Existing(record)) => {
+            Ok(ClaimOutcome::Existing(record)) => {
                 return self.answer_existing(&id, &attempt, &record);
             }
             Err(err) => return store_failure(&id, &err),
@@ -441,7 +441,7 @@ mod tests {
             expires_at: START_MS / 1000 + 86_400,
             in_progress_until: deadline,
         };
-        h.store.begin(&record_id("k-1"), &attempt).await.unwrap();
+        h.store.claim(&record_id("k-1"), &attempt).await.unwrap();
         let reply = h.create(request(Some(&key), b"{}")).await;
         assert_eq!(reply.status, StatusCode::CONFLICT);
         assert_eq!(reply.headers[header::RETRY_AFTER], "3");

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::record::{
-    Attempt, BeginOutcome, IdempotencyRecord, IdempotencyStore, RecordId, RecordStatus, StoreError,
+    Attempt, ClaimOutcome, IdempotencyRecord, IdempotencyStore, RecordId, RecordStatus, StoreError,
     StoredResponse,
 };
 
@@ -71,16 +71,16 @@ impl MemoryIdempotencyStore {
 }
 
 impl IdempotencyStore for MemoryIdempotencyStore {
-    async fn begin(&self, id: &RecordId, attempt: &Attempt) -> Result<BeginOutcome, StoreError> {
+    async fn claim(&self, id: &RecordId, attempt: &Attempt) -> Result<ClaimOutcome, StoreError> {
         self.check_available()?;
         let mut records = self.lock();
         match records.get(id) {
             Some(existing) if !existing.is_replaceable(attempt.now_ms) => {
-                Ok(BeginOutcome::Existing(existing.clone()))
+                Ok(ClaimOutcome::Existing(existing.clone()))
             }
             _ => {
                 records.insert(id.clone(), attempt.in_progress_record());
-                Ok(BeginOutcome::Started)
+                Ok(ClaimOutcome::Started)
             }
         }
     }

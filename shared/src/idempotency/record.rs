@@ -148,7 +148,7 @@ impl IdempotencyRecord {
     }
 }
 
-/// One attempt at running an operation under a key: what [`IdempotencyStore::begin`] writes.
+/// One attempt at running an operation under a key: what [`IdempotencyStore::claim`] writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
     /// Unique id of this attempt; completing or releasing requires still owning the marker.
@@ -189,9 +189,9 @@ impl Attempt {
     }
 }
 
-/// What [`IdempotencyStore::begin`] found.
+/// What [`IdempotencyStore::claim`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BeginOutcome {
+pub enum ClaimOutcome {
     /// The marker was written: run the operation.
     Started,
     /// A live record already holds the key.
@@ -216,11 +216,11 @@ pub enum StoreError {
 pub trait IdempotencyStore: Send + Sync {
     /// Writes `attempt`'s in-flight marker unless a live record holds `id` (one that is neither
     /// expired nor an in-flight marker past its `in_progress_until`); in that case returns it.
-    fn begin(
+    fn claim(
         &self,
         id: &RecordId,
         attempt: &Attempt,
-    ) -> impl Future<Output = Result<BeginOutcome, StoreError>> + Send;
+    ) -> impl Future<Output = Result<ClaimOutcome, StoreError>> + Send;
 
     /// Replaces `attempt`'s marker by the completed record holding `response`.
     /// [`StoreError::NotOwner`] when the marker is no longer this attempt's.

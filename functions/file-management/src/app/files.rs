@@ -3,8 +3,8 @@
 //! caller's account was not erased.
 
 use clinic_shared::auth::Caller;
+use clinic_shared::clock::{self, SharedClock};
 use clinic_shared::envelope::{ExamStatus, FileKind, Role};
-use jiff::Timestamp;
 
 use super::upload_key;
 use crate::domain::access::{Access, Actor};
@@ -34,6 +34,7 @@ pub struct UploadTicket {
 pub struct FilesApp<S, O> {
     store: S,
     storage: O,
+    clock: SharedClock,
 }
 
 fn check(access: Access, what: &'static str) -> Result<(), FilesError> {
@@ -46,7 +47,18 @@ fn check(access: Access, what: &'static str) -> Result<(), FilesError> {
 
 impl<S: Projection + Files + AuditTrail + Erasures, O: ObjectStorage> FilesApp<S, O> {
     pub fn new(store: S, storage: O) -> Self {
-        Self { store, storage }
+        Self {
+            store,
+            storage,
+            clock: clock::system(),
+        }
+    }
+
+    /// The same use cases on another clock (tests stand at a chosen moment).
+    #[must_use]
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Refuses a caller whose account was erased: its token stays valid for minutes after the
@@ -124,7 +136,7 @@ impl<S: Projection + Files + AuditTrail + Erasures, O: ObjectStorage> FilesApp<S
             sha256: None,
             uploaded_by: caller.id.clone(),
             uploaded_by_role: caller.role,
-            created_at: Timestamp::now(),
+            created_at: self.clock.now(),
             processed_at: None,
         };
         let presigned = self
@@ -192,7 +204,7 @@ impl<S: Projection + Files + AuditTrail + Erasures, O: ObjectStorage> FilesApp<S
                 action: AccessAction::DownloadGranted,
                 actor_id: caller.id.clone(),
                 actor_role: caller.role,
-                at: Timestamp::now(),
+                at: self.clock.now(),
                 request_id: request_id.to_string(),
             })
             .await?;

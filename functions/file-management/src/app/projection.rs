@@ -8,8 +8,8 @@
 //! looks for the patient's exams, and an exam write looks for the tombstone again after it wrote,
 //! so an exam written while an erasure runs is unlinked by one of the two.
 
+use clinic_shared::clock::{self, SharedClock};
 use clinic_shared::envelope::Role;
-use jiff::Timestamp;
 
 use crate::domain::{
     AccessAction, AccessEntry, Bucket, Erasures, ExamView, FileStatus, Files, FilesError,
@@ -20,11 +20,23 @@ use crate::domain::{
 pub struct ProjectionApp<S, O> {
     store: S,
     storage: O,
+    clock: SharedClock,
 }
 
 impl<S: Projection + Files + Erasures, O: ObjectStorage> ProjectionApp<S, O> {
     pub fn new(store: S, storage: O) -> Self {
-        Self { store, storage }
+        Self {
+            store,
+            storage,
+            clock: clock::system(),
+        }
+    }
+
+    /// The same use cases on another clock (tests stand at a chosen moment).
+    #[must_use]
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Applies an exam view unless a newer one is stored; an erased patient is left out.
@@ -82,7 +94,7 @@ impl<S: Projection + Files + Erasures, O: ObjectStorage> ProjectionApp<S, O> {
         event_id: &str,
     ) -> Result<usize, FilesError> {
         self.store
-            .begin_erasure(account_id, role, Timestamp::now())
+            .begin_erasure(account_id, role, self.clock.now())
             .await?;
         let erased = if role == Role::Patient {
             self.erase_patient_files(account_id, event_id).await?
@@ -90,7 +102,7 @@ impl<S: Projection + Files + Erasures, O: ObjectStorage> ProjectionApp<S, O> {
             0
         };
         self.store
-            .finish_erasure(account_id, erased, Timestamp::now())
+            .finish_erasure(account_id, erased, self.clock.now())
             .await?;
         tracing::info!(files = erased, "account erased");
         Ok(erased)
@@ -122,7 +134,7 @@ impl<S: Projection + Files + Erasures, O: ObjectStorage> ProjectionApp<S, O> {
                     if let Some(key) = &file.result_key {
                         self.storage.erase(Bucket::Results, key).await?;
                     }
-                    let now = Timestamp::now();
+                    let now = self.clock.now();
                     // Keyed by the file: a repeated erasure does not write it twice.
                     self.store
                         .record_erased_file(&AccessEntry {

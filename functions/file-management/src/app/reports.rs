@@ -15,8 +15,9 @@
 use std::path::PathBuf;
 
 use clinic_shared::auth::Caller;
+use clinic_shared::clock::{self, SharedClock};
 use clinic_shared::envelope::{ReportCompleted, ReportFailed, Role};
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
 
 use super::{event, report_key};
 use crate::domain::values::{ReportFilters, ReportFormat, ReportId};
@@ -84,6 +85,7 @@ pub struct ReportsApp<S, O, Q> {
     queue: Q,
     work_dir: PathBuf,
     lease: SignedDuration,
+    clock: SharedClock,
 }
 
 impl<S: Reports + Projection + AuditTrail, O: ObjectStorage, Q: ReportQueue> ReportsApp<S, O, Q> {
@@ -96,7 +98,15 @@ impl<S: Reports + Projection + AuditTrail, O: ObjectStorage, Q: ReportQueue> Rep
             queue,
             work_dir,
             lease,
+            clock: clock::system(),
         }
+    }
+
+    /// The same use cases on another clock (tests stand at a chosen moment).
+    #[must_use]
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Records a `queued` report and puts its job on the queue.
@@ -113,7 +123,7 @@ impl<S: Reports + Projection + AuditTrail, O: ObjectStorage, Q: ReportQueue> Rep
         if caller.role != Role::Staff {
             return Err(FilesError::Forbidden("only staff request reports"));
         }
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let report = Report {
             report_id: ReportId::new().as_str().to_string(),
             requested_by: caller.id.clone(),
@@ -167,7 +177,7 @@ impl<S: Reports + Projection + AuditTrail, O: ObjectStorage, Q: ReportQueue> Rep
             .await?
             .filter(|r| r.requested_by == caller.id)
             .ok_or(FilesError::NotFound("Report"))?;
-        let now = Timestamp::now();
+        let now = self.clock.now();
         if now >= report.retained_until() {
             return Err(FilesError::ReportExpired);
         }
@@ -209,7 +219,7 @@ impl<S: Reports + Projection + AuditTrail, O: ObjectStorage, Q: ReportQueue> Rep
     #[tracing::instrument(skip_all, fields(report_id = %report_id))]
     pub async fn build(&self, report_id: &str, trace: &str) -> Result<BuildOutcome, FilesError> {
         let token = ulid::Ulid::new().to_string();
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let report = match self
             .store
             .claim_report(report_id, &token, now, now + self.lease)
@@ -293,7 +303,7 @@ impl<S: Reports + Projection + AuditTrail, O: ObjectStorage, Q: ReportQueue> Rep
         let meta = ReportMeta {
             report_id: report.report_id.clone(),
             filters: report.filters.clone(),
-            generated_at: Timestamp::now(),
+            generated_at: self.clock.now(),
         };
         let (format, output, work_dir) = (report.format, path.to_path_buf(), self.work_dir.clone());
         let writer = tokio::task::spawn_blocking(move || {
@@ -359,7 +369,7 @@ impl<S: Reports + Projection + AuditTrail, O: ObjectStorage, Q: ReportQueue> Rep
         );
         let outcome = self
             .store
-            .fail_report(report_id, &reason, Timestamp::now(), &failed)
+            .fail_report(report_id, &reason, self.clock.now(), &failed)
             .await?;
         match outcome {
             FailOutcome::Busy => Err(FilesError::Conflict {

@@ -7,8 +7,8 @@
 //! valid for minutes, so the object under the upload key may change after it was read, and it is
 //! never copied from there.
 
+use clinic_shared::clock::{self, SharedClock};
 use clinic_shared::envelope::{FileProcessed, FileRejected};
-use jiff::Timestamp;
 
 use super::{event, result_key};
 use crate::domain::checks::{self, Inspected};
@@ -48,6 +48,7 @@ pub struct UploadProcessor<S, O, P> {
     store: S,
     storage: O,
     pdf: P,
+    clock: SharedClock,
 }
 
 impl<S: Files, O: ObjectStorage, P: PdfInspector> UploadProcessor<S, O, P> {
@@ -56,7 +57,15 @@ impl<S: Files, O: ObjectStorage, P: PdfInspector> UploadProcessor<S, O, P> {
             store,
             storage,
             pdf,
+            clock: clock::system(),
         }
+    }
+
+    /// The same use cases on another clock (tests stand at a chosen moment).
+    #[must_use]
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Processes one uploaded object.
@@ -129,7 +138,7 @@ impl<S: Files, O: ObjectStorage, P: PdfInspector> UploadProcessor<S, O, P> {
         };
         let applied = self
             .store
-            .finish_file(&file.file_id, &outcome, Timestamp::now(), &envelope)
+            .finish_file(&file.file_id, &outcome, self.clock.now(), &envelope)
             .await?;
         if !applied {
             tracing::info!(file_id = %file.file_id, "processed concurrently by another delivery");

@@ -80,7 +80,7 @@ impl NotificationStore for MemoryStore {
         Ok(())
     }
 
-    async fn begin_delivery(
+    async fn claim_delivery(
         &self,
         key: &DeliveryKey,
         token: &str,
@@ -107,7 +107,7 @@ impl NotificationStore for MemoryStore {
         Ok(DeliveryClaim::Started)
     }
 
-    async fn finish_delivery(
+    async fn complete_delivery(
         &self,
         key: &DeliveryKey,
         token: &str,
@@ -126,7 +126,7 @@ impl NotificationStore for MemoryStore {
         }
     }
 
-    async fn abandon_delivery(&self, key: &DeliveryKey, token: &str) -> Result<(), StoreError> {
+    async fn release_delivery(&self, key: &DeliveryKey, token: &str) -> Result<(), StoreError> {
         let mut deliveries = self.deliveries.lock().unwrap();
         match deliveries.get(key) {
             Some(d) if d.token == token && d.status.is_none() => {

@@ -155,7 +155,7 @@ impl DeliveryKey {
 /// The answer to "may I deliver this event on this channel?".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryClaim {
-    /// Yours, until the lease ends: send, then finish or abandon it.
+    /// Yours, until the lease ends: send, then complete or release it.
     Started,
     /// Done before (sent, failed for good, held back or skipped): do nothing.
     Finished(DeliveryStatus),

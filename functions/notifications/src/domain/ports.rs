@@ -78,7 +78,7 @@ pub trait NotificationStore: Send + Sync {
     ///
     /// # Errors
     /// `Unavailable`.
-    fn begin_delivery(
+    fn claim_delivery(
         &self,
         key: &DeliveryKey,
         token: &str,
@@ -92,7 +92,7 @@ pub trait NotificationStore: Send + Sync {
     ///
     /// # Errors
     /// `ClaimLost` when `token` no longer holds the claim; `Unavailable`.
-    fn finish_delivery(
+    fn complete_delivery(
         &self,
         key: &DeliveryKey,
         token: &str,
@@ -105,7 +105,7 @@ pub trait NotificationStore: Send + Sync {
     ///
     /// # Errors
     /// `ClaimLost`, `Unavailable`.
-    fn abandon_delivery(
+    fn release_delivery(
         &self,
         key: &DeliveryKey,
         token: &str,

@@ -416,7 +416,7 @@ impl NotificationStore for DynamoNotificationStore {
         Ok(())
     }
 
-    async fn begin_delivery(
+    async fn claim_delivery(
         &self,
         key: &DeliveryKey,
         token: &str,
@@ -459,14 +459,14 @@ impl NotificationStore for DynamoNotificationStore {
             Some(item) => Some(item),
             None => self.read_delivery(key).await?,
         };
-        // Gone in between (abandoned by its holder): the next attempt claims it.
+        // Gone in between (released by its holder): the next attempt claims it.
         Ok(existing
             .as_ref()
             .map(claim_of)
             .unwrap_or(DeliveryClaim::InProgress))
     }
 
-    async fn finish_delivery(
+    async fn complete_delivery(
         &self,
         key: &DeliveryKey,
         token: &str,
@@ -530,7 +530,7 @@ impl NotificationStore for DynamoNotificationStore {
         }
     }
 
-    async fn abandon_delivery(&self, key: &DeliveryKey, token: &str) -> Result<(), StoreError> {
+    async fn release_delivery(&self, key: &DeliveryKey, token: &str) -> Result<(), StoreError> {
         let result = self
             .client
             .delete_item()

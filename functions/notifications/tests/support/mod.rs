@@ -20,7 +20,7 @@ use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, Queu
 use clinic_notifications::app::{Notifier, Settings};
 use clinic_notifications::config::{ApiConfig, ConsumerConfig};
 use clinic_notifications::domain::{PhoneNumber, SendError, SmsSender, SystemClock};
-use clinic_notifications::inbound::sqs::EventConsumer;
+use clinic_notifications::inbound::events::EventConsumer;
 use clinic_notifications::outbound::dynamodb::DynamoNotificationStore;
 use clinic_notifications::outbound::ses::SesEmailSender;
 use clinic_notifications::outbound::sns::SnsSmsSender;

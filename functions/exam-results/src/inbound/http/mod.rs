@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use clinic_shared::auth::{Caller, IngestScope};
 use clinic_shared::envelope::Role;
@@ -18,7 +18,6 @@ use clinic_shared::http::{ApiJson, RequestMeta};
 use clinic_shared::idempotency::{Idempotency, IdempotencyKey};
 use clinic_shared::pagination::parse_limit;
 use clinic_shared::problem::Problem;
-use serde::de::DeserializeOwned;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -91,33 +90,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 fn created<T: serde::Serialize>(location: &str, body: &T) -> Response {
     clinic_shared::http::json_at(StatusCode::CREATED, location, body)
-}
-
-/// A JSON body read from bytes the handler also needs raw (for the idempotency fingerprint),
-/// with the same answers as [`ApiJson`]: 415 for another media type, 400 for bad JSON.
-fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Problem> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|ct| {
-            let essence = ct
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            essence == "application/json" || essence.ends_with("+json")
-        })
-        .unwrap_or(false);
-    if !is_json {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "Send the body as application/json.",
-        ));
-    }
-    serde_json::from_slice(body)
-        .map_err(|e| Problem::malformed(format!("The body is not valid JSON for this route: {e}.")))
 }
 
 /// The catalogue: hospitals with the exam types each offers.
@@ -235,7 +207,8 @@ async fn book(
     state
         .idempotency
         .run(request, || async {
-            let slot_id = json_body::<BookRequest>(&headers, &body)?.parse()?;
+            let slot_id =
+                clinic_shared::http::json_body::<BookRequest>(&headers, &body)?.parse()?;
             let exam = state
                 .service
                 .book(&caller, &slot_id, &meta.trace.traceparent())
@@ -480,7 +453,7 @@ async fn submit_batch(
     state
         .idempotency
         .run(request, || async {
-            json_body::<serde_json::Value>(&headers, &bytes)?;
+            clinic_shared::http::json_body::<serde_json::Value>(&headers, &bytes)?;
             let items = batch_items(&bytes)?;
             let receipt = state
                 .service

@@ -18,7 +18,6 @@ use clinic_shared::http::RequestMeta;
 use clinic_shared::idempotency::{DynamoIdempotencyStore, Idempotency, IdempotencyKey};
 use clinic_shared::pagination::parse_limit;
 use clinic_shared::problem::Problem;
-use serde::de::DeserializeOwned;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -85,32 +84,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api().split_for_parts().1
 }
 
-/// A JSON body read from raw bytes (the idempotency layer needs the bytes as sent).
-fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Problem> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|ct| {
-            let essence = ct
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            essence == "application/json" || essence.ends_with("+json")
-        })
-        .unwrap_or(false);
-    if !is_json {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "Send the body as application/json.",
-        ));
-    }
-    serde_json::from_slice(body)
-        .map_err(|e| Problem::malformed(format!("The body is not valid JSON for this route: {e}.")))
-}
-
 fn no_store(response: impl IntoResponse) -> Response {
     let mut response = response.into_response();
     response
@@ -148,7 +121,9 @@ async fn create_upload(
             idem.optional(&caller.id, "POST /v1/exams/{id}/files", &body),
             || async {
                 let exam_id = ExamId::parse(&id).ok_or_else(|| Problem::not_found("Exam"))?;
-                let upload = json_body::<CreateUploadRequest>(&headers, &body)?.parse()?;
+                let upload =
+                    clinic_shared::http::json_body::<CreateUploadRequest>(&headers, &body)?
+                        .parse()?;
                 let ticket = state
                     .files
                     .request_upload(&caller, &exam_id, upload)
@@ -280,7 +255,8 @@ async fn request_report(
             idem.required(&caller.id, "POST /v1/reports", &body),
             || async {
                 let (format, filters) =
-                    json_body::<CreateReportRequest>(&headers, &body)?.parse()?;
+                    clinic_shared::http::json_body::<CreateReportRequest>(&headers, &body)?
+                        .parse()?;
                 let report = state.reports.request(&caller, format, filters).await?;
                 Ok::<_, Problem>(clinic_shared::http::json_at(
                     StatusCode::ACCEPTED,
