@@ -1,0 +1,248 @@
+//! Report jobs ([`Reports`]): one item per report (`REPORT#<reportId>`) with its status and
+//! lease, every status change a conditional write, removed by TTL after its retention.
+
+use aws_sdk_dynamodb::types::{
+    ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use clinic_shared::dynamo::TransactFailure;
+use clinic_shared::envelope::Envelope;
+use jiff::Timestamp;
+
+use super::{DynamoStore, Item, TTL_ATTRIBUTE, from_item, n, s, to_item, unavailable};
+use crate::domain::{FailOutcome, Report, ReportClaim, ReportStatus, Reports, StoreError};
+
+const REPORT_SK: &str = "REPORT";
+
+fn report_of(item: Item) -> Result<Report, StoreError> {
+    from_item(item)
+}
+
+fn status_of(item: &Item) -> Option<&str> {
+    item.get("status")
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+impl Reports for DynamoStore {
+    async fn create_report(&self, report: &Report) -> Result<(), StoreError> {
+        let mut item = to_item(report)?;
+        item.insert("pk".into(), s(format!("REPORT#{}", report.report_id)));
+        item.insert("sk".into(), s(REPORT_SK));
+        // Clean-up only: the API stops serving the report at the same instant, TTL or not.
+        item.insert(TTL_ATTRIBUTE.into(), n(report.retained_until().as_second()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(())
+    }
+
+    async fn report(&self, report_id: &str) -> Result<Option<Report>, StoreError> {
+        self.get(&format!("REPORT#{report_id}"), REPORT_SK)
+            .await?
+            .map(report_of)
+            .transpose()
+    }
+
+    async fn claim_report(
+        &self,
+        report_id: &str,
+        token: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<ReportClaim, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("REPORT#{report_id}")))
+            .key("sk", s(REPORT_SK))
+            .update_expression(
+                "SET #status = :processing, leaseOwner = :token, leaseUntilMs = :until, \
+                 updatedAt = :now, attempts = if_not_exists(attempts, :zero) + :one",
+            )
+            .condition_expression(
+                "#status = :queued OR (#status = :processing AND leaseUntilMs < :nowMs)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":processing", s("processing"))
+            .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":until", n(lease_until.as_millisecond()))
+            .expression_attribute_values(":nowMs", n(now.as_millisecond()))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(ReportClaim::Claimed(Box::new(report_of(
+                out.attributes.unwrap_or_default(),
+            )?))),
+            Err(err) => {
+                let Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(failed)) =
+                    err.as_service_error()
+                else {
+                    return Err(unavailable(&err));
+                };
+                let old = match failed.item() {
+                    Some(item) => Some(item.clone()),
+                    None => self.get(&format!("REPORT#{report_id}"), REPORT_SK).await?,
+                };
+                Ok(match old.as_ref().and_then(status_of) {
+                    None => ReportClaim::Missing,
+                    Some("done" | "error") => ReportClaim::Finished,
+                    Some(_) => ReportClaim::Busy,
+                })
+            }
+        }
+    }
+
+    async fn complete_report(
+        &self,
+        report_id: &str,
+        token: &str,
+        rows: u64,
+        result_key: &str,
+        event: &Envelope,
+    ) -> Result<bool, StoreError> {
+        let update = self
+            .update(format!("REPORT#{report_id}"), REPORT_SK)
+            .update_expression(
+                "SET #status = :done, #rows = :rows, resultKey = :key, updatedAt = :now \
+                 REMOVE leaseOwner, leaseUntilMs, lastError",
+            )
+            .condition_expression("#status = :processing AND leaseOwner = :token")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#rows", "rows")
+            .expression_attribute_values(":done", s("done"))
+            .expression_attribute_values(":processing", s("processing"))
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":rows", n(i64::try_from(rows).unwrap_or(i64::MAX)))
+            .expression_attribute_values(":key", s(result_key))
+            .expression_attribute_values(":now", s(Timestamp::now().to_string()))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let items = vec![
+            TransactWriteItem::builder().update(update).build(),
+            self.outbox(event)?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(TransactFailure::Conditions(_)) => Ok(false),
+            Err(TransactFailure::Unavailable(text)) => Err(StoreError::Unavailable(text)),
+        }
+    }
+
+    async fn release_report(
+        &self,
+        report_id: &str,
+        token: &str,
+        error_code: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("REPORT#{report_id}")))
+            .key("sk", s(REPORT_SK))
+            .update_expression(
+                "SET #status = :queued, lastError = :code, updatedAt = :now REMOVE leaseOwner, leaseUntilMs",
+            )
+            .condition_expression("#status = :processing AND leaseOwner = :token")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":processing", s("processing"))
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":code", s(error_code))
+            .expression_attribute_values(":now", s(Timestamp::now().to_string()))
+            .send()
+            .await;
+        match result {
+            Err(err)
+                if !err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(unavailable(&err))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn fail_report(
+        &self,
+        report_id: &str,
+        reason: &str,
+        now: Timestamp,
+        event: &Envelope,
+    ) -> Result<FailOutcome, StoreError> {
+        let update = self
+            .update(format!("REPORT#{report_id}"), REPORT_SK)
+            .update_expression(
+                "SET #status = :error, #error = :reason, updatedAt = :now REMOVE leaseOwner, leaseUntilMs",
+            )
+            .condition_expression(
+                "#status = :queued OR (#status = :processing AND leaseUntilMs < :nowMs)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#error", "error")
+            .expression_attribute_values(":error", s("error"))
+            .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":processing", s("processing"))
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":nowMs", n(now.as_millisecond()))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let items = vec![
+            TransactWriteItem::builder().update(update).build(),
+            self.outbox(event)?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(FailOutcome::Failed),
+            Err(TransactFailure::Conditions(_)) => {
+                let current = self.get(&format!("REPORT#{report_id}"), REPORT_SK).await?;
+                Ok(match current.as_ref().and_then(status_of) {
+                    None => FailOutcome::Missing,
+                    Some("done" | "error") => FailOutcome::Finished,
+                    Some(_) => FailOutcome::Busy,
+                })
+            }
+            Err(TransactFailure::Unavailable(text)) => Err(StoreError::Unavailable(text)),
+        }
+    }
+
+    async fn set_report_status(
+        &self,
+        report_id: &str,
+        status: ReportStatus,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("REPORT#{report_id}")))
+            .key("sk", s(REPORT_SK))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":now", s(Timestamp::now().to_string()));
+        request = match error {
+            Some(reason) => request
+                .update_expression("SET #status = :status, #error = :reason, updatedAt = :now")
+                .expression_attribute_names("#error", "error")
+                .expression_attribute_values(":reason", s(reason)),
+            None => request.update_expression("SET #status = :status, updatedAt = :now"),
+        };
+        request.send().await.map_err(|e| unavailable(&e))?;
+        Ok(())
+    }
+}
