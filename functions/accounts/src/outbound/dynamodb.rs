@@ -162,7 +162,6 @@ fn claim_pk(claim: &Claim) -> String {
     }
 }
 
-/// Indices of the transaction items whose condition failed, when the error says so.
 impl AccountStore for DynamoAccountStore {
     async fn reserve(&self, claims: &[Claim], reservation: &str) -> Result<(), StoreError> {
         self.reserve_claims(claims, reservation).await
