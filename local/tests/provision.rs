@@ -484,8 +484,6 @@ async fn provisions_queues_subscriptions_and_buckets() {
     assert_eq!(env["BUCKET"], bucket);
     assert_eq!(env["MODE"], "relaxed");
     assert_eq!(env["STAGE"], "test");
-    assert_eq!(env["ZONE"], "us-east-1a");
-    assert_eq!(env["JOINED"], "a,test");
     assert_eq!(env["TOPIC_NAME"], format!("{stack_name}-events"));
     assert!(!env.contains_key("PROD_ONLY"));
     let sources = sqs_sources(&stack);

@@ -180,14 +180,8 @@ Parameters:
   Zones:
     Type: CommaDelimitedList
     Default: "a, b,c"
-Mappings:
-  Sizes:
-    dev: {Memory: 128}
-    prod: {Memory: 1024}
 Conditions:
   IsProd: !Equals [!Ref Stage, prod]
-  IsDev: !Not [!Condition IsProd]
-  Both: !And [!Condition IsDev, !Or [!Equals [a, b], !Equals [1, "1"]]]
 Resources:
   Table:
     Type: AWS::DynamoDB::Table
@@ -200,21 +194,12 @@ Resources:
       Plain: !Sub "${AWS::StackName}-${Stage}-${AWS::Region}-${AWS::AccountId}"
       WithMap: !Sub ["${Name}/index/${!Literal}", {Name: !GetAtt Table.Arn}]
       Attribute: !Sub "${Table.StreamArn}"
-      Joined: !Join [":", [!Ref AWS::Partition, !Ref Table, 3]]
       Chosen: !If [IsProd, big, small]
       Dropped: !If [IsProd, x, !Ref AWS::NoValue]
       List: [1, !Ref AWS::NoValue, 2]
       Selected: !Select [1, !Ref Zones]
       Split: !Split ["/", "a/b/c"]
       SelectedSplit: !Select ["2", !Split [",", "x,y,z"]]
-      Mapped: !FindInMap [Sizes, !Ref Stage, Memory]
-      Both: !If [Both, yes, no]
-      Encoded: !Base64 hi
-      Long:
-        Fn::Join:
-          - "-"
-          - - Ref: Stage
-            - Fn::GetAtt: [Table, Arn]
 "#;
 
 fn resolve_topic(overrides: &[(&str, &str)]) -> Result<Value, TemplateError> {
@@ -241,7 +226,7 @@ fn resolve_topic(overrides: &[(&str, &str)]) -> Result<Value, TemplateError> {
 }
 
 #[test]
-fn resolves_intrinsic_functions() {
+fn resolves_the_intrinsic_functions_the_runner_emulates() {
     let value = resolve_topic(&[]).expect("resolves");
     assert_eq!(
         value,
@@ -249,18 +234,57 @@ fn resolves_intrinsic_functions() {
             "Plain": "s1-dev-us-east-1-123456789012",
             "WithMap": "arn:aws:dynamodb:us-east-1:123456789012:table/s1-Table/index/${Literal}",
             "Attribute": "arn:stream",
-            "Joined": "aws:s1-Table:3",
             "Chosen": "small",
             "List": [1, 2],
             "Selected": "b",
             "Split": ["a", "b", "c"],
             "SelectedSplit": "z",
-            "Mapped": 128,
-            "Both": "yes",
-            "Encoded": "aGk=",
-            "Long": "dev-arn:aws:dynamodb:us-east-1:123456789012:table/s1-Table",
         })
     );
+}
+
+#[test]
+fn other_intrinsic_functions_are_refused_by_name_and_line() {
+    for (value, function) in [
+        (r#"!Join [",", [a, b]]"#, "Fn::Join"),
+        ("!FindInMap [Sizes, dev, Memory]", "Fn::FindInMap"),
+        ("!Base64 hi", "Fn::Base64"),
+        (r#"!GetAZs """#, "Fn::GetAZs"),
+        ("!ImportValue Shared", "Fn::ImportValue"),
+    ] {
+        let text = format!(
+            "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\n    Properties:\n      DisplayName: {value}\n"
+        );
+        let template = Template::parse(&text, "t.yaml").expect("parses");
+        let resolver = Resolver::new(&template, &ResolveSettings::default()).expect("resolver");
+        let error = resolver
+            .resolve_properties(template.resource("Topic").expect("topic"))
+            .expect_err(function);
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "t.yaml:2: resource Topic: {function}: this intrinsic function is not supported by the local runner"
+            )
+        );
+    }
+    for (body, function) in [
+        ("!Not [!Equals [a, b]]", "Fn::Not"),
+        ("!And [!Equals [a, a], !Equals [b, b]]", "Fn::And"),
+        ("!Or [!Equals [a, a], !Equals [b, b]]", "Fn::Or"),
+        ("!Condition IsA", "Condition"),
+    ] {
+        let text = format!(
+            "Conditions:\n  IsA: !Equals [a, a]\n  Other: {body}\nResources:\n  Topic:\n    Type: AWS::SNS::Topic\n"
+        );
+        let template = Template::parse(&text, "t.yaml").expect("parses");
+        let error = Resolver::new(&template, &ResolveSettings::default()).expect_err(function);
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "t.yaml:3: condition Other: {function}: this intrinsic function is not supported by the local runner"
+            )
+        );
+    }
 }
 
 #[test]
@@ -272,8 +296,6 @@ fn parameter_overrides_and_conditions() {
     };
     let resolver = Resolver::new(&template, &settings).expect("resolver");
     assert_eq!(resolver.condition("IsProd"), Some(true));
-    assert_eq!(resolver.condition("IsDev"), Some(false));
-    assert_eq!(resolver.condition("Both"), Some(false));
     assert!(resolver.is_enabled(template.resource("Extra").expect("extra")));
 
     // A reference to a resource that is not created under the conditions is explained.

@@ -8,11 +8,13 @@ pub mod errors;
 pub mod intrinsics;
 pub mod kinds;
 mod lines;
+mod order;
+mod parameters;
 mod refs;
+mod resources;
 mod sub;
 mod yaml;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde_json::{Map, Value};
@@ -24,52 +26,8 @@ pub use intrinsics::{
     URL_SUFFIX,
 };
 pub use kinds::ResourceKind;
-
-use refs::Reference;
-
-/// Pseudo parameters CloudFormation defines (values in [`intrinsics`]).
-pub const PSEUDO_PARAMETERS: &[&str] = &[
-    "AWS::AccountId",
-    "AWS::NoValue",
-    "AWS::NotificationARNs",
-    "AWS::Partition",
-    "AWS::Region",
-    "AWS::StackId",
-    "AWS::StackName",
-    "AWS::URLSuffix",
-];
-
-/// A template parameter.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Parameter {
-    pub name: String,
-    /// `String`, `Number`, `CommaDelimitedList`, `List<Number>`, ...
-    pub type_name: String,
-    /// `Default`, as written.
-    pub default: Option<Value>,
-    /// `AllowedValues`, as strings.
-    pub allowed_values: Vec<String>,
-}
-
-/// A resource of the template, with SAM globals already merged into its properties.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Resource {
-    /// Logical id, e.g. `AccountsTable`.
-    pub logical_id: String,
-    /// `Type`, e.g. `AWS::DynamoDB::Table`.
-    pub type_name: String,
-    pub kind: ResourceKind,
-    /// `Properties` (an object, empty when absent) with intrinsics in their long form.
-    pub properties: Value,
-    /// `Metadata` (an object, empty when absent).
-    pub metadata: Value,
-    /// `Condition`, when the resource is conditional.
-    pub condition: Option<String>,
-    /// Logical ids of the resources this one needs first (`DependsOn` and references).
-    pub dependencies: BTreeSet<String>,
-    /// 1-based line of its key under `Resources:`.
-    pub line: Option<usize>,
-}
+pub use parameters::Parameter;
+pub use resources::Resource;
 
 /// A parsed and checked template.
 #[derive(Debug, Clone)]
@@ -77,7 +35,6 @@ pub struct Template {
     source_name: String,
     text: String,
     parameters: Vec<Parameter>,
-    mappings: Map<String, Value>,
     conditions: Vec<(String, Value)>,
     resources: Vec<Resource>,
     outputs: Vec<(String, Value)>,
@@ -121,7 +78,6 @@ impl Template {
             source_name: source_name.to_string(),
             text: text.to_string(),
             parameters: Vec::new(),
-            mappings: Map::new(),
             conditions: Vec::new(),
             resources: Vec::new(),
             outputs: Vec::new(),
@@ -133,12 +89,6 @@ impl Template {
         let section = |name: &str| top.get(name);
 
         template.parameters = template.read_parameters(section("Parameters"))?;
-        if let Some(mappings) = section("Mappings") {
-            match template.convert(mappings, &["Mappings"])? {
-                Value::Object(map) => template.mappings = map,
-                _ => return Err(template.structure(&["Mappings"], "Mappings must be a mapping")),
-            }
-        }
         template.conditions = template.read_named("Conditions", section("Conditions"))?;
         template.outputs = template.read_named("Outputs", section("Outputs"))?;
         let globals = match section("Globals") {
@@ -205,11 +155,7 @@ impl Template {
         }
     }
 
-    pub(crate) fn mappings(&self) -> &Map<String, Value> {
-        &self.mappings
-    }
-
-    pub(crate) fn condition_definitions(&self) -> &[(String, Value)] {
+    fn condition_definitions(&self) -> &[(String, Value)] {
         &self.conditions
     }
 
@@ -233,49 +179,6 @@ impl Template {
             },
             yaml::ConvertError::Other(message) => self.structure(path, message),
         })
-    }
-
-    fn read_parameters(&self, section: Option<&Yaml>) -> Result<Vec<Parameter>, TemplateError> {
-        let mut parameters = Vec::new();
-        for (name, body) in self.read_named("Parameters", section)? {
-            let path = ["Parameters", name.as_str()];
-            let Value::Object(body) = body else {
-                return Err(self.structure(&path, format!("parameter {name} must be a mapping")));
-            };
-            let type_name = match body.get("Type") {
-                Some(Value::String(t)) => t.clone(),
-                _ => {
-                    return Err(self.structure(&path, format!("parameter {name} has no Type")));
-                }
-            };
-            let allowed_values = match body.get("AllowedValues") {
-                None => Vec::new(),
-                Some(Value::Array(values)) => values
-                    .iter()
-                    .map(|v| {
-                        intrinsics::scalar_string(v).ok_or_else(|| {
-                            self.structure(
-                                &path,
-                                format!("parameter {name}: AllowedValues must be scalars"),
-                            )
-                        })
-                    })
-                    .collect::<Result<_, _>>()?,
-                Some(_) => {
-                    return Err(self.structure(
-                        &path,
-                        format!("parameter {name}: AllowedValues must be a list"),
-                    ));
-                }
-            };
-            parameters.push(Parameter {
-                default: body.get("Default").cloned(),
-                name,
-                type_name,
-                allowed_values,
-            });
-        }
-        Ok(parameters)
     }
 
     /// A section that maps names to bodies (Parameters, Conditions, Outputs), in file order.
@@ -304,361 +207,13 @@ impl Template {
         }
         Ok(out)
     }
-
-    fn read_resources(
-        &self,
-        section: Option<&Yaml>,
-        globals: &Value,
-    ) -> Result<Vec<Resource>, TemplateError> {
-        let Some(Yaml::Mapping(entries)) = section else {
-            return Err(self.structure(&["Resources"], "the template needs a Resources mapping"));
-        };
-        let mut resources = Vec::new();
-        for (key, body) in entries {
-            let Yaml::String(logical_id) = key else {
-                return Err(self.structure(
-                    &["Resources"],
-                    format!("resource names must be strings, found {key:?}"),
-                ));
-            };
-            let path = ["Resources", logical_id.as_str()];
-            let Value::Object(body) = self.convert(body, &path)? else {
-                return Err(
-                    self.structure(&path, format!("resource {logical_id} must be a mapping"))
-                );
-            };
-            let Some(Value::String(type_name)) = body.get("Type") else {
-                return Err(self.structure(&path, format!("resource {logical_id} has no Type")));
-            };
-            let Some(kind) = ResourceKind::of(type_name) else {
-                return Err(TemplateError::UnsupportedResource {
-                    location: self.location(&path),
-                    logical_id: logical_id.clone(),
-                    type_name: type_name.clone(),
-                });
-            };
-            let mut properties = match body.get("Properties") {
-                None | Some(Value::Null) => Value::Object(Map::new()),
-                Some(p @ Value::Object(_)) => p.clone(),
-                Some(_) => {
-                    return Err(self.structure(
-                        &path,
-                        format!("resource {logical_id}: Properties must be a mapping"),
-                    ));
-                }
-            };
-            let global_section = match kind {
-                ResourceKind::Function => globals.get("Function"),
-                ResourceKind::HttpApi => globals.get("HttpApi"),
-                _ => None,
-            };
-            if let Some(global) = global_section {
-                properties = merge_globals(global, &properties);
-            }
-            if kind == ResourceKind::Function
-                && let Value::Object(props) = &mut properties
-            {
-                // SAM turns this into CodeDeploy resources of their own (which the alarms it
-                // names refer back to the function from): the function does not depend on them,
-                // and locally there is no gradual deployment to run.
-                props.remove("DeploymentPreference");
-            }
-            let condition = match body.get("Condition") {
-                None => None,
-                Some(Value::String(c)) => Some(c.clone()),
-                Some(_) => {
-                    return Err(self.structure(
-                        &path,
-                        format!("resource {logical_id}: Condition must be a condition name"),
-                    ));
-                }
-            };
-            let depends_on: Vec<String> = match body.get("DependsOn") {
-                None => Vec::new(),
-                Some(Value::String(d)) => vec![d.clone()],
-                Some(Value::Array(items)) => items
-                    .iter()
-                    .map(|i| match i {
-                        Value::String(s) => Ok(s.clone()),
-                        _ => Err(self.structure(
-                            &path,
-                            format!("resource {logical_id}: DependsOn lists resource names"),
-                        )),
-                    })
-                    .collect::<Result<_, _>>()?,
-                Some(_) => {
-                    return Err(self.structure(
-                        &path,
-                        format!("resource {logical_id}: DependsOn lists resource names"),
-                    ));
-                }
-            };
-            // SAM gives a function without `Role` an execution role named `<Function>Role`,
-            // which the template may refer to (e.g. a topic policy naming its one publisher).
-            let implicit_role = (kind == ResourceKind::Function
-                && properties.get("Role").is_none())
-            .then(|| Resource {
-                logical_id: format!("{logical_id}Role"),
-                type_name: "AWS::IAM::Role".into(),
-                kind: ResourceKind::Ignored,
-                properties: Value::Object(Map::new()),
-                metadata: Value::Object(Map::new()),
-                condition: condition.clone(),
-                dependencies: BTreeSet::new(),
-                line: self.location(&path).line,
-            });
-            resources.push(Resource {
-                logical_id: logical_id.clone(),
-                type_name: type_name.clone(),
-                kind,
-                properties,
-                metadata: body
-                    .get("Metadata")
-                    .cloned()
-                    .unwrap_or_else(|| Value::Object(Map::new())),
-                condition,
-                dependencies: depends_on.into_iter().collect(),
-                line: self.location(&path).line,
-            });
-            resources.extend(implicit_role);
-        }
-        Ok(resources)
-    }
-
-    /// Checks every reference of resources, conditions and outputs; records dependencies.
-    fn check_references(&mut self) -> Result<(), TemplateError> {
-        let condition_names: BTreeSet<&str> =
-            self.conditions.iter().map(|(n, _)| n.as_str()).collect();
-        let mut dependencies = Vec::new();
-        for resource in &self.resources {
-            let owner = format!("resource {}", resource.logical_id);
-            let location = self.resource_location(&resource.logical_id);
-            if let Some(condition) = &resource.condition
-                && !condition_names.contains(condition.as_str())
-            {
-                return Err(TemplateError::Condition {
-                    location,
-                    name: condition.clone(),
-                    message: format!(
-                        "{owner} uses it, but the template's Conditions do not define it"
-                    ),
-                });
-            }
-            for target in &resource.dependencies {
-                if self.resource(target).is_none() {
-                    return Err(TemplateError::UnknownReference {
-                        location,
-                        owner,
-                        target: target.clone(),
-                        via: "DependsOn",
-                    });
-                }
-            }
-            let mut found = Vec::new();
-            refs::collect(&resource.properties, &mut found).map_err(|message| {
-                TemplateError::Intrinsic {
-                    location: location.clone(),
-                    owner: owner.clone(),
-                    function: "intrinsic".into(),
-                    message,
-                }
-            })?;
-            let mut needs = BTreeSet::new();
-            for reference in &found {
-                self.check_reference(reference, &owner, &location, true)?;
-                if self.resource(&reference.target).is_some() {
-                    needs.insert(reference.target.clone());
-                }
-            }
-            dependencies.push(needs);
-        }
-        for (resource, needs) in self.resources.iter_mut().zip(dependencies) {
-            resource.dependencies.extend(needs);
-        }
-        for (name, body) in &self.conditions {
-            let location = self.location(&["Conditions", name]);
-            let owner = format!("condition {name}");
-            let mut found = Vec::new();
-            refs::collect(body, &mut found).map_err(|message| TemplateError::Intrinsic {
-                location: location.clone(),
-                owner: owner.clone(),
-                function: "intrinsic".into(),
-                message,
-            })?;
-            for reference in &found {
-                self.check_reference(reference, &owner, &location, false)?;
-            }
-        }
-        for (name, body) in &self.outputs {
-            let location = self.location(&["Outputs", name]);
-            let owner = format!("output {name}");
-            let mut found = Vec::new();
-            refs::collect(body, &mut found).map_err(|message| TemplateError::Intrinsic {
-                location: location.clone(),
-                owner: owner.clone(),
-                function: "intrinsic".into(),
-                message,
-            })?;
-            for reference in &found {
-                self.check_reference(reference, &owner, &location, true)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn check_reference(
-        &self,
-        reference: &Reference,
-        owner: &str,
-        location: &Location,
-        resources_allowed: bool,
-    ) -> Result<(), TemplateError> {
-        let unknown = || TemplateError::UnknownReference {
-            location: location.clone(),
-            owner: owner.to_string(),
-            target: reference.target.clone(),
-            via: reference.via,
-        };
-        let is_parameter = PSEUDO_PARAMETERS.contains(&reference.target.as_str())
-            || self.parameters.iter().any(|p| p.name == reference.target);
-        let Some(attribute) = &reference.attribute else {
-            if is_parameter {
-                return Ok(());
-            }
-            return match self.resource(&reference.target) {
-                Some(_) if resources_allowed => Ok(()),
-                Some(_) => Err(TemplateError::Intrinsic {
-                    location: location.clone(),
-                    owner: owner.to_string(),
-                    function: reference.via.to_string(),
-                    message: format!(
-                        "refers to resource {}, but conditions may only use parameters",
-                        reference.target
-                    ),
-                }),
-                None => Err(unknown()),
-            };
-        };
-        let Some(target) = self.resource(&reference.target) else {
-            return Err(unknown());
-        };
-        if !resources_allowed {
-            return Err(TemplateError::Intrinsic {
-                location: location.clone(),
-                owner: owner.to_string(),
-                function: reference.via.to_string(),
-                message: format!(
-                    "refers to resource {}, but conditions may only use parameters",
-                    reference.target
-                ),
-            });
-        }
-        let known = target.kind.attributes(&target.type_name);
-        if known.contains(&attribute.as_str()) {
-            Ok(())
-        } else {
-            Err(TemplateError::UnknownAttribute {
-                location: location.clone(),
-                owner: owner.to_string(),
-                target: target.logical_id.clone(),
-                type_name: target.type_name.clone(),
-                attribute: attribute.clone(),
-                known: if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                },
-            })
-        }
-    }
-
-    /// Kahn's algorithm, taking the earliest resource in file order whenever several are ready.
-    fn dependency_order(&self) -> Result<Vec<usize>, TemplateError> {
-        let index: BTreeMap<&str, usize> = self
-            .resources
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.logical_id.as_str(), i))
-            .collect();
-        let mut placed = vec![false; self.resources.len()];
-        let mut order = Vec::with_capacity(self.resources.len());
-        while order.len() < self.resources.len() {
-            let next = self.resources.iter().enumerate().position(|(i, r)| {
-                !placed[i]
-                    && r.dependencies
-                        .iter()
-                        .all(|d| index.get(d.as_str()).is_some_and(|&j| placed[j]))
-            });
-            let Some(next) = next else {
-                let stuck: Vec<&str> = self
-                    .resources
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| !placed[*i])
-                    .map(|(_, r)| r.logical_id.as_str())
-                    .collect();
-                let first = stuck.first().copied().unwrap_or_default();
-                return Err(TemplateError::DependencyCycle {
-                    location: self.resource_location(first),
-                    cycle: stuck.join(", "),
-                });
-            };
-            placed[next] = true;
-            order.push(next);
-        }
-        Ok(order)
-    }
 }
 
-/// SAM's merge of a `Globals` section into a resource: maps merge key by key (the resource's
-/// value wins), lists are concatenated (globals first), anything else is the resource's.
-fn merge_globals(global: &Value, local: &Value) -> Value {
-    match (global, local) {
-        (Value::Object(g), Value::Object(l)) if !is_intrinsic(g) && !is_intrinsic(l) => {
-            let mut merged = g.clone();
-            for (key, value) in l {
-                let value = match merged.get(key) {
-                    Some(global_value) => merge_globals(global_value, value),
-                    None => value.clone(),
-                };
-                merged.insert(key.clone(), value);
-            }
-            Value::Object(merged)
-        }
-        (Value::Array(g), Value::Array(l)) => {
-            Value::Array(g.iter().chain(l.iter()).cloned().collect())
-        }
-        (_, local) => local.clone(),
-    }
-}
-
-/// `{"Ref": ..}`, `{"Fn::..": ..}` or `{"Condition": ..}`.
-pub(crate) fn is_intrinsic(map: &Map<String, Value>) -> bool {
+/// `{"Ref": ..}`, `{"Fn::..": ..}` or `{"Condition": ..}`: what the resolver evaluates (or refuses
+/// by name) rather than walks into, and what `Globals` replace rather than merge with.
+fn is_intrinsic(map: &Map<String, Value>) -> bool {
     map.len() == 1
         && map
             .keys()
             .all(|k| k == "Ref" || k == "Condition" || k.starts_with("Fn::"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn merges_globals_key_by_key() {
-        let global = json!({"Timeout": 5, "Environment": {"Variables": {"RUST_LOG": "info", "A": "g"}}, "Layers": ["x"]});
-        let local = json!({"Timeout": 30, "Environment": {"Variables": {"A": "l", "B": {"Ref": "T"}}}, "Layers": ["y"]});
-        assert_eq!(
-            merge_globals(&global, &local),
-            json!({"Timeout": 30, "Environment": {"Variables": {"RUST_LOG": "info", "A": "l", "B": {"Ref": "T"}}}, "Layers": ["x", "y"]})
-        );
-    }
-
-    #[test]
-    fn intrinsics_replace_rather_than_merge() {
-        let global = json!({"Tags": {"Ref": "X"}});
-        let local = json!({"Tags": {"a": "b"}});
-        assert_eq!(merge_globals(&global, &local), json!({"Tags": {"a": "b"}}));
-    }
 }

@@ -1,23 +1,29 @@
-//! Collects what a value refers to (`Ref`, `Fn::GetAtt`, variables of `Fn::Sub`), so the
-//! template can be checked before anything is created and resources ordered by dependency.
+//! References: what a value refers to (`Ref`, `Fn::GetAtt`, variables of `Fn::Sub`), checked
+//! against the template before anything is created, and recorded as the dependencies that order
+//! the resources.
+
+use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+use super::Template;
+use super::errors::{Location, TemplateError};
+use super::parameters::PSEUDO_PARAMETERS;
 use super::sub::{self, Part};
 
 /// One reference found in a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Reference {
+struct Reference {
     /// The parameter, pseudo parameter or resource referred to.
-    pub target: String,
+    target: String,
     /// The attribute, for `Fn::GetAtt` and `${Resource.Attribute}`.
-    pub attribute: Option<String>,
+    attribute: Option<String>,
     /// `Ref`, `Fn::GetAtt` or `Fn::Sub`.
-    pub via: &'static str,
+    via: &'static str,
 }
 
 /// Adds every reference in `value` to `out`; `Err` describes a malformed intrinsic.
-pub(crate) fn collect(value: &Value, out: &mut Vec<Reference>) -> Result<(), String> {
+fn collect(value: &Value, out: &mut Vec<Reference>) -> Result<(), String> {
     match value {
         Value::Object(map) if map.len() == 1 => {
             let Some((key, arg)) = map.iter().next() else {
@@ -55,7 +61,7 @@ pub(crate) fn collect(value: &Value, out: &mut Vec<Reference>) -> Result<(), Str
 }
 
 /// The resource and attribute of a `Fn::GetAtt` argument (`[A, B]` or `"A.B"`).
-pub(crate) fn get_att_args(arg: &Value) -> Result<(String, String), String> {
+pub(super) fn get_att_args(arg: &Value) -> Result<(String, String), String> {
     match arg {
         Value::Array(items) => match items.as_slice() {
             [Value::String(resource), Value::String(attribute)] => {
@@ -115,20 +121,152 @@ fn collect_sub(arg: &Value, out: &mut Vec<Reference>) -> Result<(), String> {
     Ok(())
 }
 
-/// Condition names used through `{"Condition": name}` in a condition expression.
-pub(crate) fn condition_names(value: &Value, out: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => {
-            if map.len() == 1
-                && let Some(Value::String(name)) = map.get("Condition")
+impl Template {
+    /// Checks every reference of resources, conditions and outputs; records dependencies.
+    pub(super) fn check_references(&mut self) -> Result<(), TemplateError> {
+        let condition_names: BTreeSet<&str> =
+            self.conditions.iter().map(|(n, _)| n.as_str()).collect();
+        let mut dependencies = Vec::new();
+        for resource in &self.resources {
+            let owner = format!("resource {}", resource.logical_id);
+            let location = self.resource_location(&resource.logical_id);
+            if let Some(condition) = &resource.condition
+                && !condition_names.contains(condition.as_str())
             {
-                out.push(name.clone());
-                return;
+                return Err(TemplateError::Condition {
+                    location,
+                    name: condition.clone(),
+                    message: format!(
+                        "{owner} uses it, but the template's Conditions do not define it"
+                    ),
+                });
             }
-            map.values().for_each(|v| condition_names(v, out));
+            for target in &resource.dependencies {
+                if self.resource(target).is_none() {
+                    return Err(TemplateError::UnknownReference {
+                        location,
+                        owner,
+                        target: target.clone(),
+                        via: "DependsOn",
+                    });
+                }
+            }
+            let mut found = Vec::new();
+            collect(&resource.properties, &mut found).map_err(|message| {
+                TemplateError::Intrinsic {
+                    location: location.clone(),
+                    owner: owner.clone(),
+                    function: "intrinsic".into(),
+                    message,
+                }
+            })?;
+            let mut needs = BTreeSet::new();
+            for reference in &found {
+                self.check_reference(reference, &owner, &location, true)?;
+                if self.resource(&reference.target).is_some() {
+                    needs.insert(reference.target.clone());
+                }
+            }
+            dependencies.push(needs);
         }
-        Value::Array(items) => items.iter().for_each(|v| condition_names(v, out)),
-        _ => {}
+        for (resource, needs) in self.resources.iter_mut().zip(dependencies) {
+            resource.dependencies.extend(needs);
+        }
+        for (name, body) in &self.conditions {
+            let location = self.location(&["Conditions", name]);
+            let owner = format!("condition {name}");
+            let mut found = Vec::new();
+            collect(body, &mut found).map_err(|message| TemplateError::Intrinsic {
+                location: location.clone(),
+                owner: owner.clone(),
+                function: "intrinsic".into(),
+                message,
+            })?;
+            for reference in &found {
+                self.check_reference(reference, &owner, &location, false)?;
+            }
+        }
+        for (name, body) in &self.outputs {
+            let location = self.location(&["Outputs", name]);
+            let owner = format!("output {name}");
+            let mut found = Vec::new();
+            collect(body, &mut found).map_err(|message| TemplateError::Intrinsic {
+                location: location.clone(),
+                owner: owner.clone(),
+                function: "intrinsic".into(),
+                message,
+            })?;
+            for reference in &found {
+                self.check_reference(reference, &owner, &location, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_reference(
+        &self,
+        reference: &Reference,
+        owner: &str,
+        location: &Location,
+        resources_allowed: bool,
+    ) -> Result<(), TemplateError> {
+        let unknown = || TemplateError::UnknownReference {
+            location: location.clone(),
+            owner: owner.to_string(),
+            target: reference.target.clone(),
+            via: reference.via,
+        };
+        let is_parameter = PSEUDO_PARAMETERS.contains(&reference.target.as_str())
+            || self.parameters.iter().any(|p| p.name == reference.target);
+        let Some(attribute) = &reference.attribute else {
+            if is_parameter {
+                return Ok(());
+            }
+            return match self.resource(&reference.target) {
+                Some(_) if resources_allowed => Ok(()),
+                Some(_) => Err(TemplateError::Intrinsic {
+                    location: location.clone(),
+                    owner: owner.to_string(),
+                    function: reference.via.to_string(),
+                    message: format!(
+                        "refers to resource {}, but conditions may only use parameters",
+                        reference.target
+                    ),
+                }),
+                None => Err(unknown()),
+            };
+        };
+        let Some(target) = self.resource(&reference.target) else {
+            return Err(unknown());
+        };
+        if !resources_allowed {
+            return Err(TemplateError::Intrinsic {
+                location: location.clone(),
+                owner: owner.to_string(),
+                function: reference.via.to_string(),
+                message: format!(
+                    "refers to resource {}, but conditions may only use parameters",
+                    reference.target
+                ),
+            });
+        }
+        let known = target.kind.attributes(&target.type_name);
+        if known.contains(&attribute.as_str()) {
+            Ok(())
+        } else {
+            Err(TemplateError::UnknownAttribute {
+                location: location.clone(),
+                owner: owner.to_string(),
+                target: target.logical_id.clone(),
+                type_name: target.type_name.clone(),
+                attribute: attribute.clone(),
+                known: if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                },
+            })
+        }
     }
 }
 
