@@ -114,6 +114,19 @@ impl DynamoAccountStore {
         dynamo::transact(&self.client, items).await
     }
 
+    /// Runs a transaction whose failed condition means the records changed under the caller:
+    /// `Conflict` saying `what`, any other failure `Unavailable`.
+    async fn transact_or_conflict(
+        &self,
+        items: Vec<TransactWriteItem>,
+        what: &str,
+    ) -> Result<(), StoreError> {
+        self.transact(items).await.map_err(|err| match err {
+            TransactFailure::Conditions(_) => StoreError::Conflict(what.into()),
+            TransactFailure::Unavailable(text) => StoreError::Unavailable(text),
+        })
+    }
+
     async fn get(&self, pk: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
         let out = self
             .client

@@ -153,12 +153,8 @@ impl DynamoAccountStore {
                 .delete(Self::build(profile_op.build())?)
                 .build(),
         );
-        self.transact(items).await.map_err(|err| match err {
-            TransactFailure::Conditions(_) => {
-                StoreError::Conflict("the sign-up changed meanwhile".into())
-            }
-            TransactFailure::Unavailable(text) => StoreError::Unavailable(text),
-        })
+        self.transact_or_conflict(items, "the sign-up changed meanwhile")
+            .await
     }
 
     pub(super) async fn account_holding_email(

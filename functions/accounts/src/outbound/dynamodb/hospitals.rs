@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
-use clinic_shared::dynamo::TransactFailure;
 use clinic_shared::envelope::Envelope;
 
 use super::{DynamoAccountStore, s};
@@ -52,10 +51,7 @@ impl DynamoAccountStore {
         ];
         items.extend(self.bind_claims(claims, reservation, &hospital.id)?);
         items.extend(self.outbox(events)?);
-        self.transact(items).await.map_err(|err| match err {
-            TransactFailure::Conditions(_) => StoreError::Conflict("reservation lost".into()),
-            TransactFailure::Unavailable(text) => StoreError::Unavailable(text),
-        })
+        self.transact_or_conflict(items, "reservation lost").await
     }
 }
 

@@ -69,12 +69,8 @@ impl DynamoAccountStore {
         ];
         items.extend(self.bind_claims(claims, reservation, &profile.id)?);
         items.extend(self.outbox(events)?);
-        self.transact(items).await.map_err(|err| match err {
-            TransactFailure::Conditions(_) => {
-                StoreError::Conflict("reservation lost or profile exists".into())
-            }
-            TransactFailure::Unavailable(text) => StoreError::Unavailable(text),
-        })
+        self.transact_or_conflict(items, "reservation lost or profile exists")
+            .await
     }
 
     pub(super) async fn activate_profile(
@@ -94,12 +90,8 @@ impl DynamoAccountStore {
                 .build(),
         ];
         items.extend(self.outbox(events)?);
-        self.transact(items).await.map_err(|err| match err {
-            TransactFailure::Conditions(_) => {
-                StoreError::Conflict("no longer waiting for confirmation".into())
-            }
-            TransactFailure::Unavailable(text) => StoreError::Unavailable(text),
-        })
+        self.transact_or_conflict(items, "no longer waiting for confirmation")
+            .await
     }
 
     pub(super) async fn mark_repeated_sign_up(
@@ -130,10 +122,8 @@ impl DynamoAccountStore {
         items.extend(self.outbox(events)?);
         match self.transact(items).await {
             Ok(()) => Ok(true),
-            Err(err) => match err {
-                TransactFailure::Conditions(_) => Ok(false),
-                TransactFailure::Unavailable(text) => Err(StoreError::Unavailable(text)),
-            },
+            Err(TransactFailure::Conditions(_)) => Ok(false),
+            Err(TransactFailure::Unavailable(text)) => Err(StoreError::Unavailable(text)),
         }
     }
 
@@ -161,12 +151,8 @@ impl DynamoAccountStore {
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let mut items = vec![TransactWriteItem::builder().put(put).build()];
         items.extend(self.outbox(events)?);
-        self.transact(items).await.map_err(|err| match err {
-            TransactFailure::Conditions(_) => {
-                StoreError::Conflict("profile missing or erased".into())
-            }
-            TransactFailure::Unavailable(text) => StoreError::Unavailable(text),
-        })
+        self.transact_or_conflict(items, "profile missing or erased")
+            .await
     }
 
     pub(super) async fn anonymise_profile(
@@ -196,12 +182,8 @@ impl DynamoAccountStore {
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
         items.extend(self.outbox(events)?);
-        self.transact(items).await.map_err(|err| match err {
-            TransactFailure::Conditions(_) => {
-                StoreError::Conflict("profile missing or already erased".into())
-            }
-            TransactFailure::Unavailable(text) => StoreError::Unavailable(text),
-        })
+        self.transact_or_conflict(items, "profile missing or already erased")
+            .await
     }
 
     pub(super) async fn query_doctors(
