@@ -13,6 +13,8 @@ use tracing::Instrument;
 use crate::problem::Problem;
 use crate::telemetry::TraceContext;
 
+pub mod openapi;
+
 /// Header carrying the request id on every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -195,19 +197,18 @@ pub fn json_at<T: serde::Serialize>(
     response
 }
 
-/// OpenAPI modifier declaring the `bearer` security scheme every service's routes refer to
-/// (`security(("bearer" = []))`).
-pub struct BearerAuth;
+/// `201 Created` with the new resource's `Location`.
+pub fn created<T: serde::Serialize>(location: &str, body: &T) -> Response {
+    json_at(http::StatusCode::CREATED, location, body)
+}
 
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-        );
-    }
+/// An answer browsers and proxies must not keep: tokens, secrets shown once, presigned URLs.
+pub fn no_store(response: impl axum::response::IntoResponse) -> Response {
+    let mut response = axum::response::IntoResponse::into_response(response);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Milliseconds since the epoch at which this invocation is cut off, when running under Lambda.

@@ -8,11 +8,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use clinic_shared::auth::{Caller, IngestScope};
-use clinic_shared::http::BearerAuth;
-use clinic_shared::http::{ApiJson, RequestMeta};
+use clinic_shared::http::openapi::{
+    BadRequest, BearerAuth, Forbidden, NotFound, ProblemSchema, TooManyRequests, Unauthorized,
+    Unavailable,
+};
+use clinic_shared::http::{ApiJson, RequestMeta, created, no_store};
 use clinic_shared::pagination::parse_limit;
 use clinic_shared::problem::Problem;
 use utoipa::OpenApi;
@@ -37,7 +40,7 @@ pub struct AppState {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Clinic accounts API", version = "1.0.0"),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemSchema),
     tags((name = "accounts", description = "Sign-up, sign-in, profiles, doctors and hospitals"))
 )]
 struct ApiDoc;
@@ -71,19 +74,6 @@ fn today() -> jiff::civil::Date {
         .date()
 }
 
-fn created<T: serde::Serialize>(location: &str, body: &T) -> Response {
-    clinic_shared::http::json_at(StatusCode::CREATED, location, body)
-}
-
-/// Token answers must not be cached by browsers or proxies.
-fn no_store(response: impl IntoResponse) -> Response {
-    let mut response = response.into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
 /// Sign up as a patient.
 ///
 /// Every valid sign-up gets the same answer, whether or not the e-mail is known: the next step
@@ -95,8 +85,7 @@ fn no_store(response: impl IntoResponse) -> Response {
     responses(
         (status = 202, body = SignUpResponse, description = "Confirm the e-mail with the code sent to it next"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
-        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many attempts"),
-        (status = 503, body = Problem, content_type = "application/problem+json", description = "A dependency is unavailable; retry"),
+        TooManyRequests, Unavailable,
     )
 )]
 async fn sign_up_patient(
@@ -125,8 +114,7 @@ async fn sign_up_patient(
     responses(
         (status = 204, description = "Confirmed (also when it already was)"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Invalid fields, or a wrong or expired code (INVALID_CODE, EXPIRED_CODE)"),
-        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many attempts"),
-        (status = 503, body = Problem, content_type = "application/problem+json", description = "A dependency is unavailable; retry"),
+        TooManyRequests, Unavailable,
     )
 )]
 async fn confirm_sign_up(
@@ -150,7 +138,7 @@ async fn confirm_sign_up(
         (status = 200, body = SignInResponse, description = "Tokens, or a challenge: NEW_PASSWORD_REQUIRED, SOFTWARE_TOKEN_MFA or MFA_SETUP"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Wrong credentials"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "E-mail not confirmed"),
-        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many attempts"),
+        TooManyRequests,
     )
 )]
 async fn issue_token(
@@ -171,8 +159,7 @@ async fn issue_token(
         (status = 200, body = TokenResponse),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Invalid fields, or a wrong code (INVALID_MFA_CODE)"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Session invalid or expired (INVALID_SESSION): sign in again"),
-        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many attempts"),
-        (status = 503, body = Problem, content_type = "application/problem+json", description = "A dependency is unavailable; retry"),
+        TooManyRequests, Unavailable,
     )
 )]
 async fn answer_mfa(
@@ -194,8 +181,8 @@ async fn answer_mfa(
     request_body = NewPasswordRequest,
     responses(
         (status = 200, body = SignInResponse, description = "Tokens, or the MFA_SETUP challenge"),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Session invalid or expired"),
+        BadRequest,
     )
 )]
 async fn complete_new_password(
@@ -216,7 +203,7 @@ async fn complete_new_password(
     request_body = RefreshRequest,
     responses(
         (status = 200, body = TokenResponse),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     )
 )]
 async fn refresh_token(
@@ -233,8 +220,7 @@ async fn refresh_token(
     get, path = "/v1/me", tag = "accounts", security(("bearer" = [])),
     responses(
         (status = 200, body = ProfileResponse),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Unauthorized, NotFound,
     )
 )]
 async fn get_me(
@@ -250,9 +236,7 @@ async fn get_me(
     request_body = UpdateMeRequest,
     responses(
         (status = 200, body = ProfileResponse),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        BadRequest, Unauthorized, NotFound,
     )
 )]
 async fn update_me(
@@ -274,8 +258,7 @@ async fn update_me(
     delete, path = "/v1/me", tag = "accounts", security(("bearer" = [])),
     responses(
         (status = 204, description = "Erased"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Unauthorized, NotFound,
     )
 )]
 async fn delete_me(
@@ -296,10 +279,8 @@ async fn delete_me(
     request_body = RegisterDoctorRequest,
     responses(
         (status = 201, body = CreatedResponse),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "E-mail or CRM already used"),
+        BadRequest, Unauthorized, Forbidden,
     )
 )]
 async fn register_doctor(
@@ -326,8 +307,7 @@ async fn register_doctor(
     params(DoctorsQuery),
     responses(
         (status = 200, body = DoctorsPage),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        BadRequest, Unauthorized,
     )
 )]
 async fn list_doctors(
@@ -352,10 +332,8 @@ async fn list_doctors(
     request_body = RegisterHospitalRequest,
     responses(
         (status = 201, body = HospitalCreatedResponse),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "CNES already registered"),
+        BadRequest, Unauthorized, Forbidden,
     )
 )]
 async fn register_hospital(

@@ -13,8 +13,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use clinic_shared::auth::{Caller, IngestScope};
 use clinic_shared::envelope::Role;
-use clinic_shared::http::BearerAuth;
-use clinic_shared::http::{ApiJson, RequestMeta};
+use clinic_shared::http::openapi::{
+    BadRequest, BearerAuth, Forbidden, NotFound, ProblemSchema, Unauthorized, Unavailable,
+};
+use clinic_shared::http::{ApiJson, RequestMeta, created};
 use clinic_shared::idempotency::{Idempotency, IdempotencyKey};
 use clinic_shared::pagination::parse_limit;
 use clinic_shared::problem::Problem;
@@ -52,7 +54,7 @@ const BATCH_ROUTE: &str = "POST /v1/integrations/exams:batch";
             (SCHEDULED → COLLECTED → COMPLETED → RESULT_READY, or CANCELLED) and the hospitals' \
             batch integration. Idempotency keys are kept for 24 hours."
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemSchema),
     tags(
         (name = "catalogue", description = "Hospitals, exam types and slots"),
         (name = "exams", description = "Bookings and the exam lifecycle"),
@@ -88,18 +90,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api().split_for_parts().1
 }
 
-fn created<T: serde::Serialize>(location: &str, body: &T) -> Response {
-    clinic_shared::http::json_at(StatusCode::CREATED, location, body)
-}
-
 /// The catalogue: hospitals with the exam types each offers.
 #[utoipa::path(
     get, path = "/v1/hospitals", tag = "catalogue", security(("bearer" = [])),
     params(PageQuery),
     responses(
         (status = 200, body = HospitalsPage),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        BadRequest, Unauthorized,
     )
 )]
 async fn list_hospitals(
@@ -124,11 +121,8 @@ async fn list_hospitals(
     request_body = Vec<SlotInput>,
     responses(
         (status = 200, body = PublishedSlots),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "CAPACITY_BELOW_BOOKED"),
+        BadRequest, Unauthorized, Forbidden, NotFound,
     )
 )]
 async fn publish_slots(
@@ -155,8 +149,7 @@ async fn publish_slots(
     params(SlotsQuery),
     responses(
         (status = 200, body = SlotsPage),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        BadRequest, Unauthorized,
     )
 )]
 async fn list_slots(
@@ -185,11 +178,10 @@ async fn list_slots(
     responses(
         (status = 201, body = BookResponse),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Invalid body or missing Idempotency-Key"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such slot"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "SLOT_FULL, SLOT_CLOSED, ALREADY_BOOKED or REQUEST_IN_PROGRESS"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "IDEMPOTENCY_KEY_REUSED"),
+        Unauthorized, Forbidden,
     )
 )]
 async fn book(
@@ -230,10 +222,8 @@ async fn book(
     params(("examId" = String, Path, description = "Exam id of the appointment")),
     responses(
         (status = 204, description = "Cancelled"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "INVALID_TRANSITION (with currentStatus), TOO_LATE_TO_CANCEL or NOT_AN_APPOINTMENT"),
+        Unauthorized, Forbidden, NotFound,
     )
 )]
 async fn cancel(
@@ -256,9 +246,8 @@ async fn cancel(
     params(ExamsQuery),
     responses(
         (status = 200, body = ExamsPage),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Unregistered hospital client"),
+        BadRequest, Unauthorized,
     )
 )]
 async fn list_exams(
@@ -284,8 +273,7 @@ async fn list_exams(
     params(("id" = String, Path, description = "Exam id")),
     responses(
         (status = 200, body = ExamResponse),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Unauthorized, NotFound,
     )
 )]
 async fn get_exam(
@@ -310,7 +298,7 @@ async fn get_exam(
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid token, or ACCOUNT_ERASED"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not a patient"),
         (status = 429, body = Problem, content_type = "application/problem+json", description = "TOO_MANY_ATTEMPTS, with Retry-After"),
-        (status = 503, body = Problem, content_type = "application/problem+json", description = "A dependency is unavailable; retry"),
+        Unavailable,
     )
 )]
 async fn claim_exam(
@@ -334,11 +322,8 @@ async fn claim_exam(
     request_body = AssignRequest,
     responses(
         (status = 200, body = ExamResponse),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "INVALID_TRANSITION with currentStatus"),
+        BadRequest, Unauthorized, Forbidden, NotFound,
     )
 )]
 async fn assign(
@@ -368,10 +353,8 @@ async fn assign(
     params(("id" = String, Path, description = "Exam id")),
     responses(
         (status = 200, body = ExamResponse),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "INVALID_TRANSITION with currentStatus"),
+        Unauthorized, Forbidden, NotFound,
     )
 )]
 async fn collect(
@@ -393,10 +376,8 @@ async fn collect(
     params(("id" = String, Path, description = "Exam id")),
     responses(
         (status = 200, body = ExamResponse),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "INVALID_TRANSITION with currentStatus"),
+        Unauthorized, Forbidden, NotFound,
     )
 )]
 async fn complete(
@@ -422,12 +403,9 @@ async fn complete(
     request_body = BatchRequest,
     responses(
         (status = 202, body = BatchAccepted),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json", description = "PAYLOAD_TOO_LARGE: over 500 items or 1 MB"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 503, body = Problem, content_type = "application/problem+json"),
+        BadRequest, Unauthorized, Forbidden, Unavailable,
     )
 )]
 async fn submit_batch(
@@ -478,9 +456,7 @@ async fn submit_batch(
     params(("batchId" = String, Path, description = "Batch id")),
     responses(
         (status = 200, body = BatchResponse),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden, NotFound,
     )
 )]
 async fn get_batch(

@@ -9,12 +9,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use clinic_shared::auth::{Caller, IngestScope};
 use clinic_shared::envelope::Role;
-use clinic_shared::http::BearerAuth;
-use clinic_shared::http::RequestMeta;
+use clinic_shared::http::{RequestMeta, no_store};
+use clinic_shared::http::openapi::{
+    BadRequest, BearerAuth, Forbidden, NotFound, ProblemSchema, Unauthorized,
+};
 use clinic_shared::idempotency::{DynamoIdempotencyStore, Idempotency, IdempotencyKey};
 use clinic_shared::pagination::parse_limit;
 use clinic_shared::problem::Problem;
@@ -41,7 +43,7 @@ pub struct AppState {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Clinic file-management API", version = "1.0.0"),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemSchema),
     tags((name = "files", description = "Exam result files, downloads and their audit trail"),
          (name = "reports", description = "Asynchronous XLSX/PDF reports for staff"))
 )]
@@ -84,14 +86,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api().split_for_parts().1
 }
 
-fn no_store(response: impl IntoResponse) -> Response {
-    let mut response = response.into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
 /// Get a presigned URL to upload a file of an exam (assigned doctor or the exam's hospital).
 #[utoipa::path(
     post, path = "/v1/exams/{id}/files", tag = "files", security(("bearer" = [])),
@@ -99,12 +93,9 @@ fn no_store(response: impl IntoResponse) -> Response {
     request_body = CreateUploadRequest,
     responses(
         (status = 201, body = UploadResponse, description = "File created PENDING; PUT the bytes to uploadUrl with uploadHeaders"),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Exam cancelled"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
+        BadRequest, Unauthorized, Forbidden, NotFound,
     )
 )]
 async fn create_upload(
@@ -143,9 +134,7 @@ async fn create_upload(
     params(("id" = String, Path, description = "Exam id"), PageQuery),
     responses(
         (status = 200, body = FilesPage),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        BadRequest, Unauthorized, NotFound,
     )
 )]
 async fn list_files(
@@ -172,9 +161,8 @@ async fn list_files(
     params(("fileId" = String, Path, description = "File id")),
     responses(
         (status = 200, body = DownloadResponse),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Not available (pending, rejected or erased)"),
+        Unauthorized, NotFound,
     )
 )]
 async fn download(
@@ -197,10 +185,7 @@ async fn download(
     params(("id" = String, Path, description = "Exam id"), PageQuery),
     responses(
         (status = 200, body = AccessLogPage),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        BadRequest, Unauthorized, Forbidden, NotFound,
     )
 )]
 async fn access_log(
@@ -232,11 +217,9 @@ async fn access_log(
     request_body = CreateReportRequest,
     responses(
         (status = 202, body = ReportAccepted),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "The first request with this key is still running"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "Key reused with another body"),
+        BadRequest, Unauthorized, Forbidden,
     )
 )]
 async fn request_report(
@@ -278,10 +261,8 @@ async fn request_report(
     params(("id" = String, Path, description = "Report id")),
     responses(
         (status = 200, body = ReportResponse),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 410, body = Problem, content_type = "application/problem+json", description = "Past the 30-day retention (REPORT_EXPIRED)"),
+        Unauthorized, Forbidden, NotFound,
     )
 )]
 async fn get_report(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{Query, State};
 use clinic_shared::auth::{Caller, IngestScope};
-use clinic_shared::http::BearerAuth;
+use clinic_shared::http::openapi::{BearerAuth, ProblemSchema, Unauthorized};
 use clinic_shared::pagination::parse_limit;
 use clinic_shared::problem::Problem;
 use utoipa::OpenApi;
@@ -29,7 +29,7 @@ pub struct AppState {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Clinic notifications API", version = "1.0.0"),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemSchema),
     tags((name = "notifications", description = "What was sent to me"))
 )]
 struct ApiDoc;
@@ -55,7 +55,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     responses(
         (status = 200, body = NotificationsPage),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad limit or cursor"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     )
 )]
 async fn my_notifications(
