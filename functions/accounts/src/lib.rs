@@ -21,6 +21,9 @@ use crate::inbound::http::AppState;
 use crate::outbound::cognito::CognitoIdentity;
 use crate::outbound::dynamodb::DynamoAccountStore;
 
+/// The production service behind the HTTP API: Cognito and DynamoDB adapters.
+pub type AccountsService = Accounts<CognitoIdentity, DynamoAccountStore>;
+
 /// Builds the API router from configuration and an SDK configuration (clients made once).
 pub fn build_api(config: &ApiConfig, sdk: &aws_config::SdkConfig) -> axum::Router {
     let identity = CognitoIdentity::new(

@@ -28,6 +28,9 @@ use crate::inbound::ingest::IngestConsumer;
 use crate::outbound::dynamodb::DynamoStore;
 use crate::outbound::sqs::SqsIngestQueue;
 
+/// The production service behind the HTTP API: DynamoDB and SQS adapters.
+pub type ExamResultsService = ExamResults<DynamoStore, SqsIngestQueue>;
+
 /// Builds the API router from configuration and an SDK configuration (clients made once).
 pub fn build_api(
     config: &ApiConfig,

@@ -40,6 +40,9 @@ pub type Processor = BatchProcessor<DynamoDedupStore, SqsQueueOps>;
 /// Production report app.
 pub type ReportsService = ReportsApp<DynamoStore, S3Storage, SqsReportQueue>;
 
+/// Files of exams behind the HTTP API: DynamoDB and S3 adapters.
+pub type FilesService = FilesApp<DynamoStore, S3Storage>;
+
 fn store(sdk: &aws_config::SdkConfig, table: &str) -> DynamoStore {
     DynamoStore::new(clinic_shared::aws::dynamodb(sdk), table)
 }

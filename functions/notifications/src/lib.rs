@@ -35,6 +35,9 @@ pub type Consumer =
 /// The batch processor as deployed: dedup records in the service's table, parking in its DLQ.
 pub type Processor = BatchProcessor<DynamoDedupStore, SqsQueueOps>;
 
+/// What was sent to the caller, behind the HTTP API: the DynamoDB adapter.
+pub type HistoryService = History<DynamoNotificationStore>;
+
 /// Builds the API router from configuration and an SDK configuration (clients made once).
 pub fn build_api(config: &ApiConfig, sdk: &aws_config::SdkConfig) -> axum::Router {
     let store =

@@ -25,6 +25,8 @@ mod sessions;
 mod sign_up;
 mod staff;
 
+pub use self::staff::{StaffOperation, authorize_staff};
+
 /// Event source name of this service.
 pub const SOURCE: &str = "clinic.accounts";
 

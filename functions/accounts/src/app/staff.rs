@@ -2,6 +2,28 @@
 
 use super::*;
 
+/// What only staff may do: checked by the use case, and by the HTTP edge before it reads the
+/// body, so anyone else is refused (403) whatever it sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaffOperation {
+    RegisterDoctor,
+    RegisterHospital,
+}
+
+/// `Ok` for staff.
+///
+/// # Errors
+/// `Forbidden` naming the operation.
+pub fn authorize_staff(caller: &Caller, operation: StaffOperation) -> Result<(), AccountsError> {
+    if caller.role == Role::Staff {
+        return Ok(());
+    }
+    Err(AccountsError::Forbidden(match operation {
+        StaffOperation::RegisterDoctor => "only staff register doctors",
+        StaffOperation::RegisterHospital => "only staff register hospitals",
+    }))
+}
+
 impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
     /// Staff register a doctor: a Cognito user in `doctors` (invited: first sign-in sets the
     /// password) and a profile.
@@ -15,9 +37,7 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
         doctor: NewDoctor,
         trace: &str,
     ) -> Result<Profile, AccountsError> {
-        if caller.role != Role::Staff {
-            return Err(AccountsError::Forbidden("only staff register doctors"));
-        }
+        authorize_staff(caller, StaffOperation::RegisterDoctor)?;
         self.ensure_not_erased(caller).await?;
         let claims = vec![
             Claim::Email(doctor.email.as_str().to_string()),
@@ -117,9 +137,7 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
         hospital: NewHospital,
         trace: &str,
     ) -> Result<(Hospital, MachineClient), AccountsError> {
-        if caller.role != Role::Staff {
-            return Err(AccountsError::Forbidden("only staff register hospitals"));
-        }
+        authorize_staff(caller, StaffOperation::RegisterHospital)?;
         self.ensure_not_erased(caller).await?;
         let claims = vec![Claim::Cnes(hospital.cnes.as_str().to_string())];
         let reservation = Ulid::new().to_string();

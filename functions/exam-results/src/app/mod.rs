@@ -5,6 +5,7 @@
 //! - [`projections::Projections`]: what the events consumer does with other services' events;
 //! - [`ingest::IngestWorker`]: applies queued batch items to exams.
 
+pub mod access;
 pub mod cache;
 pub mod ingest;
 pub mod projections;
@@ -21,6 +22,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 use ulid::Ulid;
 
+use self::access::{Operation, authorize};
 use self::cache::TtlCache;
 use crate::domain::claim::{AccessCode, CLAIM_FAILURES_PER_HOUR, ClaimCheck};
 use crate::domain::ingest::{
@@ -185,15 +187,11 @@ where
         hospital_id: &str,
         slots: Vec<SlotSpec>,
     ) -> Result<Vec<Slot>, ExamsError> {
+        authorize(caller, Operation::PublishSlots)?;
         self.ensure_not_erased(caller).await?;
         let own = match caller.role {
-            Role::Staff => None,
             Role::Hospital => Some(self.hospital_of(caller).await?),
-            _ => {
-                return Err(ExamsError::Forbidden(
-                    "only staff and hospitals publish slots",
-                ));
-            }
+            _ => None,
         };
         let hospital = match Id::parse(hospital_id) {
             Ok(id) => self.store.get_hospital(id.as_str()).await?,
@@ -268,9 +266,7 @@ where
         slot_id: &Id,
         trace: &str,
     ) -> Result<Exam, ExamsError> {
-        caller
-            .require(&[Role::Patient])
-            .map_err(|_| ExamsError::Forbidden("only patients book exams"))?;
+        authorize(caller, Operation::Book)?;
         self.ensure_not_erased(caller).await?;
         let slot = self
             .store
@@ -449,14 +445,8 @@ where
         doctor_id: &Id,
         trace: &str,
     ) -> Result<Exam, ExamsError> {
-        let viewer = match caller.role {
-            Role::Staff | Role::Hospital => self.viewer(caller).await?,
-            _ => {
-                return Err(ExamsError::Forbidden(
-                    "only staff and hospitals assign doctors",
-                ));
-            }
-        };
+        authorize(caller, Operation::Assign)?;
+        let viewer = self.viewer(caller).await?;
         self.ensure_not_erased(caller).await?;
         for _ in 0..WRITE_ATTEMPTS {
             let exam = self.visible_exam(&viewer, exam_id).await?;
@@ -650,9 +640,7 @@ where
         items: Vec<Value>,
         trace: &str,
     ) -> Result<BatchReceipt, ExamsError> {
-        caller
-            .require(&[Role::Hospital])
-            .map_err(|_| ExamsError::Forbidden("only hospitals send batches"))?;
+        authorize(caller, Operation::SubmitBatch)?;
         if items.len() > MAX_ITEMS {
             return Err(ExamsError::PayloadTooLarge(format!(
                 "A batch holds at most {MAX_ITEMS} items; this one has {}.",

@@ -23,13 +23,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use self::dto::*;
-use crate::app::Accounts;
+use crate::AccountsService;
+use crate::app::{StaffOperation, authorize_staff};
 use crate::domain::AccountStatus;
-use crate::outbound::cognito::CognitoIdentity;
-use crate::outbound::dynamodb::DynamoAccountStore;
-
-/// The production service: Cognito and DynamoDB adapters.
-pub type AccountsService = Accounts<CognitoIdentity, DynamoAccountStore>;
 
 /// Shared state of the handlers, built once per function instance.
 #[derive(Clone)]
@@ -289,7 +285,7 @@ async fn register_doctor(
     meta: RequestMeta,
     ApiJson(body): ApiJson<RegisterDoctorRequest>,
 ) -> Result<Response, Problem> {
-    caller.require(&[clinic_shared::envelope::Role::Staff])?;
+    authorize_staff(&caller, StaffOperation::RegisterDoctor)?;
     let doctor = body.parse()?;
     let profile = state
         .accounts
@@ -342,7 +338,7 @@ async fn register_hospital(
     meta: RequestMeta,
     ApiJson(body): ApiJson<RegisterHospitalRequest>,
 ) -> Result<Response, Problem> {
-    caller.require(&[clinic_shared::envelope::Role::Staff])?;
+    authorize_staff(&caller, StaffOperation::RegisterHospital)?;
     let hospital = body.parse()?;
     let (record, client) = state
         .accounts

@@ -12,7 +12,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use clinic_shared::auth::{Caller, IngestScope};
-use clinic_shared::envelope::Role;
 use clinic_shared::http::openapi::{
     BadRequest, BearerAuth, Forbidden, NotFound, ProblemSchema, Unauthorized, Unavailable,
 };
@@ -25,14 +24,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use self::dto::*;
-use crate::app::ExamResults;
+use crate::ExamResultsService;
+use crate::app::access::{Operation, authorize};
 use crate::domain::Action;
 use crate::domain::ingest::MAX_BODY_BYTES;
-use crate::outbound::dynamodb::DynamoStore;
-use crate::outbound::sqs::SqsIngestQueue;
-
-/// The production service: DynamoDB and SQS adapters.
-pub type ExamResultsService = ExamResults<DynamoStore, SqsIngestQueue>;
 
 /// Shared state of the handlers, built once per function instance.
 #[derive(Clone)]
@@ -131,11 +126,7 @@ async fn publish_slots(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Vec<SlotInput>>,
 ) -> Result<axum::Json<PublishedSlots>, Problem> {
-    if !matches!(caller.role, Role::Staff | Role::Hospital) {
-        return Err(Problem::forbidden(
-            "Only staff and hospitals publish slots.",
-        ));
-    }
+    authorize(&caller, Operation::PublishSlots)?;
     let specs = parse_slots(body, state.service.now())?;
     let slots = state.service.publish_slots(&caller, &id, specs).await?;
     Ok(axum::Json(PublishedSlots {
@@ -192,8 +183,8 @@ async fn book(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if caller.role != Role::Patient {
-        return Problem::forbidden("Only patients book exams.").into_response();
+    if let Err(refused) = authorize(&caller, Operation::Book) {
+        return Problem::from(refused).into_response();
     }
     let request = idem.required(&caller.id, BOOK_ROUTE, &body);
     state
@@ -333,11 +324,7 @@ async fn assign(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AssignRequest>,
 ) -> Result<axum::Json<ExamResponse>, Problem> {
-    if !matches!(caller.role, Role::Staff | Role::Hospital) {
-        return Err(Problem::forbidden(
-            "Only staff and hospitals assign doctors.",
-        ));
-    }
+    authorize(&caller, Operation::Assign)?;
     let doctor = body.parse()?;
     let exam = state
         .service
@@ -416,8 +403,8 @@ async fn submit_batch(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if caller.role != Role::Hospital {
-        return Problem::forbidden("Only hospitals send batches.").into_response();
+    if let Err(refused) = authorize(&caller, Operation::SubmitBatch) {
+        return Problem::from(refused).into_response();
     }
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
         return Problem::new(

@@ -13,10 +13,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use clinic_shared::auth::{Caller, IngestScope};
 use clinic_shared::envelope::Role;
-use clinic_shared::http::{RequestMeta, no_store};
 use clinic_shared::http::openapi::{
     BadRequest, BearerAuth, Forbidden, NotFound, ProblemSchema, Unauthorized,
 };
+use clinic_shared::http::{RequestMeta, no_store};
 use clinic_shared::idempotency::{DynamoIdempotencyStore, Idempotency, IdempotencyKey};
 use clinic_shared::pagination::parse_limit;
 use clinic_shared::problem::Problem;
@@ -25,18 +25,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use self::dto::*;
-use crate::app::files::FilesApp;
-use crate::app::reports::ReportsApp;
 use crate::domain::values::{ExamId, FileId, ReportId};
-use crate::outbound::dynamodb::DynamoStore;
-use crate::outbound::s3::S3Storage;
-use crate::outbound::sqs::SqsReportQueue;
+use crate::{FilesService, ReportsService};
 
 /// Shared state of the handlers, built once per function instance.
 #[derive(Clone)]
 pub struct AppState {
-    pub files: Arc<FilesApp<DynamoStore, S3Storage>>,
-    pub reports: Arc<ReportsApp<DynamoStore, S3Storage, SqsReportQueue>>,
+    pub files: Arc<FilesService>,
+    pub reports: Arc<ReportsService>,
     pub idempotency: Idempotency<DynamoIdempotencyStore>,
 }
 

@@ -17,13 +17,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use self::dto::{ListQuery, NotificationsPage};
-use crate::app::History;
-use crate::outbound::dynamodb::DynamoNotificationStore;
+use crate::HistoryService;
 
 /// Shared state of the handlers, built once per function instance.
 #[derive(Clone)]
 pub struct AppState {
-    pub history: Arc<History<DynamoNotificationStore>>,
+    pub history: Arc<HistoryService>,
 }
 
 #[derive(OpenApi)]
