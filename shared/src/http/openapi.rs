@@ -39,8 +39,9 @@ impl Modify for ProblemSchema {
     }
 }
 
-/// One `application/problem+json` response referring to the `Problem` schema.
-fn problem_response(status: u16, description: &str) -> BTreeMap<String, RefOr<Response>> {
+/// One `application/problem+json` response referring to the `Problem` schema: what a service
+/// returns from its own `IntoResponses` types for problems particular to it.
+pub fn problem_response(status: u16, description: &str) -> BTreeMap<String, RefOr<Response>> {
     let content = ContentBuilder::new()
         .schema(Some(Ref::from_schema_name(Problem::name())))
         .build();

@@ -3,6 +3,7 @@
 
 pub mod dto;
 pub mod error;
+mod lifecycle;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use self::dto::*;
+use self::lifecycle::{ExamStep, InvalidTransition};
 use crate::ExamResultsService;
 use crate::app::access::{Operation, authorize};
 use crate::domain::Action;
@@ -313,8 +315,7 @@ async fn claim_exam(
     request_body = AssignRequest,
     responses(
         (status = 200, body = ExamResponse),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "INVALID_TRANSITION with currentStatus"),
-        BadRequest, Unauthorized, Forbidden, NotFound,
+        BadRequest, Unauthorized, Forbidden, NotFound, InvalidTransition,
     )
 )]
 async fn assign(
@@ -338,46 +339,20 @@ async fn assign(
 #[utoipa::path(
     post, path = "/v1/exams/{id}/collect", tag = "exams", security(("bearer" = [])),
     params(("id" = String, Path, description = "Exam id")),
-    responses(
-        (status = 200, body = ExamResponse),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "INVALID_TRANSITION with currentStatus"),
-        Unauthorized, Forbidden, NotFound,
-    )
+    responses((status = 200, body = ExamResponse), InvalidTransition, Unauthorized, Forbidden, NotFound)
 )]
-async fn collect(
-    State(state): State<AppState>,
-    caller: Caller,
-    meta: RequestMeta,
-    Path(id): Path<String>,
-) -> Result<axum::Json<ExamResponse>, Problem> {
-    let exam = state
-        .service
-        .advance(&caller, &id, Action::Collect, &meta.trace.traceparent())
-        .await?;
-    Ok(axum::Json(exam.into()))
+async fn collect(step: ExamStep) -> Result<axum::Json<ExamResponse>, Problem> {
+    step.apply(Action::Collect).await
 }
 
 /// Complete the exam (`COLLECTED → COMPLETED`): its assigned doctor or its hospital.
 #[utoipa::path(
     post, path = "/v1/exams/{id}/complete", tag = "exams", security(("bearer" = [])),
     params(("id" = String, Path, description = "Exam id")),
-    responses(
-        (status = 200, body = ExamResponse),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "INVALID_TRANSITION with currentStatus"),
-        Unauthorized, Forbidden, NotFound,
-    )
+    responses((status = 200, body = ExamResponse), InvalidTransition, Unauthorized, Forbidden, NotFound)
 )]
-async fn complete(
-    State(state): State<AppState>,
-    caller: Caller,
-    meta: RequestMeta,
-    Path(id): Path<String>,
-) -> Result<axum::Json<ExamResponse>, Problem> {
-    let exam = state
-        .service
-        .advance(&caller, &id, Action::Complete, &meta.trace.traceparent())
-        .await?;
-    Ok(axum::Json(exam.into()))
+async fn complete(step: ExamStep) -> Result<axum::Json<ExamResponse>, Problem> {
+    step.apply(Action::Complete).await
 }
 
 /// Push exams in a batch (hospitals): at most 500 items and 1 MB. Answered at once with the
