@@ -43,7 +43,7 @@ async fn conflicts_are_retried_until_the_transaction_passes_then_given_up_and_co
     let emulator = OwnEmulator::start().await;
     let client = aws_sdk_dynamodb::Client::new(&emulator_config_at(&emulator.url).await);
     let table = unique("transactions");
-    create_table(&client, &table, &[]).await;
+    create_table(&client, &table, "ExamResultsTable").await;
     let injected = || emulator.injected().get(FAULT).copied().unwrap_or(0);
 
     // Three conflicts, then the items are free: the fourth attempt passes.

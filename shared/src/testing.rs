@@ -5,12 +5,10 @@
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
-};
 
 use crate::envelope::Envelope;
+
+mod tables;
 
 /// The emulator's URL (`CLINIC_EMULATOR_URL`, default `http://127.0.0.1:4566`).
 pub fn emulator_url() -> String {
@@ -41,70 +39,17 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
 }
 
-/// A global secondary index on two string attributes.
-pub struct Gsi<'a> {
-    pub name: &'a str,
-    pub pk: &'a str,
-    pub sk: &'a str,
-}
-
-/// Creates a service table (`pk`/`sk` strings) with the given indexes and a NEW_IMAGE stream.
+/// Creates the service table `logical_id` of `template.yaml` (keys, attribute types, indexes,
+/// stream) under the name `name`.
 ///
 /// # Panics
-/// When the emulator refuses (a test set-up failure).
-pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, indexes: &[Gsi<'_>]) {
-    let key = |attr: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(attr)
-            .key_type(kind)
-            .build()
-            .expect("key schema")
-    };
-    let attr = |attr: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(attr)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .expect("attribute")
-    };
-    let mut request = client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .attribute_definitions(attr("pk"))
-        .attribute_definitions(attr("sk"))
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewImage)
-                .build()
-                .expect("stream"),
-        );
-    let mut defined = vec!["pk".to_string(), "sk".to_string()];
-    for index in indexes {
-        for a in [index.pk, index.sk] {
-            if !defined.iter().any(|d| d == a) {
-                request = request.attribute_definitions(attr(a));
-                defined.push(a.to_string());
-            }
-        }
-        request = request.global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(index.name)
-                .key_schema(key(index.pk, KeyType::Hash))
-                .key_schema(key(index.sk, KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .expect("gsi"),
-        );
-    }
-    request.send().await.expect("create table in the emulator");
+/// When the template does not declare that table or the emulator refuses (a test set-up
+/// failure).
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, logical_id: &str) {
+    tables::declared_table_request(client, name, logical_id)
+        .send()
+        .await
+        .expect("create table in the emulator");
 }
 
 /// A queue subscribed (raw delivery) to a topic, to read what a service published.

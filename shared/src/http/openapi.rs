@@ -92,7 +92,7 @@ mod tests {
     fn a_shared_response_is_problem_json_referring_to_the_problem_schema() {
         let responses = NotFound::responses();
         let Some(RefOr::T(response)) = responses.get("404") else {
-            panic!("no inline 404 response in {responses:?}");
+            panic!("no inline 404 response among {:?}", responses.keys());
         };
         let json = serde_json::to_value(response).unwrap_or_default();
         assert_eq!(
@@ -107,6 +107,6 @@ mod tests {
         let mut openapi = OpenApi::default();
         ProblemSchema.modify(&mut openapi);
         let schemas = openapi.components.map(|c| c.schemas).unwrap_or_default();
-        assert!(schemas.contains_key("Problem"), "{schemas:?}");
+        assert!(schemas.contains_key("Problem"), "{:?}", schemas.keys());
     }
 }

@@ -17,7 +17,7 @@ use base64::Engine;
 use clinic_accounts::config::ApiConfig;
 use clinic_shared::envelope::Envelope;
 use clinic_shared::outbox::{DynamoOutbox, OutboxRelay, SnsPublisher, SweepReport};
-use clinic_shared::testing::{Gsi, TopicProbe, create_table, emulator_config, unique};
+use clinic_shared::testing::{TopicProbe, create_table, emulator_config, unique};
 use serde_json::{Value, json};
 
 pub const PASSWORD: &str = "Passw0rdOk";
@@ -47,23 +47,7 @@ impl Stack {
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         let sns = aws_sdk_sns::Client::new(&sdk);
         let table = unique("accounts");
-        create_table(
-            &dynamodb,
-            &table,
-            &[
-                Gsi {
-                    name: "gsi1",
-                    pk: "gsi1pk",
-                    sk: "gsi1sk",
-                },
-                Gsi {
-                    name: "outbox",
-                    pk: "outboxPending",
-                    sk: "createdAt",
-                },
-            ],
-        )
-        .await;
+        create_table(&dynamodb, &table, "AccountsTable").await;
         let pool = cognito
             .create_user_pool()
             .pool_name(unique("clinic"))

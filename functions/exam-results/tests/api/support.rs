@@ -15,7 +15,7 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use clinic_exam_results::config::{ApiConfig, ConsumerConfig};
 use clinic_exam_results::inbound::events::EventsHandler;
 use clinic_exam_results::inbound::ingest::IngestConsumer;
-use clinic_exam_results::outbound::dynamodb::{DynamoStore, INDEXES};
+use clinic_exam_results::outbound::dynamodb::DynamoStore;
 use clinic_shared::envelope::{
     AccountDeleted, Envelope, EventData, FileKind, FileProcessed, HospitalRegistered,
     PatientRegistered, Role,
@@ -25,7 +25,7 @@ use clinic_shared::outbox::{DynamoOutbox, OutboxRelay, SnsPublisher};
 use clinic_shared::sqs_batch::{
     BatchProcessor, DynamoDedupStore, SqsQueueOps, handle_batch, sqs_event_from_messages,
 };
-use clinic_shared::testing::{Gsi, TopicProbe, create_table, emulator_config, unique};
+use clinic_shared::testing::{TopicProbe, create_table, emulator_config, unique};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
@@ -113,11 +113,7 @@ impl Stack {
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let sns = aws_sdk_sns::Client::new(&sdk);
         let table = unique("exam-results");
-        let indexes: Vec<Gsi<'_>> = INDEXES
-            .iter()
-            .map(|(name, pk, sk)| Gsi { name, pk, sk })
-            .collect();
-        create_table(&dynamodb, &table, &indexes).await;
+        create_table(&dynamodb, &table, "ExamResultsTable").await;
         let topic_arn = sns
             .create_topic()
             .name(unique("exam-events"))

@@ -29,7 +29,7 @@ use clinic_file_management::outbound::sqs::SqsReportQueue;
 use clinic_shared::envelope::{AccountDeleted, Envelope, EventData, ExamCreated, ExamStatus};
 use clinic_shared::outbox::{DynamoOutbox, OutboxRelay, SnsPublisher};
 use clinic_shared::sqs_batch::{handle_batch, sqs_event_from_messages};
-use clinic_shared::testing::{Gsi, TopicProbe, create_table, emulator_config, unique};
+use clinic_shared::testing::{TopicProbe, create_table, emulator_config, unique};
 use serde_json::{Value, json};
 
 pub const TRACE: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
@@ -137,33 +137,7 @@ impl Stack {
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let sns = aws_sdk_sns::Client::new(&sdk);
         let table = unique("files");
-        create_table(
-            &dynamodb,
-            &table,
-            &[
-                Gsi {
-                    name: "gsi1",
-                    pk: "gsi1pk",
-                    sk: "gsi1sk",
-                },
-                Gsi {
-                    name: "gsi2",
-                    pk: "gsi2pk",
-                    sk: "gsi2sk",
-                },
-                Gsi {
-                    name: "gsi3",
-                    pk: "gsi3pk",
-                    sk: "gsi3sk",
-                },
-                Gsi {
-                    name: "outbox",
-                    pk: "outboxPending",
-                    sk: "createdAt",
-                },
-            ],
-        )
-        .await;
+        create_table(&dynamodb, &table, "FilesTable").await;
         let uploads_bucket = bucket(&s3, "uploads").await;
         let results_bucket = bucket(&s3, "results").await;
         let uploads = queue(&sqs, "uploads", 30).await;

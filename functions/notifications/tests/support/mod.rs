@@ -65,7 +65,7 @@ impl Stack {
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let sns = aws_sdk_sns::Client::new(&sdk);
         let table = unique("notifications");
-        create_table(&dynamodb, &table, &[]).await;
+        create_table(&dynamodb, &table, "NotificationsTable").await;
         let (dlq_url, dlq_arn) = create_queue(&sqs, &unique("notifications-dlq"), None).await;
         let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "4"}).to_string();
         let (queue_url, queue_arn) =
