@@ -51,39 +51,62 @@ type InputProps = Omit<JSX.InputHTMLAttributes<HTMLInputElement>, 'onInput' | 'v
   required?: boolean;
 };
 
-/** A labelled input with its hint and its error (announced, and tied with aria-describedby). */
-export function Field({ label, value, onValue, error, hint, ...rest }: InputProps) {
-  const id = useId('f');
-  const described = [hint ? `${id}-hint` : null, error ? `${id}-error` : null].filter(Boolean).join(' ') || undefined;
+/** The ids of a field's hint and error, as the input's aria-describedby (undefined when neither shows). */
+function describedBy(id: string, hint: string | undefined, error: string | undefined): string | undefined {
+  return [hint ? `${id}-hint` : null, error ? `${id}-error` : null].filter(Boolean).join(' ') || undefined;
+}
+
+function FieldHint({ id, hint }: { id: string; hint: string | undefined }) {
+  return hint ? (
+    <p class="hint" id={`${id}-hint`}>
+      {hint}
+    </p>
+  ) : null;
+}
+
+/**
+ * The frame every single-value field shares, so that inputs and selects look and announce alike:
+ * the label, the hint above the control and the error (with its icon) below it.
+ */
+function FieldFrame({ id, label, hint, error, children }: { id: string; label: ComponentChildren; hint: string | undefined; error: string | undefined; children: ComponentChildren }) {
   return (
     <div class={`field${error ? ' has-error' : ''}`}>
-      <div class="label-row">
-        <label for={id}>{label}</label>
-        {rest.required ? (
-          <span class="req" aria-hidden="true">
-            *
-          </span>
-        ) : null}
-      </div>
-      {hint ? (
-        <p class="hint" id={`${id}-hint`}>
-          {hint}
-        </p>
-      ) : null}
-      <input
-        id={id}
-        value={value}
-        onInput={(e) => onValue((e.currentTarget as HTMLInputElement).value)}
-        aria-invalid={error ? 'true' : undefined}
-        aria-describedby={described}
-        {...rest}
-      />
+      {label}
+      <FieldHint id={id} hint={hint} />
+      {children}
       {error ? (
         <p class="field-error" id={`${id}-error`}>
           <Icon name="alert" /> {error}
         </p>
       ) : null}
     </div>
+  );
+}
+
+/** A labelled input with its hint and its error (announced, and tied with aria-describedby). */
+export function Field({ label, value, onValue, error, hint, ...rest }: InputProps) {
+  const id = useId('f');
+  const heading = (
+    <div class="label-row">
+      <label for={id}>{label}</label>
+      {rest.required ? (
+        <span class="req" aria-hidden="true">
+          *
+        </span>
+      ) : null}
+    </div>
+  );
+  return (
+    <FieldFrame id={id} label={heading} hint={hint} error={error}>
+      <input
+        id={id}
+        value={value}
+        onInput={(e) => onValue((e.currentTarget as HTMLInputElement).value)}
+        aria-invalid={error ? 'true' : undefined}
+        aria-describedby={describedBy(id, hint, error)}
+        {...rest}
+      />
+    </FieldFrame>
   );
 }
 
@@ -107,22 +130,15 @@ export function SelectField({
   name?: string;
 }) {
   const id = useId('s');
-  const described = [hint ? `${id}-hint` : null, error ? `${id}-error` : null].filter(Boolean).join(' ') || undefined;
   return (
-    <div class={`field${error ? ' has-error' : ''}`}>
-      <label for={id}>{label}</label>
-      {hint ? (
-        <p class="hint" id={`${id}-hint`}>
-          {hint}
-        </p>
-      ) : null}
+    <FieldFrame id={id} label={<label for={id}>{label}</label>} hint={hint} error={error}>
       <select
         id={id}
         name={name}
         value={value}
         required={required}
         aria-invalid={error ? 'true' : undefined}
-        aria-describedby={described}
+        aria-describedby={describedBy(id, hint, error)}
         onChange={(e) => onValue((e.currentTarget as HTMLSelectElement).value)}
       >
         {options.map((o) => (
@@ -131,12 +147,7 @@ export function SelectField({
           </option>
         ))}
       </select>
-      {error ? (
-        <p class="field-error" id={`${id}-error`}>
-          <Icon name="alert" /> {error}
-        </p>
-      ) : null}
-    </div>
+    </FieldFrame>
   );
 }
 
@@ -148,15 +159,11 @@ export function Checkbox({ label, checked, onChecked, hint }: { label: string; c
         type="checkbox"
         id={id}
         checked={checked}
-        aria-describedby={hint ? `${id}-hint` : undefined}
+        aria-describedby={describedBy(id, hint, undefined)}
         onChange={(e) => onChecked((e.currentTarget as HTMLInputElement).checked)}
       />
       <label for={id}>{label}</label>
-      {hint ? (
-        <p class="hint" id={`${id}-hint`}>
-          {hint}
-        </p>
-      ) : null}
+      <FieldHint id={id} hint={hint} />
     </div>
   );
 }
@@ -241,6 +248,56 @@ export function Empty({ children, icon = 'info' }: { children: ComponentChildren
   );
 }
 
+/**
+ * What a load shows before its data: its failure, with a retry, and a spinner the first time only
+ * (a reload keeps the data on screen rather than blanking it).
+ */
+export function LoadStatus({ load, label }: { load: Pick<Async<unknown>, 'data' | 'error' | 'loading' | 'reload'>; label?: string }) {
+  return (
+    <>
+      {load.error ? <ErrorNotice error={load.error} onRetry={load.reload} /> : null}
+      {load.loading && !load.data ? <Loading label={label} /> : null}
+    </>
+  );
+}
+
+/**
+ * A table in a region that scrolls sideways on narrow screens; the region takes the focus so that
+ * keyboard users can scroll it too. The region is named by `labelledBy` (a heading's id) or
+ * `label`; the table by its own `caption` when it has one, else by the same heading.
+ */
+export function TableRegion({
+  labelledBy,
+  label,
+  caption,
+  columns,
+  children,
+}: {
+  labelledBy?: string;
+  label?: string;
+  caption?: string;
+  columns: ComponentChildren[];
+  children: ComponentChildren;
+}) {
+  return (
+    <div class="table-wrap" tabIndex={0} role="region" aria-labelledby={labelledBy} aria-label={label}>
+      <table aria-labelledby={caption ? undefined : labelledBy}>
+        {caption ? <caption class="visually-hidden">{caption}</caption> : null}
+        <thead>
+          <tr>
+            {columns.map((column, i) => (
+              <th scope="col" key={i}>
+                {column}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );
+}
+
 export interface Async<T> {
   data: T | undefined;
   error: unknown;
@@ -311,6 +368,8 @@ export function CopyButton({ text, label }: { text: string; label: string }) {
   );
 }
 
-export function Badge({ tone, children }: { tone: 'neutral' | 'info' | 'success' | 'warning' | 'danger'; children: ComponentChildren }) {
+export type Tone = 'neutral' | 'info' | 'success' | 'warning' | 'danger';
+
+export function Badge({ tone, children }: { tone: Tone; children: ComponentChildren }) {
   return <span class={`badge badge-${tone}`}>{children}</span>;
 }

@@ -1,8 +1,8 @@
 import type { ExamStatus, FileStatus, ReportStatus } from '../api/types';
 import { useT } from '../i18n';
-import { Badge } from './kit';
+import { Badge, type Tone } from './kit';
 
-const examTone: Record<ExamStatus, 'neutral' | 'info' | 'success' | 'warning' | 'danger'> = {
+const examTone: Record<ExamStatus, Tone> = {
   SCHEDULED: 'info',
   COLLECTED: 'warning',
   COMPLETED: 'neutral',
@@ -15,7 +15,7 @@ export function ExamStatusBadge({ status }: { status: ExamStatus }) {
   return <Badge tone={examTone[status]}>{t.examStatus[status]}</Badge>;
 }
 
-const fileTone: Record<FileStatus, 'neutral' | 'info' | 'success' | 'warning' | 'danger'> = {
+const fileTone: Record<FileStatus, Tone> = {
   PENDING: 'warning',
   AVAILABLE: 'success',
   REJECTED: 'danger',
@@ -27,7 +27,7 @@ export function FileStatusBadge({ status }: { status: FileStatus }) {
   return <Badge tone={fileTone[status]}>{t.fileStatus[status]}</Badge>;
 }
 
-const reportTone: Record<ReportStatus, 'neutral' | 'info' | 'success' | 'warning' | 'danger'> = {
+const reportTone: Record<ReportStatus, Tone> = {
   queued: 'neutral',
   processing: 'info',
   done: 'success',

@@ -1,12 +1,14 @@
 import { useRef, useState } from 'preact/hooks';
 import { api, idempotencyKey, ok } from '../../api/client';
+import { examById, filesOfExam } from '../../api/reads';
 import type { FileView } from '../../api/types';
 import { useLang, useT } from '../../i18n';
 import { bytes, dateTime, examLabel } from '../../i18n/format';
 import { putToS3 } from '../../upload';
 import { Link } from '../../ui/link';
-import { Button, Empty, ErrorNotice, Loading, Notice, Page, useAsync, useInterval } from '../../ui/kit';
-import { ExamStatusBadge, FileStatusBadge } from '../../ui/status';
+import { Button, Empty, ErrorNotice, Loading, LoadStatus, Notice, Page, useAsync, useInterval } from '../../ui/kit';
+import { FileStatusBadge } from '../../ui/status';
+import { ExamFacts } from '../../ui/exam';
 import { useExamStep } from './exams';
 
 const MAX_BYTES = 20 * 1024 * 1024;
@@ -26,8 +28,8 @@ export function DoctorExam({ params }: { params: Record<string, string> }) {
   const t = useT();
   const lang = useLang();
   const id = params.id ?? '';
-  const exam = useAsync(() => ok(api.GET('/v1/exams/{id}', { params: { path: { id } } })), [id]);
-  const files = useAsync(() => ok(api.GET('/v1/exams/{id}/files', { params: { path: { id } } })), [id]);
+  const exam = useAsync(() => examById(id), [id]);
+  const files = useAsync(() => filesOfExam(id), [id]);
   const input = useRef<HTMLInputElement>(null);
   const [file, setFile] = useState<File | null>(null);
   const [phase, setPhase] = useState<Phase>({ kind: 'idle' });
@@ -40,12 +42,12 @@ export function DoctorExam({ params }: { params: Record<string, string> }) {
     async () => {
       if (phase.kind !== 'checking') return;
       try {
-        const list = await ok(api.GET('/v1/exams/{id}/files', { params: { path: { id } } }));
+        const list = await filesOfExam(id);
         files.set(list);
         const mine = list.items.find((f) => f.fileId === phase.fileId);
         if (mine && mine.status !== 'PENDING') {
           setPhase({ kind: 'finished', file: mine });
-          exam.set(await ok(api.GET('/v1/exams/{id}', { params: { path: { id } } })));
+          exam.set(await examById(id));
           setTimeout(() => document.getElementById('upload-outcome')?.focus(), 0);
         }
       } catch {
@@ -95,21 +97,9 @@ export function DoctorExam({ params }: { params: Record<string, string> }) {
 
   return (
     <Page title={exam.data ? examLabel(exam.data.examType) : t.exam.title} actions={<Link href="/doctor">{t.doctor.back}</Link>}>
-      {exam.error ? <ErrorNotice error={exam.error} onRetry={exam.reload} /> : null}
-      {exam.loading && !exam.data ? <Loading /> : null}
+      <LoadStatus load={exam} />
       {exam.data ? (
-        <section class="card" aria-labelledby="facts-title">
-          <h2 id="facts-title">{t.exam.facts}</h2>
-          <dl class="facts">
-            <dt>{t.exam.status}</dt>
-            <dd>
-              <ExamStatusBadge status={exam.data.status} />
-            </dd>
-            <dt>{t.exam.when}</dt>
-            <dd>{dateTime(lang, exam.data.scheduledAt)}</dd>
-            <dt>{t.exam.hospital}</dt>
-            <dd>{exam.data.hospitalName}</dd>
-          </dl>
+        <ExamFacts exam={exam.data}>
           {step.error ? <ErrorNotice error={step.error} /> : null}
           {canStep ? (
             <p class="actions">
@@ -118,7 +108,7 @@ export function DoctorExam({ params }: { params: Record<string, string> }) {
               </Button>
             </p>
           ) : null}
-        </section>
+        </ExamFacts>
       ) : null}
 
       <form class="card" onSubmit={upload} noValidate aria-labelledby="upload-title">
@@ -181,8 +171,7 @@ export function DoctorExam({ params }: { params: Record<string, string> }) {
 
       <section class="card" aria-labelledby="files-title">
         <h2 id="files-title">{t.upload.files}</h2>
-        {files.error ? <ErrorNotice error={files.error} onRetry={files.reload} /> : null}
-        {files.loading && !files.data ? <Loading /> : null}
+        <LoadStatus load={files} />
         {files.data && files.data.items.length === 0 ? <Empty icon="file">{t.upload.noFiles}</Empty> : null}
         {files.data && files.data.items.length > 0 ? (
           <ul class="list">

@@ -4,9 +4,10 @@ import type { Exam, ExamStatus } from '../../api/types';
 import { useLang, useT } from '../../i18n';
 import { dateTime, examLabel } from '../../i18n/format';
 import { Link } from '../../ui/link';
-import { Button, Empty, ErrorNotice, Loading, Notice, Page, useAsync } from '../../ui/kit';
+import { Button, Empty, ErrorNotice, LoadStatus, Notice, Page, useAsync } from '../../ui/kit';
 import { ExamStatusBadge } from '../../ui/status';
-import { allExams } from '../patient/exams';
+import { ExamSummary } from '../../ui/exam';
+import { allExams } from '../../api/reads';
 
 const TABS: ExamStatus[] = ['SCHEDULED', 'COLLECTED', 'COMPLETED', 'RESULT_READY', 'CANCELLED'];
 
@@ -53,19 +54,13 @@ export function DoctorExams() {
       </div>
       {done ? <Notice kind="success">{done}</Notice> : null}
       {step.error ? <ErrorNotice error={step.error} /> : null}
-      {exams.error ? <ErrorNotice error={exams.error} onRetry={exams.reload} /> : null}
-      {exams.loading && !exams.data ? <Loading /> : null}
+      <LoadStatus load={exams} />
       {exams.data && list.length === 0 ? <Empty icon="calendar">{t.doctor.none(t.examStatus[tab])}</Empty> : null}
       {list.length > 0 ? (
         <ul class="list" aria-label={t.examStatus[tab]}>
           {list.map((exam) => (
             <li key={exam.id}>
-              <div>
-                <div class="title">{examLabel(exam.examType)}</div>
-                <div class="meta">
-                  {exam.hospitalName} · <time dateTime={exam.scheduledAt}>{dateTime(lang, exam.scheduledAt)}</time>
-                </div>
-              </div>
+              <ExamSummary exam={exam} />
               <div class="actions">
                 <ExamStatusBadge status={exam.status} />
                 {exam.status === 'SCHEDULED' || exam.status === 'COLLECTED' ? (

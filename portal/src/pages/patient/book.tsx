@@ -1,27 +1,16 @@
 import { useRef, useState } from 'preact/hooks';
 import { api, idempotencyKey, ok } from '../../api/client';
 import { ApiError } from '../../api/errors';
-import type { Hospital, Slot } from '../../api/types';
+import { allHospitals } from '../../api/reads';
+import type { Slot } from '../../api/types';
 import { useDraft } from '../../drafts';
 import { flash } from '../../flash';
 import { useLang, useT } from '../../i18n';
 import { date, time, examLabel } from '../../i18n/format';
 import { navigate } from '../../router';
-import { Button, Empty, ErrorNotice, Loading, Notice, Page, SelectField, useAsync } from '../../ui/kit';
+import { Button, Empty, ErrorNotice, LoadStatus, Notice, Page, SelectField, useAsync } from '../../ui/kit';
 
 const DAYS_AHEAD = 60;
-
-export async function allHospitals(): Promise<Hospital[]> {
-  const items: Hospital[] = [];
-  let cursor: string | undefined;
-  for (let page = 0; page < 10; page += 1) {
-    const answer = await ok(api.GET('/v1/hospitals', { params: { query: { limit: '200', ...(cursor ? { cursor } : {}) } } }));
-    items.push(...answer.items);
-    if (!answer.nextCursor) break;
-    cursor = answer.nextCursor;
-  }
-  return items.sort((a, b) => a.name.localeCompare(b.name));
-}
 
 async function openSlots(hospitalId: string, examType: string): Promise<Slot[]> {
   const from = new Date();
@@ -113,8 +102,7 @@ export function Book() {
   return (
     <Page title={t.book.title}>
       <p class="muted">{t.book.intro}</p>
-      {hospitals.error ? <ErrorNotice error={hospitals.error} onRetry={hospitals.reload} /> : null}
-      {hospitals.loading && !hospitals.data ? <Loading /> : null}
+      <LoadStatus load={hospitals} />
       {hospitals.data && hospitals.data.length === 0 ? <Empty icon="hospital">{t.book.noHospitals}</Empty> : null}
       {hospitals.data && hospitals.data.length > 0 ? (
         <form class="card" onSubmit={book}>
@@ -159,8 +147,7 @@ export function Book() {
           {form.hospitalId && form.examType ? (
             <fieldset>
               <legend>{t.book.slot}</legend>
-              {slots.error ? <ErrorNotice error={slots.error} onRetry={slots.reload} /> : null}
-              {slots.loading && !slots.data ? <Loading label={t.book.loadingSlots} /> : null}
+              <LoadStatus load={slots} label={t.book.loadingSlots} />
               {slots.data && slots.data.length === 0 ? <Empty icon="calendar">{t.book.noSlots}</Empty> : null}
               {slots.data && slots.data.length > 0
                 ? byDay(lang, slots.data).map(([day, daySlots]) => (

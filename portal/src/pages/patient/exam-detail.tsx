@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, ok } from '../../api/client';
+import { examById, filesOfExam } from '../../api/reads';
 import type { AccessEntry, FileView } from '../../api/types';
 import { fileBlob, openPdf, saveBlob } from '../../files';
 import { useFlash } from '../../flash';
@@ -8,8 +9,8 @@ import { dateTime, examLabel } from '../../i18n/format';
 import { session } from '../../session';
 import { useStore } from '../../store';
 import { Link } from '../../ui/link';
-import { Button, Empty, ErrorNotice, Loading, Notice, Page, useAsync } from '../../ui/kit';
-import { ExamStatusBadge } from '../../ui/status';
+import { Button, Empty, ErrorNotice, LoadStatus, Notice, Page, TableRegion, useAsync } from '../../ui/kit';
+import { ExamFacts } from '../../ui/exam';
 
 function ResultFile({ file, onAccessed }: { file: FileView; onAccessed: () => void }) {
   const t = useT();
@@ -88,35 +89,22 @@ function AccessLog({ examId, version, files }: { examId: string; version: number
     <section class="card" aria-labelledby="access-title">
       <h2 id="access-title">{t.access.title}</h2>
       <p class="muted">{t.access.intro}</p>
-      {log.error ? <ErrorNotice error={log.error} onRetry={log.reload} /> : null}
-      {log.loading && !log.data ? <Loading /> : null}
+      <LoadStatus load={log} />
       {log.data && log.data.items.length === 0 ? <Empty icon="eye">{t.access.empty}</Empty> : null}
       {log.data && log.data.items.length > 0 ? (
-        <div class="table-wrap" tabIndex={0} role="region" aria-labelledby="access-title">
-          <table>
-            <caption class="visually-hidden">{t.access.title}</caption>
-            <thead>
-              <tr>
-                <th scope="col">{t.access.when}</th>
-                <th scope="col">{t.access.who}</th>
-                <th scope="col">{t.access.what}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {log.data.items.map((entry) => (
-                <tr key={`${entry.requestId}-${entry.at}-${entry.fileId}`}>
-                  <td>
-                    <time dateTime={entry.at}>{dateTime(lang, entry.at)}</time>
-                  </td>
-                  <td>{who(entry)}</td>
-                  <td>
-                    {t.access.action[entry.action]} — {fileName(entry.fileId)}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <TableRegion labelledBy="access-title" caption={t.access.title} columns={[t.access.when, t.access.who, t.access.what]}>
+          {log.data.items.map((entry) => (
+            <tr key={`${entry.requestId}-${entry.at}-${entry.fileId}`}>
+              <td>
+                <time dateTime={entry.at}>{dateTime(lang, entry.at)}</time>
+              </td>
+              <td>{who(entry)}</td>
+              <td>
+                {t.access.action[entry.action]} — {fileName(entry.fileId)}
+              </td>
+            </tr>
+          ))}
+        </TableRegion>
       ) : null}
     </section>
   );
@@ -124,42 +112,31 @@ function AccessLog({ examId, version, files }: { examId: string; version: number
 
 export function ExamDetail({ params }: { params: Record<string, string> }) {
   const t = useT();
-  const lang = useLang();
   const message = useFlash();
   const id = params.id ?? '';
   const [accessVersion, setAccessVersion] = useState(0);
-  const exam = useAsync(() => ok(api.GET('/v1/exams/{id}', { params: { path: { id } } })), [id]);
-  const files = useAsync(() => ok(api.GET('/v1/exams/{id}/files', { params: { path: { id } } })), [id]);
+  const exam = useAsync(() => examById(id), [id]);
+  const files = useAsync(() => filesOfExam(id), [id]);
   const available = (files.data?.items ?? []).filter((f) => f.status === 'AVAILABLE');
 
   return (
     <Page title={exam.data ? examLabel(exam.data.examType) : t.exam.title} actions={<Link href="/exams">{t.exam.back}</Link>}>
       {message ? <Notice kind={message.kind}>{message.text}</Notice> : null}
-      {exam.error ? <ErrorNotice error={exam.error} onRetry={exam.reload} /> : null}
-      {exam.loading && !exam.data ? <Loading /> : null}
+      <LoadStatus load={exam} />
       {exam.data ? (
-        <section class="card" aria-labelledby="facts-title">
-          <h2 id="facts-title">{t.exam.facts}</h2>
-          <dl class="facts">
-            <dt>{t.exam.status}</dt>
-            <dd>
-              <ExamStatusBadge status={exam.data.status} />
-            </dd>
-            <dt>{t.exam.when}</dt>
-            <dd>
-              <time dateTime={exam.data.scheduledAt}>{dateTime(lang, exam.data.scheduledAt)}</time>
-            </dd>
-            <dt>{t.exam.hospital}</dt>
-            <dd>{exam.data.hospitalName}</dd>
-            <dt>{t.exam.origin}</dt>
-            <dd>{t.exam.originName[exam.data.origin]}</dd>
-          </dl>
-        </section>
+        <ExamFacts
+          exam={exam.data}
+          facts={
+            <>
+              <dt>{t.exam.origin}</dt>
+              <dd>{t.exam.originName[exam.data.origin]}</dd>
+            </>
+          }
+        />
       ) : null}
       <section class="card" aria-labelledby="results-title">
         <h2 id="results-title">{t.exam.results}</h2>
-        {files.error ? <ErrorNotice error={files.error} onRetry={files.reload} /> : null}
-        {files.loading && !files.data ? <Loading /> : null}
+        <LoadStatus load={files} />
         {files.data && available.length === 0 ? <Empty icon="file">{t.exam.noResults}</Empty> : null}
         {available.length > 0 ? (
           <>

@@ -1,27 +1,15 @@
+import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, ok } from '../../api/client';
+import { allExams } from '../../api/reads';
 import type { Exam } from '../../api/types';
 import { useLang, useT } from '../../i18n';
 import { dateTime, examLabel } from '../../i18n/format';
 import { Link } from '../../ui/link';
-import { Button, Empty, ErrorNotice, Loading, Notice, Page, useAsync } from '../../ui/kit';
+import { Button, Empty, ErrorNotice, LoadStatus, Notice, Page, useAsync } from '../../ui/kit';
 import { ExamStatusBadge } from '../../ui/status';
+import { ExamSummary } from '../../ui/exam';
 import { useFlash } from '../../flash';
-
-/** Every exam of the caller (all pages). */
-export async function allExams(query: { status?: string } = {}): Promise<Exam[]> {
-  const items: Exam[] = [];
-  let cursor: string | undefined;
-  for (let page = 0; page < 20; page += 1) {
-    const answer = await ok(
-      api.GET('/v1/exams', { params: { query: { limit: '200', ...(cursor ? { cursor } : {}), ...query } } }),
-    );
-    items.push(...answer.items);
-    if (!answer.nextCursor) break;
-    cursor = answer.nextCursor;
-  }
-  return items;
-}
 
 function ExamItem({ exam, onCancelled }: { exam: Exam; onCancelled: () => void }) {
   const t = useT();
@@ -45,12 +33,7 @@ function ExamItem({ exam, onCancelled }: { exam: Exam; onCancelled: () => void }
 
   return (
     <li>
-      <div>
-        <div class="title">{examLabel(exam.examType)}</div>
-        <div class="meta">
-          {exam.hospitalName} · <time dateTime={exam.scheduledAt}>{dateTime(lang, exam.scheduledAt)}</time>
-        </div>
-      </div>
+      <ExamSummary exam={exam} />
       <div class="actions">
         <ExamStatusBadge status={exam.status} />
         <Link class="btn btn-secondary" href={`/exams/${exam.id}`} aria-label={t.exams.detailsOf(examLabel(exam.examType), dateTime(lang, exam.scheduledAt))}>
@@ -80,6 +63,24 @@ function ExamItem({ exam, onCancelled }: { exam: Exam; onCancelled: () => void }
   );
 }
 
+/** A headed list of exams; `children` stand in its place when it has none. */
+function ExamGroup({ id, title, exams, onCancelled, children }: { id: string; title: string; exams: Exam[]; onCancelled: () => void; children: ComponentChildren }) {
+  return (
+    <>
+      <h2 id={id}>{title}</h2>
+      {exams.length ? (
+        <ul class="list" aria-labelledby={id}>
+          {exams.map((exam) => (
+            <ExamItem exam={exam} key={exam.id} onCancelled={onCancelled} />
+          ))}
+        </ul>
+      ) : (
+        children
+      )}
+    </>
+  );
+}
+
 export function PatientExams() {
   const t = useT();
   const flashed = useFlash();
@@ -94,6 +95,10 @@ export function PatientExams() {
   const past = list
     .filter((e) => !upcoming.includes(e))
     .sort((a, b) => b.scheduledAt.localeCompare(a.scheduledAt));
+  const onCancelled = () => {
+    setCancelled(true);
+    exams.reload();
+  };
 
   return (
     <Page
@@ -110,38 +115,17 @@ export function PatientExams() {
       }
     >
       {message ? <Notice kind={message.kind}>{message.text}</Notice> : null}
-      {exams.error ? <ErrorNotice error={exams.error} onRetry={exams.reload} /> : null}
-      {exams.loading && !exams.data ? <Loading /> : null}
+      <LoadStatus load={exams} />
       {exams.data ? (
         <>
-          <h2 id="upcoming">{t.exams.upcoming}</h2>
-          {upcoming.length ? (
-            <ul class="list" aria-labelledby="upcoming">
-              {upcoming.map((exam) => (
-                <ExamItem exam={exam} key={exam.id} onCancelled={() => {
-                    setCancelled(true);
-                    exams.reload();
-                  }} />
-              ))}
-            </ul>
-          ) : (
+          <ExamGroup id="upcoming" title={t.exams.upcoming} exams={upcoming} onCancelled={onCancelled}>
             <Empty icon="calendar">
               {t.exams.noUpcoming} <Link href="/book">{t.exams.bookNow}</Link>
             </Empty>
-          )}
-          <h2 id="past">{t.exams.past}</h2>
-          {past.length ? (
-            <ul class="list" aria-labelledby="past">
-              {past.map((exam) => (
-                <ExamItem exam={exam} key={exam.id} onCancelled={() => {
-                    setCancelled(true);
-                    exams.reload();
-                  }} />
-              ))}
-            </ul>
-          ) : (
+          </ExamGroup>
+          <ExamGroup id="past" title={t.exams.past} exams={past} onCancelled={onCancelled}>
             <Empty icon="file">{t.exams.noPast}</Empty>
-          )}
+          </ExamGroup>
         </>
       ) : null}
     </Page>

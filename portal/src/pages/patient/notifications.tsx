@@ -3,7 +3,7 @@ import { api, ok } from '../../api/client';
 import type { Notification } from '../../api/types';
 import { useLang, useT } from '../../i18n';
 import { dateTime } from '../../i18n/format';
-import { Badge, Button, Empty, ErrorNotice, Loading, Page, useAsync } from '../../ui/kit';
+import { Badge, Button, Empty, ErrorNotice, LoadStatus, Page, TableRegion, useAsync } from '../../ui/kit';
 
 export function Notifications() {
   const t = useT();
@@ -35,40 +35,30 @@ export function Notifications() {
   return (
     <Page title={t.notifications.title} actions={<Button variant="secondary" icon="refresh" onClick={first.reload}>{t.common.refresh}</Button>}>
       <p class="muted">{t.notifications.intro}</p>
-      {first.error ? <ErrorNotice error={first.error} onRetry={first.reload} /> : null}
-      {first.loading && !first.data ? <Loading /> : null}
+      <LoadStatus load={first} />
       {first.data && items.length === 0 ? <Empty icon="bell">{t.notifications.empty}</Empty> : null}
       {items.length > 0 ? (
-        <div class="table-wrap" tabIndex={0} role="region" aria-label={t.notifications.title}>
-          <table>
-            <caption class="visually-hidden">{t.notifications.title}</caption>
-            <thead>
-              <tr>
-                <th scope="col">{t.notifications.when}</th>
-                <th scope="col">{t.notifications.message}</th>
-                <th scope="col">{t.notifications.channel}</th>
-                <th scope="col">{t.notifications.status}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((n) => (
-                <tr key={`${n.eventId}-${n.channel}`}>
-                  <td>
-                    <time dateTime={n.time}>{dateTime(lang, n.time)}</time>
-                  </td>
-                  <td>{t.notifications.template[n.template]}</td>
-                  <td>{t.notifications.channelName[n.channel]}</td>
-                  <td>
-                    <Badge tone={n.status === 'SENT' ? 'success' : n.status === 'FAILED' ? 'danger' : 'neutral'}>
-                      {t.notifications.statusName[n.status]}
-                    </Badge>
-                    {n.reason ? <div class="meta">{t.notifications.reason(n.reason)}</div> : null}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <TableRegion
+          label={t.notifications.title}
+          caption={t.notifications.title}
+          columns={[t.notifications.when, t.notifications.message, t.notifications.channel, t.notifications.status]}
+        >
+          {items.map((n) => (
+            <tr key={`${n.eventId}-${n.channel}`}>
+              <td>
+                <time dateTime={n.time}>{dateTime(lang, n.time)}</time>
+              </td>
+              <td>{t.notifications.template[n.template]}</td>
+              <td>{t.notifications.channelName[n.channel]}</td>
+              <td>
+                <Badge tone={n.status === 'SENT' ? 'success' : n.status === 'FAILED' ? 'danger' : 'neutral'}>
+                  {t.notifications.statusName[n.status]}
+                </Badge>
+                {n.reason ? <div class="meta">{t.notifications.reason(n.reason)}</div> : null}
+              </td>
+            </tr>
+          ))}
+        </TableRegion>
       ) : null}
       {moreError ? <ErrorNotice error={moreError} onRetry={loadMore} /> : null}
       {more.cursor ? (

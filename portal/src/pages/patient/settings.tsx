@@ -1,4 +1,4 @@
-import { useRef, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { api, ok } from '../../api/client';
 import { useDraft } from '../../drafts';
 import { setLanguage, useLang, useT } from '../../i18n';
@@ -6,15 +6,15 @@ import { date } from '../../i18n/format';
 import { session, updateMe } from '../../session';
 import { useStore } from '../../store';
 import { Link } from '../../ui/link';
-import { Button, Checkbox, ErrorNotice, Field, Notice, Page, SelectField } from '../../ui/kit';
-import { fieldError, focusFirstInvalid, isFieldError } from '../../ui/forms';
+import { Button, Checkbox, Field, Notice, Page } from '../../ui/kit';
+import { fieldBinder, FormErrorNotice, useFormSubmit } from '../../ui/forms';
+import { LanguageField, PhoneField } from '../../ui/fields';
 
 export function Settings() {
   const t = useT();
   const lang = useLang();
   const current = useStore(session);
   const me = current?.me;
-  const form = useRef<HTMLFormElement>(null);
   const [draft, update] = useDraft('settings', {
     name: me?.name ?? '',
     phone: me?.phone ?? '',
@@ -22,41 +22,29 @@ export function Settings() {
     sms: me?.preferences.sms ?? true,
     language: (me?.preferences.language ?? lang) as string,
   });
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState(false);
-  if (!me) return null;
-
-  const save = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
+  const { form, busy, error, submit, errorOf } = useFormSubmit(async () => {
     setSaved(false);
-    try {
-      const profile = await ok(
-        api.PATCH('/v1/me', {
-          body: {
-            name: draft.name.trim() || null,
-            phone: draft.phone.replace(/[\s()-]/g, '') || null,
-            preferences: { email: draft.email, sms: draft.sms, language: draft.language },
-          },
-        }),
-      );
-      updateMe(profile);
-      setLanguage(profile.preferences.language);
-      setSaved(true);
-    } catch (err) {
-      setError(err);
-      if (isFieldError(err)) focusFirstInvalid(form.current);
-    } finally {
-      setBusy(false);
-    }
-  };
+    const profile = await ok(
+      api.PATCH('/v1/me', {
+        body: {
+          name: draft.name.trim() || null,
+          phone: draft.phone.replace(/[\s()-]/g, '') || null,
+          preferences: { email: draft.email, sms: draft.sms, language: draft.language },
+        },
+      }),
+    );
+    updateMe(profile);
+    setLanguage(profile.preferences.language);
+    setSaved(true);
+  });
+  const bind = fieldBinder(draft, update, errorOf);
+  if (!me) return null;
 
   return (
     <Page title={t.settings.title}>
       {saved ? <Notice kind="success">{t.settings.saved}</Notice> : null}
-      {error && !isFieldError(error) ? <ErrorNotice error={error} /> : null}
+      <FormErrorNotice error={error} />
       <section class="card" aria-labelledby="account-title">
         <h2 id="account-title">{t.settings.account}</h2>
         <dl class="facts">
@@ -80,35 +68,16 @@ export function Settings() {
       </section>
       {current && !current.profile ? <Notice kind="info">{t.settings.noProfile}</Notice> : null}
       {current?.profile ? (
-      <form class="card" ref={form} onSubmit={save} noValidate aria-labelledby="prefs-title">
+      <form class="card" ref={form} onSubmit={submit} noValidate aria-labelledby="prefs-title">
         <h2 id="prefs-title">{t.settings.contact}</h2>
-        <Field label={t.fields.name} name="name" autocomplete="name" value={draft.name} onValue={(name) => update({ name })} error={fieldError(t, lang, error, 'name')} />
-        <Field
-          label={t.fields.phone}
-          type="tel"
-          name="phone"
-          autocomplete="tel"
-          hint={t.fields.phoneHint}
-          value={draft.phone}
-          onValue={(phone) => update({ phone })}
-          error={fieldError(t, lang, error, 'phone')}
-        />
+        <Field label={t.fields.name} autocomplete="name" {...bind('name')} />
+        <PhoneField {...bind('phone')} />
         <fieldset>
           <legend>{t.settings.channels}</legend>
           <Checkbox label={t.fields.emailOptIn} checked={draft.email} onChecked={(email) => update({ email })} />
           <Checkbox label={t.fields.smsOptIn} checked={draft.sms} onChecked={(sms) => update({ sms })} />
         </fieldset>
-        <SelectField
-          label={t.fields.language}
-          hint={t.settings.languageHint}
-          value={draft.language}
-          onValue={(language) => update({ language })}
-          options={[
-            { value: 'pt-BR', label: 'Português (Brasil)' },
-            { value: 'en', label: 'English' },
-          ]}
-          error={fieldError(t, lang, error, 'preferences.language')}
-        />
+        <LanguageField hint={t.settings.languageHint} value={draft.language} onValue={(language) => update({ language })} error={errorOf('preferences.language')} />
         <Button type="submit" busy={busy} icon="check">
           {t.settings.save}
         </Button>

@@ -1,14 +1,15 @@
-import { useRef, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { api, ok } from '../../api/client';
 import { ApiError } from '../../api/errors';
 import { homeOf } from '../../app';
-import { useLang, useT } from '../../i18n';
+import { useT } from '../../i18n';
 import { navigate } from '../../router';
 import { signIn } from '../../session';
 import { createStore } from '../../store';
 import { Link } from '../../ui/link';
-import { Button, ErrorNotice, Field, Notice, Page } from '../../ui/kit';
-import { fieldError, focusFirstInvalid, isFieldError } from '../../ui/forms';
+import { Button, Field, Notice, Page } from '../../ui/kit';
+import { fieldBinder, FormErrorNotice, useFormSubmit } from '../../ui/forms';
+import { CodeField } from '../../ui/fields';
 
 /**
  * What was just signed up with, in memory only until the address is confirmed: the API asks for
@@ -19,31 +20,21 @@ export const pendingSignUp = createStore<{ email: string; password: string } | n
 
 export function Confirm() {
   const t = useT();
-  const lang = useLang();
-  const form = useRef<HTMLFormElement>(null);
   const fromSignUp = pendingSignUp.get();
-  const [email, setEmail] = useState(fromSignUp?.email ?? '');
-  const [password, setPassword] = useState(fromSignUp?.password ?? '');
-  const [code, setCode] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await ok(api.POST('/v1/accounts/confirm', { body: { email: email.trim(), code: code.trim(), password } }));
+  const [v, setV] = useState({ email: fromSignUp?.email ?? '', password: fromSignUp?.password ?? '', code: '' });
+  const set = (patch: Partial<typeof v>) => setV((prev) => ({ ...prev, ...patch }));
+  const { form, busy, error, submit, errorOf } = useFormSubmit(
+    async () => {
+      const email = v.email.trim();
+      await ok(api.POST('/v1/accounts/confirm', { body: { email, code: v.code.trim(), password: v.password } }));
       pendingSignUp.set(null);
-      const outcome = await signIn(email.trim(), password);
+      const outcome = await signIn(email, v.password);
       if (outcome.kind === 'signed-in') navigate(homeOf(outcome.session.me.role), { replace: true });
       else navigate('/sign-in', { replace: true });
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-      if (isFieldError(err)) focusFirstInvalid(form.current);
-    }
-  };
+    },
+    { leavesOnSuccess: true },
+  );
+  const bind = fieldBinder(v, set, errorOf);
 
   // A wrong password at confirmation is refused like a wrong code: the form shows both again.
   const askPassword = !fromSignUp || (error instanceof ApiError && (error.field('password') !== undefined || error.code === 'INVALID_CREDENTIALS'));
@@ -55,49 +46,18 @@ export function Confirm() {
     <Page title={t.confirm.title}>
       <div class="narrow">
         {fromSignUp ? <Notice kind="success">{t.confirm.sent}</Notice> : <p>{t.confirm.intro}</p>}
-        {error && !isFieldError(error) ? <ErrorNotice error={error} /> : null}
+        <FormErrorNotice error={error} />
         {expired ? (
           <p>
             <Link href="/sign-up">{t.confirm.signUpAgain}</Link>
           </p>
         ) : null}
         <form class="card" ref={form} onSubmit={submit} noValidate>
-          {fromSignUp ? null : (
-            <Field
-              label={t.fields.email}
-              type="email"
-              name="email"
-              autocomplete="email"
-              value={email}
-              onValue={setEmail}
-              error={fieldError(t, lang, error, 'email')}
-              required
-            />
-          )}
+          {fromSignUp ? null : <Field label={t.fields.email} type="email" autocomplete="email" {...bind('email')} required />}
           {askPassword ? (
-            <Field
-              label={t.fields.password}
-              type="password"
-              name="password"
-              autocomplete="current-password"
-              hint={t.confirm.passwordHint}
-              value={password}
-              onValue={setPassword}
-              error={fieldError(t, lang, error, 'password')}
-              required
-            />
+            <Field label={t.fields.password} type="password" autocomplete="current-password" hint={t.confirm.passwordHint} {...bind('password')} required />
           ) : null}
-          <Field
-            label={t.fields.code}
-            name="code"
-            inputMode="numeric"
-            autocomplete="one-time-code"
-            hint={t.fields.codeHint}
-            value={code}
-            onValue={setCode}
-            error={fieldError(t, lang, error, 'code')}
-            required
-          />
+          <CodeField label={t.fields.code} hint={t.fields.codeHint} {...bind('code')} required />
           <Button type="submit" busy={busy} icon="check">
             {t.confirm.submit}
           </Button>

@@ -2,7 +2,8 @@ import { useRef, useState } from 'preact/hooks';
 import { ApiError } from '../../api/errors';
 import { useT } from '../../i18n';
 import { answerMfa, type SignedIn } from '../../session';
-import { Button, CopyButton, ErrorNotice, Field, Notice } from '../../ui/kit';
+import { Button, CopyButton, ErrorNotice, Notice } from '../../ui/kit';
+import { CodeField } from '../../ui/fields';
 import { focusFirstInvalid } from '../../ui/forms';
 import { QrCode } from '../../ui/qr';
 import { groupSecret, isCode, normalizeCode } from '../../mfa';
@@ -67,18 +68,7 @@ function CodeForm({
   return (
     <form ref={form} onSubmit={submit} noValidate>
       {error ? <ErrorNotice error={error} /> : null}
-      <Field
-        label={t.mfa.code}
-        name="code"
-        inputMode="numeric"
-        autocomplete="one-time-code"
-        hint={t.mfa.codeHint}
-        value={code}
-        onValue={setCode}
-        error={codeError}
-        class="code-input"
-        required
-      />
+      <CodeField label={t.mfa.code} hint={t.mfa.codeHint} value={code} onValue={setCode} error={codeError} class="code-input" required />
       <div class="actions">
         <Button type="submit" busy={busy} icon="shield">
           {submitLabel}

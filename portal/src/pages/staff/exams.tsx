@@ -1,23 +1,11 @@
 import { useState } from 'preact/hooks';
 import { api, ok } from '../../api/client';
+import { allDoctors, allExams } from '../../api/reads';
 import type { Doctor, Exam, ExamStatus } from '../../api/types';
 import { useLang, useT } from '../../i18n';
 import { dateTime, examLabel } from '../../i18n/format';
 import { Button, Empty, ErrorNotice, Loading, Notice, Page, SelectField, useAsync } from '../../ui/kit';
 import { ExamStatusBadge } from '../../ui/status';
-import { allExams } from '../patient/exams';
-
-export async function allDoctors(): Promise<Doctor[]> {
-  const items: Doctor[] = [];
-  let cursor: string | undefined;
-  for (let page = 0; page < 10; page += 1) {
-    const answer = await ok(api.GET('/v1/doctors', { params: { query: { limit: '200', ...(cursor ? { cursor } : {}) } } }));
-    items.push(...answer.items);
-    if (!answer.nextCursor) break;
-    cursor = answer.nextCursor;
-  }
-  return items.sort((a, b) => a.name.localeCompare(b.name));
-}
 
 function ExamRow({ exam, doctors, onChanged }: { exam: Exam; doctors: Doctor[]; onChanged: (exam: Exam, message: string) => void }) {
   const t = useT();

@@ -2,8 +2,8 @@ import { api, ok } from '../../api/client';
 import type { ExamStatus } from '../../api/types';
 import { useT } from '../../i18n';
 import { Link } from '../../ui/link';
-import { Button, ErrorNotice, Loading, Page, useAsync } from '../../ui/kit';
-import { allExams } from '../patient/exams';
+import { Button, Loading, LoadStatus, Page, useAsync } from '../../ui/kit';
+import { allExams } from '../../api/reads';
 
 const STATUSES: ExamStatus[] = ['SCHEDULED', 'COLLECTED', 'COMPLETED', 'RESULT_READY', 'CANCELLED'];
 
@@ -54,8 +54,7 @@ export function StaffHome() {
         </section>
         <section class="card" aria-labelledby="counts-title">
           <h2 id="counts-title">{t.staff.examsByStatus}</h2>
-          {exams.error ? <ErrorNotice error={exams.error} onRetry={exams.reload} /> : null}
-          {exams.loading && !exams.data ? <Loading /> : null}
+          <LoadStatus load={exams} />
           {exams.data ? (
             <dl class="facts">
               {STATUSES.map((s) => (

@@ -9,7 +9,7 @@ import { dateTime } from '../../i18n/format';
 import { createStore, useStore } from '../../store';
 import { Button, ErrorNotice, Field, Page, SelectField, useAsync, useInterval } from '../../ui/kit';
 import { ReportStatusBadge } from '../../ui/status';
-import { allHospitals } from '../patient/book';
+import { allHospitals } from '../../api/reads';
 
 /**
  * Reports asked for during this session (there is no list route; the ids are kept in memory).

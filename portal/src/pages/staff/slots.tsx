@@ -5,8 +5,8 @@ import type { Slot } from '../../api/types';
 import { useDraft } from '../../drafts';
 import { useLang, useT } from '../../i18n';
 import { date, time } from '../../i18n/format';
-import { Button, Empty, ErrorNotice, Field, Loading, Notice, Page, SelectField, useAsync } from '../../ui/kit';
-import { allHospitals } from '../patient/book';
+import { Button, Empty, ErrorNotice, Field, LoadStatus, Notice, Page, SelectField, useAsync } from '../../ui/kit';
+import { allHospitals } from '../../api/reads';
 
 interface Plan {
   examType: string;
@@ -69,8 +69,7 @@ export function StaffSlots() {
   return (
     <Page title={t.slots.title}>
       <p class="muted">{t.slots.intro}</p>
-      {hospitals.error ? <ErrorNotice error={hospitals.error} onRetry={hospitals.reload} /> : null}
-      {hospitals.loading && !hospitals.data ? <Loading /> : null}
+      <LoadStatus load={hospitals} />
       {hospitals.data && hospitals.data.length === 0 ? <Empty icon="hospital">{t.slots.noHospitals}</Empty> : null}
       {published ? <Notice kind="success">{t.slots.published(published.length, hospital?.name ?? '')}</Notice> : null}
       {error ? (
