@@ -11,7 +11,6 @@ pub mod config;
 pub mod domain;
 pub mod inbound;
 pub mod outbound;
-pub mod templates;
 
 use std::sync::Arc;
 
@@ -21,12 +20,12 @@ use clinic_shared::sqs_batch::{BatchProcessor, DynamoDedupStore, SqsQueueOps};
 use crate::app::{History, Notifier};
 use crate::config::{ApiConfig, ConsumerConfig};
 use crate::domain::SystemClock;
+use crate::domain::templates::{TemplateError, Templates};
 use crate::inbound::events::EventConsumer;
 use crate::inbound::http::AppState;
 use crate::outbound::dynamodb::DynamoNotificationStore;
 use crate::outbound::ses::SesEmailSender;
 use crate::outbound::sns::SnsSmsSender;
-use crate::templates::{TemplateError, Templates};
 
 /// The consumer as deployed: DynamoDB, SES and SNS adapters.
 pub type Consumer =

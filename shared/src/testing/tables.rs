@@ -59,10 +59,10 @@ struct Stream {
 /// The properties of the table resource `logical_id` in the repository's `template.yaml`.
 fn declared(logical_id: &str) -> TableProperties {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
-    let template: serde_yaml::Value = serde_yaml::from_str(&text)
-        .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    let template: serde_yaml::Value =
+        serde_yaml::from_str(&text).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
     let resource = &template["Resources"][logical_id];
     assert_eq!(
         resource["Type"].as_str(),

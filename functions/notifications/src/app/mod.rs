@@ -20,13 +20,13 @@ use clinic_shared::envelope::{
 };
 use jiff::{SignedDuration, Timestamp};
 
+use crate::domain::templates::Templates;
 use crate::domain::{
     Address, Channel, Clock, Contact, ContactRecord, DeliveryClaim, DeliveryKey, DeliveryStatus,
     EmailAddress, EmailSender, EventVersion, HistoryError, LogEntry, MessageParams, Notification,
     NotificationLog, NotificationStore, NotifyError, Page, PhoneNumber, RateWindow, Recipient,
     RenderedMessage, SendError, SmsSender, StoreError, SystemClock, TemplateId,
 };
-use crate::templates::Templates;
 
 mod delivery;
 

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod model;
 pub mod ports;
+pub mod templates;
 pub mod values;
 
 pub use error::{HistoryError, NotifyError, SendError, StoreError};

@@ -18,147 +18,150 @@ use crate::domain::{MessageParams, RenderedMessage, TemplateId};
 
 /// Every template file, embedded at build time.
 const FILES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../templates/base.html")),
+    ("base.html", include_str!("../../templates/base.html")),
     (
         "pt-BR/layout.html",
-        include_str!("../templates/pt-BR/layout.html"),
+        include_str!("../../templates/pt-BR/layout.html"),
     ),
     (
         "pt-BR/footer.txt",
-        include_str!("../templates/pt-BR/footer.txt"),
+        include_str!("../../templates/pt-BR/footer.txt"),
     ),
     (
         "pt-BR/welcome.txt",
-        include_str!("../templates/pt-BR/welcome.txt"),
+        include_str!("../../templates/pt-BR/welcome.txt"),
     ),
     (
         "pt-BR/welcome.html",
-        include_str!("../templates/pt-BR/welcome.html"),
+        include_str!("../../templates/pt-BR/welcome.html"),
     ),
     (
         "pt-BR/doctor_first_access.txt",
-        include_str!("../templates/pt-BR/doctor_first_access.txt"),
+        include_str!("../../templates/pt-BR/doctor_first_access.txt"),
     ),
     (
         "pt-BR/doctor_first_access.html",
-        include_str!("../templates/pt-BR/doctor_first_access.html"),
+        include_str!("../../templates/pt-BR/doctor_first_access.html"),
     ),
     (
         "pt-BR/booking_confirmed.txt",
-        include_str!("../templates/pt-BR/booking_confirmed.txt"),
+        include_str!("../../templates/pt-BR/booking_confirmed.txt"),
     ),
     (
         "pt-BR/booking_confirmed.html",
-        include_str!("../templates/pt-BR/booking_confirmed.html"),
+        include_str!("../../templates/pt-BR/booking_confirmed.html"),
     ),
     (
         "pt-BR/booking_cancelled.txt",
-        include_str!("../templates/pt-BR/booking_cancelled.txt"),
+        include_str!("../../templates/pt-BR/booking_cancelled.txt"),
     ),
     (
         "pt-BR/booking_cancelled.html",
-        include_str!("../templates/pt-BR/booking_cancelled.html"),
+        include_str!("../../templates/pt-BR/booking_cancelled.html"),
     ),
     (
         "pt-BR/exam_completed.txt",
-        include_str!("../templates/pt-BR/exam_completed.txt"),
+        include_str!("../../templates/pt-BR/exam_completed.txt"),
     ),
     (
         "pt-BR/exam_completed.html",
-        include_str!("../templates/pt-BR/exam_completed.html"),
+        include_str!("../../templates/pt-BR/exam_completed.html"),
     ),
     (
         "pt-BR/result_ready.txt",
-        include_str!("../templates/pt-BR/result_ready.txt"),
+        include_str!("../../templates/pt-BR/result_ready.txt"),
     ),
     (
         "pt-BR/result_ready.html",
-        include_str!("../templates/pt-BR/result_ready.html"),
+        include_str!("../../templates/pt-BR/result_ready.html"),
     ),
     (
         "pt-BR/report_ready.txt",
-        include_str!("../templates/pt-BR/report_ready.txt"),
+        include_str!("../../templates/pt-BR/report_ready.txt"),
     ),
     (
         "pt-BR/report_ready.html",
-        include_str!("../templates/pt-BR/report_ready.html"),
+        include_str!("../../templates/pt-BR/report_ready.html"),
     ),
     (
         "pt-BR/sign_up_repeated.txt",
-        include_str!("../templates/pt-BR/sign_up_repeated.txt"),
+        include_str!("../../templates/pt-BR/sign_up_repeated.txt"),
     ),
     (
         "pt-BR/sign_up_repeated.html",
-        include_str!("../templates/pt-BR/sign_up_repeated.html"),
+        include_str!("../../templates/pt-BR/sign_up_repeated.html"),
     ),
     (
         "en/layout.html",
-        include_str!("../templates/en/layout.html"),
+        include_str!("../../templates/en/layout.html"),
     ),
-    ("en/footer.txt", include_str!("../templates/en/footer.txt")),
+    (
+        "en/footer.txt",
+        include_str!("../../templates/en/footer.txt"),
+    ),
     (
         "en/welcome.txt",
-        include_str!("../templates/en/welcome.txt"),
+        include_str!("../../templates/en/welcome.txt"),
     ),
     (
         "en/welcome.html",
-        include_str!("../templates/en/welcome.html"),
+        include_str!("../../templates/en/welcome.html"),
     ),
     (
         "en/doctor_first_access.txt",
-        include_str!("../templates/en/doctor_first_access.txt"),
+        include_str!("../../templates/en/doctor_first_access.txt"),
     ),
     (
         "en/doctor_first_access.html",
-        include_str!("../templates/en/doctor_first_access.html"),
+        include_str!("../../templates/en/doctor_first_access.html"),
     ),
     (
         "en/booking_confirmed.txt",
-        include_str!("../templates/en/booking_confirmed.txt"),
+        include_str!("../../templates/en/booking_confirmed.txt"),
     ),
     (
         "en/booking_confirmed.html",
-        include_str!("../templates/en/booking_confirmed.html"),
+        include_str!("../../templates/en/booking_confirmed.html"),
     ),
     (
         "en/booking_cancelled.txt",
-        include_str!("../templates/en/booking_cancelled.txt"),
+        include_str!("../../templates/en/booking_cancelled.txt"),
     ),
     (
         "en/booking_cancelled.html",
-        include_str!("../templates/en/booking_cancelled.html"),
+        include_str!("../../templates/en/booking_cancelled.html"),
     ),
     (
         "en/exam_completed.txt",
-        include_str!("../templates/en/exam_completed.txt"),
+        include_str!("../../templates/en/exam_completed.txt"),
     ),
     (
         "en/exam_completed.html",
-        include_str!("../templates/en/exam_completed.html"),
+        include_str!("../../templates/en/exam_completed.html"),
     ),
     (
         "en/result_ready.txt",
-        include_str!("../templates/en/result_ready.txt"),
+        include_str!("../../templates/en/result_ready.txt"),
     ),
     (
         "en/result_ready.html",
-        include_str!("../templates/en/result_ready.html"),
+        include_str!("../../templates/en/result_ready.html"),
     ),
     (
         "en/report_ready.txt",
-        include_str!("../templates/en/report_ready.txt"),
+        include_str!("../../templates/en/report_ready.txt"),
     ),
     (
         "en/report_ready.html",
-        include_str!("../templates/en/report_ready.html"),
+        include_str!("../../templates/en/report_ready.html"),
     ),
     (
         "en/sign_up_repeated.txt",
-        include_str!("../templates/en/sign_up_repeated.txt"),
+        include_str!("../../templates/en/sign_up_repeated.txt"),
     ),
     (
         "en/sign_up_repeated.html",
-        include_str!("../templates/en/sign_up_repeated.html"),
+        include_str!("../../templates/en/sign_up_repeated.html"),
     ),
 ];
 
