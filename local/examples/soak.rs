@@ -658,6 +658,40 @@ impl Ctx {
         op.latencies_ms.push(ms);
     }
 
+    /// Records the time since `started` as a measurement of `kind`.
+    fn measure_since(&self, kind: &'static str, started: Instant) {
+        self.measure(kind, started.elapsed().as_secs_f64() * 1000.0);
+    }
+
+    /// Waits up to `limit` for `check` to hold, then records the time since `started` (which may
+    /// be earlier than the wait: what the person waited for in all) as `kind`.
+    async fn wait_measured<F, Fut>(
+        &self,
+        kind: &'static str,
+        started: Instant,
+        limit: Duration,
+        check: F,
+    ) -> Result<(), ()>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let held = wait_until(limit, check).await;
+        self.measure_since(kind, started);
+        held
+    }
+
+    /// Counts a place taken (`+1`, a booking) or given back (`-1`) at `slot`.
+    fn count_place(&self, slot: &str, delta: i64) {
+        *self
+            .expected
+            .lock()
+            .expect("expected")
+            .places
+            .entry(slot.to_string())
+            .or_default() += delta;
+    }
+
     fn expect_messages(&self, email: &str, phone: &str, emails: u64, sms: u64) {
         let mut e = self.expected.lock().expect("expected");
         let entry = e
@@ -694,7 +728,7 @@ async fn sign_in(
         result =
             clinic_local::seed::sign_in(&ctx.http, &ctx.base, username, password, secret).await;
     }
-    ctx.measure(kind, started.elapsed().as_secs_f64() * 1000.0);
+    ctx.measure_since(kind, started);
     match result {
         Ok(signed) => Some(signed.access_token),
         Err(err) => {
@@ -810,22 +844,24 @@ async fn patient_journey(ctx: &Ctx, rng: &mut Rng) {
                 }
             }
             let started = Instant::now();
-            let linked = wait_until(Duration::from_secs(30), || async {
-                ctx.get("list_exams", "/v1/exams", &token, &[200])
-                    .await
-                    .is_some_and(|(_, list)| {
-                        list["items"].as_array().is_some_and(|items| {
-                            items
-                                .iter()
-                                .any(|e| e["externalId"] == external_id.as_str())
-                        })
-                    })
-            })
-            .await;
-            ctx.measure(
-                "pushed_exam_visible",
-                started.elapsed().as_secs_f64() * 1000.0,
-            );
+            let linked = ctx
+                .wait_measured(
+                    "pushed_exam_visible",
+                    started,
+                    Duration::from_secs(30),
+                    || async {
+                        ctx.get("list_exams", "/v1/exams", &token, &[200])
+                            .await
+                            .is_some_and(|(_, list)| {
+                                list["items"].as_array().is_some_and(|items| {
+                                    items
+                                        .iter()
+                                        .any(|e| e["externalId"] == external_id.as_str())
+                                })
+                            })
+                    },
+                )
+                .await;
             if linked.is_err() {
                 ctx.violation(format!(
                     "pushed exam {external_id} not linked to its patient within 30 s"
@@ -863,12 +899,7 @@ async fn patient_journey(ctx: &Ctx, rng: &mut Rng) {
             return;
         };
         if status == 201 {
-            *ctx.expected
-                .lock()
-                .expect("expected")
-                .places
-                .entry(slot.id.clone())
-                .or_default() += 1;
+            ctx.count_place(&slot.id, 1);
             booked = body["examId"].as_str().map(|id| (id.to_string(), slot.id));
             break;
         }
@@ -896,12 +927,7 @@ async fn patient_journey(ctx: &Ctx, rng: &mut Rng) {
             .await
             && status < 300
         {
-            *ctx.expected
-                .lock()
-                .expect("expected")
-                .places
-                .entry(slot_id.clone())
-                .or_default() -= 1;
+            ctx.count_place(&slot_id, -1);
             ctx.expect_messages(&email, &phone, 1, 1);
         }
     } else if rng.chance(0.7) {
@@ -916,16 +942,18 @@ async fn patient_journey(ctx: &Ctx, rng: &mut Rng) {
         let started = Instant::now();
         if let Ok(Ok(Some(file_id))) = tokio::time::timeout(Duration::from_secs(180), answer).await
         {
-            let ready = wait_until(Duration::from_secs(60), || async {
-                ctx.get("my_exam", &format!("/v1/exams/{exam_id}"), &token, &[200])
-                    .await
-                    .is_some_and(|(_, exam)| exam["status"] == "RESULT_READY")
-            })
-            .await;
-            ctx.measure(
-                "result_ready_wait",
-                started.elapsed().as_secs_f64() * 1000.0,
-            );
+            let ready = ctx
+                .wait_measured(
+                    "result_ready_wait",
+                    started,
+                    Duration::from_secs(60),
+                    || async {
+                        ctx.get("my_exam", &format!("/v1/exams/{exam_id}"), &token, &[200])
+                            .await
+                            .is_some_and(|(_, exam)| exam["status"] == "RESULT_READY")
+                    },
+                )
+                .await;
             if ready.is_err() {
                 ctx.violation(format!(
                     "exam {exam_id}: no RESULT_READY within 60 s of the upload"
@@ -1094,7 +1122,7 @@ async fn hospital_loop(ctx: Arc<Ctx>, index: usize, mut rx: mpsc::UnboundedRecei
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        ctx.measure("batch_applied", started.elapsed().as_secs_f64() * 1000.0);
+        ctx.measure_since("batch_applied", started);
         let items = applied.unwrap_or_default();
         if items.is_empty() {
             ctx.violation(format!("batch {batch_id} not applied within 90 s"));
@@ -1128,7 +1156,7 @@ async fn hospital_token(ctx: &Ctx, client_id: &str, client_secret: &str) -> Opti
         .await
         .ok()?;
     let token: Value = response.json().await.ok()?;
-    ctx.measure("hospital_token", started.elapsed().as_secs_f64() * 1000.0);
+    ctx.measure_since("hospital_token", started);
     token["access_token"].as_str().map(str::to_string)
 }
 
@@ -1200,7 +1228,7 @@ async fn doctor_loop(
                     None => break,
                 }
             }
-            ctx.measure("upload_link_wait", started.elapsed().as_secs_f64() * 1000.0);
+            ctx.measure_since("upload_link_wait", started);
             match upload {
                 None => ctx.violation(format!("exam {exam}: no upload link within 30 s")),
                 Some(upload) => {
@@ -1218,7 +1246,7 @@ async fn doctor_loop(
                     }
                     let started = Instant::now();
                     let status = put.send().await.map(|r| r.status().as_u16()).unwrap_or(0);
-                    ctx.measure("upload_put", started.elapsed().as_secs_f64() * 1000.0);
+                    ctx.measure_since("upload_put", started);
                     if status == 200 {
                         // Result ready: e-mail and SMS.
                         ctx.expect_messages(&job.email, &job.phone, 1, 1);
@@ -1317,27 +1345,29 @@ async fn order_report(ctx: &Ctx) {
         return;
     };
     let started = Instant::now();
-    let done = wait_until(Duration::from_secs(180), || async {
-        ctx.get(
-            "report_status",
-            &format!("/v1/reports/{id}"),
-            &staff,
-            &[200],
+    let done = ctx
+        .wait_measured(
+            "report_ready_wait",
+            started,
+            Duration::from_secs(180),
+            || async {
+                ctx.get(
+                    "report_status",
+                    &format!("/v1/reports/{id}"),
+                    &staff,
+                    &[200],
+                )
+                .await
+                .is_some_and(|(_, r)| {
+                    let s = r["status"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
+                    s == "done" || s == "failed"
+                })
+            },
         )
-        .await
-        .is_some_and(|(_, r)| {
-            let s = r["status"]
-                .as_str()
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            s == "done" || s == "failed"
-        })
-    })
-    .await;
-    ctx.measure(
-        "report_ready_wait",
-        started.elapsed().as_secs_f64() * 1000.0,
-    );
+        .await;
     match done {
         Ok(()) => ctx.expected.lock().expect("expected").reports += 1,
         Err(()) => ctx.violation(format!("report {id} not done within 180 s")),
@@ -1523,6 +1553,16 @@ fn consumer_filters(template: &Path) -> Result<BTreeMap<String, BTreeSet<String>
     Ok(consumers)
 }
 
+/// The emulator's tables (one page: the stack has a handful).
+async fn table_names(ddb: &aws_sdk_dynamodb::Client) -> Result<Vec<String>, String> {
+    let tables = ddb
+        .list_tables()
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(tables.table_names().to_vec())
+}
+
 /// Every outbox item the soak's events left in the service tables: id → (table, type, pending).
 async fn outbox_items(
     ddb: &aws_sdk_dynamodb::Client,
@@ -1530,17 +1570,12 @@ async fn outbox_items(
 ) -> Result<BTreeMap<String, (String, String, bool)>, String> {
     use aws_sdk_dynamodb::types::AttributeValue;
     let mut out = BTreeMap::new();
-    let tables = ddb
-        .list_tables()
-        .send()
-        .await
-        .map_err(|e| format!("{e:?}"))?;
-    for table in tables.table_names() {
+    for table in table_names(ddb).await? {
         let mut start = None;
         loop {
             let page = ddb
                 .scan()
-                .table_name(table)
+                .table_name(&table)
                 .filter_expression("begins_with(pk, :p) AND createdAt >= :since")
                 .expression_attribute_values(":p", AttributeValue::S("OUTBOX#".into()))
                 .expression_attribute_values(":since", AttributeValue::S(since.into()))
@@ -1582,15 +1617,10 @@ async fn commit_times(sdk: &aws_config::SdkConfig) -> Result<HashMap<String, u64
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     let streams = aws_sdk_dynamodbstreams::Client::new(sdk);
     let mut out = HashMap::new();
-    let tables = ddb
-        .list_tables()
-        .send()
-        .await
-        .map_err(|e| format!("{e:?}"))?;
-    for table in tables.table_names() {
+    for table in table_names(&ddb).await? {
         let described = ddb
             .describe_table()
-            .table_name(table)
+            .table_name(&table)
             .send()
             .await
             .map_err(|e| format!("{e:?}"))?;
@@ -1603,16 +1633,7 @@ async fn commit_times(sdk: &aws_config::SdkConfig) -> Result<HashMap<String, u64
             .send()
             .await
             .map_err(|e| format!("{e:?}"))?;
-        let shards: Vec<String> = stream
-            .stream_description()
-            .map(|d| {
-                d.shards()
-                    .iter()
-                    .filter_map(|s| s.shard_id().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for shard in shards {
+        for shard in clinic_local::events::streams::shard_ids_of(&stream) {
             let mut iterator = streams
                 .get_shard_iterator()
                 .stream_arn(arn)

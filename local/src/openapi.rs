@@ -36,7 +36,10 @@ mod tests {
             "/v1/me/notifications",
             "/v1/files/{fileId}/download",
         ] {
-            assert!(paths.contains_key(path), "{path} missing from the served spec");
+            assert!(
+                paths.contains_key(path),
+                "{path} missing from the served spec"
+            );
         }
     }
 }
