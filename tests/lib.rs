@@ -1,4 +1,5 @@
-//! Helpers shared by the cross-service checks: reading what `template.yaml` declares.
+//! Helpers shared by the cross-service checks: reading what `template.yaml` declares, the merged
+//! OpenAPI spec of the services.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use serde_yaml::Value;
 
 pub mod api;
 pub mod local_system;
+pub mod openapi;
 
 /// The workspace root of the checkout being tested (read when the test runs: checkouts that
 /// share one target dir share build artefacts, so the compile-time path may name another one).

@@ -9,10 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::{Method, StatusCode};
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Method, StatusCode};
 use tokio::sync::watch;
 
 use crate::events::{Nudge, Nudging, PollerSettings};
@@ -65,6 +67,8 @@ pub enum StartError {
     Seed(#[from] crate::seed::SeedError),
     #[error("{0}")]
     Signer(String),
+    #[error("the OpenAPI spec compiled in from portal/openapi.json is not JSON: {0}")]
+    OpenApi(serde_json::Error),
 }
 
 /// The SDK configuration every client of the runner uses: the emulator only, never the
@@ -187,6 +191,7 @@ async fn start(
     settings: &Settings,
     template: &Template,
     metrics: &MetricsBoard,
+    openapi: &Bytes,
 ) -> Result<System, StartError> {
     let sdk = sdk_config(&settings.emulator_url).await;
     let stack = provision(
@@ -254,7 +259,13 @@ async fn start(
         &settings.portal_dir,
         std::slice::from_ref(&settings.emulator_url),
     );
-    let app = app_router(gateway, ready.clone(), portal.clone(), metrics.clone());
+    let app = app_router(
+        gateway,
+        ready.clone(),
+        portal.clone(),
+        metrics.clone(),
+        openapi.clone(),
+    );
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", settings.port))
         .await
@@ -344,6 +355,7 @@ async fn start(
 /// [`StartError`] naming what could not start.
 pub async fn run(settings: Settings) -> Result<(), StartError> {
     let template = Template::load(&settings.template)?;
+    let openapi = crate::openapi::served_body().map_err(StartError::OpenApi)?;
     if !emulator_up(&settings.emulator_url).await {
         return Err(StartError::EmulatorDown {
             url: settings.emulator_url.clone(),
@@ -351,7 +363,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     }
     let sdk = sdk_config(&settings.emulator_url).await;
     let metrics = MetricsBoard::default();
-    let mut system = start(&settings, &template, &metrics).await?;
+    let mut system = start(&settings, &template, &metrics, &openapi).await?;
     print_banner(&settings, &system);
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -389,7 +401,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
                 return Ok(());
             }
         }
-        system = start(&settings, &template, &metrics).await?;
+        system = start(&settings, &template, &metrics, &openapi).await?;
         print_staff_secret(system.staff_secret.as_deref());
         println!(
             "Clinic is running again at {} (provisioned afresh: earlier data, accounts and tokens are gone; staff login {} / {})",
@@ -406,6 +418,7 @@ fn app_router(
     ready: Arc<AtomicBool>,
     portal: Option<Portal>,
     metrics: MetricsBoard,
+    openapi: Bytes,
 ) -> Router {
     let fallback_gateway = gateway.clone();
     Router::new()
@@ -432,7 +445,12 @@ fn app_router(
         )
         .route(
             "/openapi.json",
-            get(|| async { axum::Json(crate::openapi::merged_json()) }),
+            get(move || {
+                let openapi = openapi.clone();
+                // The content type `axum::Json` gives.
+                let json = HeaderValue::from_static("application/json");
+                async move { ([(CONTENT_TYPE, json)], openapi) }
+            }),
         )
         .route(
             "/_local/metrics",

@@ -30,6 +30,18 @@ fn settings(stack_name: &str) -> ProvisionSettings {
     }
 }
 
+/// What provisioning `template` under a fresh stack name fails with (`refusal`: why it must).
+async fn provisioning_error(
+    template: &Template,
+    config: &aws_config::SdkConfig,
+    refusal: &str,
+) -> String {
+    provision(template, config, &settings(&unique("t")))
+        .await
+        .expect_err(refusal)
+        .to_string()
+}
+
 async fn pool_ids_named(
     cognito: &aws_sdk_cognitoidentityprovider::Client,
     name: &str,
@@ -540,11 +552,9 @@ Resources:
 ";
     let template = Template::parse(text, "t.yaml").expect("parses");
     let config = emulator_config().await;
-    let error = provision(&template, &config, &settings(&unique("t")))
-        .await
-        .expect_err("Api events are not emulated");
+    let error = provisioning_error(&template, &config, "Api events are not emulated").await;
     assert_eq!(
-        error.to_string(),
+        error,
         "t.yaml:13: function Worker: event Legacy has type Api, which the local runner cannot emulate"
     );
 }
@@ -570,10 +580,7 @@ Resources:
 ";
     let template = Template::parse(text, "t.yaml").expect("parses");
     let config = emulator_config().await;
-    let error = provision(&template, &config, &settings(&unique("t")))
-        .await
-        .expect_err("batch size 0");
-    let message = error.to_string();
+    let message = provisioning_error(&template, &config, "batch size 0").await;
     assert!(
         message.starts_with("t.yaml:15: resource Worker: property Events.Jobs.Properties.BatchSize: must be at least 1"),
         "{message}"
@@ -727,10 +734,7 @@ async fn unsupported_lambda_authorizers_name_the_property_and_line() {
     ];
     for (authorizer, expected) in cases {
         let template = lambda_authorizer_template(authorizer);
-        let error = provision(&template, &config, &settings(&unique("t")))
-            .await
-            .expect_err("refused");
-        let message = error.to_string();
+        let message = provisioning_error(&template, &config, "refused").await;
         assert!(
             message.starts_with(expected),
             "{message}\nexpected: {expected}"

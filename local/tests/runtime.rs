@@ -49,6 +49,16 @@ fn spec(name: &str, timeout: Duration) -> FunctionSpec {
     }
 }
 
+/// A fixture function whose initialisation fails `how` (`FIXTURE_INIT_FAIL`: `1` reports an init
+/// error, `exit` exits).
+fn failing_at_init(name: &str, how: &str) -> FunctionSpec {
+    let mut failing = spec(name, Duration::from_secs(30));
+    failing
+        .environment
+        .insert("FIXTURE_INIT_FAIL".to_owned(), how.to_owned());
+    failing
+}
+
 fn config(max_instances: u32) -> RuntimeConfig {
     let mut config = RuntimeConfig::new(examples_dir());
     config.max_instances = max_instances;
@@ -106,8 +116,59 @@ async fn wait_for_line(
     .await
 }
 
+/// Starts an invocation of `function` that sleeps `ms` and waits until its process says it
+/// sleeps: the task answers what the invocation does; the line is the process's.
+async fn invoke_sleeping(
+    runtime: &Runtime,
+    logs: &mut broadcast::Receiver<LogLine>,
+    function: &'static str,
+    ms: u64,
+) -> (tokio::task::JoinHandle<Result<Value, InvokeError>>, LogLine) {
+    let task = tokio::spawn({
+        let runtime = runtime.clone();
+        async move {
+            runtime
+                .invoke(function, json!({ "action": "sleep", "ms": ms }))
+                .await
+        }
+    });
+    let sleeping = format!("sleeping {ms}");
+    let line = wait_for_line(logs, |line| line.line == sleeping).await;
+    (task, line)
+}
+
 fn pid_of(answer: &Value) -> u64 {
     answer["pid"].as_u64().expect("pid in the answer")
+}
+
+/// The message of the throttling error an invocation of `function` answers with (it must be one).
+async fn throttled_message(runtime: &Runtime, function: &str) -> String {
+    match within(runtime.invoke(function, json!({}))).await {
+        Err(InvokeError::Function {
+            error_type,
+            error_message,
+        }) => {
+            assert_eq!(error_type, THROTTLED_ERROR_TYPE);
+            error_message
+        }
+        other => panic!("expected throttling, got {other:?}"),
+    }
+}
+
+/// Runs `count` invocations of `function` at once, each sleeping `ms`: the pids that answered.
+async fn pids_of_concurrent_sleeps(
+    runtime: &Runtime,
+    function: &str,
+    count: usize,
+    ms: u64,
+) -> BTreeSet<u64> {
+    let invocations =
+        (0..count).map(|_| runtime.invoke(function, json!({ "action": "sleep", "ms": ms })));
+    let answers = within(futures::future::join_all(invocations)).await;
+    answers
+        .iter()
+        .map(|answer| pid_of(answer.as_ref().expect("answer")))
+        .collect()
 }
 
 /// True while a process with this pid exists (Linux only; elsewhere always false).
@@ -238,13 +299,7 @@ async fn echo_round_trip_with_lambda_context_and_environment() {
 async fn concurrent_invocations_use_at_most_n_instances() {
     let runtime = runtime([spec("SleepFunction", Duration::from_secs(60))], 2);
     let mut reports = runtime.subscribe_reports();
-    let invocations =
-        (0..6).map(|_| runtime.invoke("SleepFunction", json!({ "action": "sleep", "ms": 800 })));
-    let answers = within(futures::future::join_all(invocations)).await;
-    let pids: BTreeSet<u64> = answers
-        .iter()
-        .map(|answer| pid_of(answer.as_ref().expect("answer")))
-        .collect();
+    let pids = pids_of_concurrent_sleeps(&runtime, "SleepFunction", 6, 800).await;
     // How many instances the pool needed depends on how fast they started on this machine; never
     // more than the limit, and each started once.
     assert!(
@@ -286,29 +341,15 @@ async fn reserved_concurrency_lowers_the_limit_and_zero_throttles() {
     none.reserved_concurrency = Some(0);
     let runtime = runtime([one, none], 4);
 
-    let invocations =
-        (0..3).map(|_| runtime.invoke("OneFunction", json!({ "action": "sleep", "ms": 200 })));
-    let answers = within(futures::future::join_all(invocations)).await;
-    let pids: BTreeSet<u64> = answers
-        .iter()
-        .map(|answer| pid_of(answer.as_ref().expect("answer")))
-        .collect();
+    let pids = pids_of_concurrent_sleeps(&runtime, "OneFunction", 3, 200).await;
     assert_eq!(pids.len(), 1, "{pids:?}");
     assert_eq!(runtime.stats("OneFunction").expect("stats").limit, 1);
 
-    match within(runtime.invoke("ThrottledFunction", json!({}))).await {
-        Err(InvokeError::Function {
-            error_type,
-            error_message,
-        }) => {
-            assert_eq!(error_type, THROTTLED_ERROR_TYPE);
-            assert!(
-                error_message.contains("ThrottledFunction")
-                    && error_message.contains("reserved concurrency is 0")
-            );
-        }
-        other => panic!("expected throttling, got {other:?}"),
-    }
+    let error_message = throttled_message(&runtime, "ThrottledFunction").await;
+    assert!(
+        error_message.contains("ThrottledFunction")
+            && error_message.contains("reserved concurrency is 0")
+    );
     within(runtime.warm_up("ThrottledFunction"))
         .await
         .expect("nothing to start");
@@ -330,15 +371,7 @@ async fn invocations_wait_in_a_bounded_queue() {
     let mut logs = runtime.subscribe_logs();
 
     // Busy until the shutdown: the only instance never frees up on its own.
-    let busy = tokio::spawn({
-        let runtime = runtime.clone();
-        async move {
-            runtime
-                .invoke("QueueFunction", json!({ "action": "sleep", "ms": 600_000 }))
-                .await
-        }
-    });
-    wait_for_line(&mut logs, |line| line.line == "sleeping 600000").await;
+    let (busy, _) = invoke_sleeping(&runtime, &mut logs, "QueueFunction", 600_000).await;
     let waiting = tokio::spawn({
         let runtime = runtime.clone();
         async move { runtime.invoke("QueueFunction", json!({})).await }
@@ -350,19 +383,11 @@ async fn invocations_wait_in_a_bounded_queue() {
     })
     .await;
 
-    match within(runtime.invoke("QueueFunction", json!({}))).await {
-        Err(InvokeError::Function {
-            error_type,
-            error_message,
-        }) => {
-            assert_eq!(error_type, THROTTLED_ERROR_TYPE);
-            assert!(
-                error_message.contains("1 invocations are already waiting"),
-                "{error_message}"
-            );
-        }
-        other => panic!("expected throttling, got {other:?}"),
-    }
+    let error_message = throttled_message(&runtime, "QueueFunction").await;
+    assert!(
+        error_message.contains("1 invocations are already waiting"),
+        "{error_message}"
+    );
     let stats = runtime.stats("QueueFunction").expect("stats");
     assert_eq!((stats.live, stats.queued), (1, 1), "{stats:?}");
 
@@ -501,10 +526,7 @@ async fn an_exit_mid_invocation_is_a_crash_and_the_instance_is_replaced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reported_init_error_fails_the_warm_up_with_its_message() {
-    let mut failing = spec("InitFailFunction", Duration::from_secs(30));
-    failing
-        .environment
-        .insert("FIXTURE_INIT_FAIL".to_owned(), "1".to_owned());
+    let failing = failing_at_init("InitFailFunction", "1");
     let runtime = runtime(
         [failing, spec("HealthyFunction", Duration::from_secs(30))],
         2,
@@ -553,10 +575,7 @@ async fn a_reported_init_error_fails_the_warm_up_with_its_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exit_during_init_fails_with_the_last_output() {
-    let mut failing = spec("InitExitFunction", Duration::from_secs(30));
-    failing
-        .environment
-        .insert("FIXTURE_INIT_FAIL".to_owned(), "exit".to_owned());
+    let failing = failing_at_init("InitExitFunction", "exit");
     let runtime = runtime([failing], 2);
     match within(runtime.warm_up("InitExitFunction")).await {
         Err(InvokeError::Crashed(message)) => {
@@ -631,15 +650,7 @@ async fn shutdown_lets_an_in_flight_invocation_finish_then_stops_everything() {
     within(runtime.warm_up("DrainFunction"))
         .await
         .expect("warm");
-    let in_flight = tokio::spawn({
-        let runtime = runtime.clone();
-        async move {
-            runtime
-                .invoke("DrainFunction", json!({ "action": "sleep", "ms": 1500 }))
-                .await
-        }
-    });
-    let sleeping = wait_for_line(&mut logs, |line| line.line == "sleeping 1500").await;
+    let (in_flight, sleeping) = invoke_sleeping(&runtime, &mut logs, "DrainFunction", 1500).await;
 
     within(runtime.shutdown()).await;
     let answer = within(in_flight)
@@ -668,15 +679,7 @@ async fn shutdown_does_not_wait_forever_for_an_invocation() {
     let runtime =
         Runtime::new([spec("StuckFunction", Duration::from_secs(600))], config).expect("runtime");
     let mut logs = runtime.subscribe_logs();
-    let in_flight = tokio::spawn({
-        let runtime = runtime.clone();
-        async move {
-            runtime
-                .invoke("StuckFunction", json!({ "action": "sleep", "ms": 600_000 }))
-                .await
-        }
-    });
-    wait_for_line(&mut logs, |line| line.line == "sleeping 600000").await;
+    let (in_flight, _) = invoke_sleeping(&runtime, &mut logs, "StuckFunction", 600_000).await;
     within(runtime.shutdown()).await;
     assert_eq!(
         within(in_flight).await.expect("task"),

@@ -276,15 +276,7 @@ impl<I: Invoker> StreamPoller<I> {
             .send()
             .await
             .map_err(|e| CallError::of(&e))?;
-        Ok(out
-            .stream_description()
-            .map(|d| {
-                d.shards()
-                    .iter()
-                    .filter_map(|s| s.shard_id().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(shard_ids_of(&out))
     }
 
     /// Records of `shard` from `start` in Lambda's shape, with a fresh iterator: an iterator
@@ -552,6 +544,21 @@ impl<I: Invoker> StreamPoller<I> {
             tracing::error!(queue = %queue_url, error = %clinic_shared::aws::error_text(&err), "could not record the failed stream batch");
         }
     }
+}
+
+/// The shard ids a `DescribeStream` answer lists (none when it describes no stream).
+pub fn shard_ids_of(
+    described: &aws_sdk_dynamodbstreams::operation::describe_stream::DescribeStreamOutput,
+) -> Vec<String> {
+    described
+        .stream_description()
+        .map(|d| {
+            d.shards()
+                .iter()
+                .filter_map(|s| s.shard_id().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

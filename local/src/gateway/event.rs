@@ -68,6 +68,17 @@ pub struct RequestMeta<'a> {
 #[serde(rename_all = "camelCase")]
 struct HttpApiEvent<'a> {
     version: &'static str,
+    #[serde(flatten)]
+    request: RequestFields<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
+    is_base64_encoded: bool,
+}
+
+/// What the route's event and a Lambda authorizer's event both say about the request.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestFields<'a> {
     route_key: &'a str,
     raw_path: String,
     raw_query_string: &'a str,
@@ -79,9 +90,6 @@ struct HttpApiEvent<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     path_parameters: Option<&'a BTreeMap<String, String>>,
     request_context: RequestContext<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    body: Option<String>,
-    is_base64_encoded: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -118,17 +126,8 @@ struct AuthorizerEvent<'a> {
     kind: &'static str,
     route_arn: String,
     identity_source: &'a [String],
-    route_key: &'a str,
-    raw_path: String,
-    raw_query_string: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cookies: Option<Vec<String>>,
-    headers: BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    query_string_parameters: Option<BTreeMap<String, String>>,
-    request_context: RequestContext<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    path_parameters: Option<&'a BTreeMap<String, String>>,
+    #[serde(flatten)]
+    request: RequestFields<'a>,
     /// The `$default` stage has no stage variables locally.
     #[serde(skip_serializing_if = "Option::is_none")]
     stage_variables: Option<BTreeMap<String, String>>,
@@ -166,14 +165,7 @@ pub fn build(parts: &RequestParts<'_>, meta: &RequestMeta<'_>, body: &[u8]) -> s
     };
     let event = HttpApiEvent {
         version: "2.0",
-        route_key: meta.route_key,
-        raw_path: path.clone(),
-        raw_query_string: parts.raw_query,
-        cookies: cookies(parts.headers),
-        headers: headers(parts),
-        query_string_parameters: query_parameters(parts.raw_query),
-        path_parameters: (!meta.path_parameters.is_empty()).then_some(meta.path_parameters),
-        request_context: request_context(parts, meta, path, authorizer),
+        request: request_fields(parts, meta, path, authorizer),
         body,
         is_base64_encoded,
     };
@@ -196,14 +188,7 @@ pub fn build_authorizer(
         kind: "REQUEST",
         route_arn: route_arn(meta.region, meta.api_id, parts.method, &path),
         identity_source,
-        route_key: meta.route_key,
-        raw_path: path.clone(),
-        raw_query_string: parts.raw_query,
-        cookies: cookies(parts.headers),
-        headers: headers(parts),
-        query_string_parameters: query_parameters(parts.raw_query),
-        request_context: request_context(parts, meta, path, None),
-        path_parameters: (!meta.path_parameters.is_empty()).then_some(meta.path_parameters),
+        request: request_fields(parts, meta, path, None),
         stage_variables: None,
     };
     serde_json::to_value(&event).unwrap_or(serde_json::Value::Null)
@@ -222,6 +207,25 @@ fn decoded_path(parts: &RequestParts<'_>) -> String {
     percent_decode_str(parts.raw_path)
         .decode_utf8_lossy()
         .into_owned()
+}
+
+/// `path` is the decoded path.
+fn request_fields<'a>(
+    parts: &RequestParts<'a>,
+    meta: &RequestMeta<'a>,
+    path: String,
+    authorizer: Option<AuthorizerContext<'a>>,
+) -> RequestFields<'a> {
+    RequestFields {
+        route_key: meta.route_key,
+        raw_path: path.clone(),
+        raw_query_string: parts.raw_query,
+        cookies: cookies(parts.headers),
+        headers: headers(parts),
+        query_string_parameters: query_parameters(parts.raw_query),
+        path_parameters: (!meta.path_parameters.is_empty()).then_some(meta.path_parameters),
+        request_context: request_context(parts, meta, path, authorizer),
+    }
 }
 
 fn request_context<'a>(

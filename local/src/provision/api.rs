@@ -169,9 +169,7 @@ fn lambda_authorizer(
              {LAMBDA_AUTHORIZER_PAYLOAD_VERSION} with EnableSimpleResponses: true"
         )));
     }
-    let simple_responses = authorizer
-        .opt_bool("EnableSimpleResponses")?
-        .unwrap_or(false);
+    let simple_responses = authorizer.flag("EnableSimpleResponses")?;
     if !simple_responses {
         let node = authorizer
             .get("EnableSimpleResponses")
@@ -262,7 +260,7 @@ fn cors_settings(cors: &Node<'_>) -> Result<Option<Cors>, TemplateError> {
         allow_headers: cors.strings("AllowHeaders")?,
         expose_headers: cors.strings("ExposeHeaders")?,
         max_age: cors.opt_int("MaxAge")?,
-        allow_credentials: cors.opt_bool("AllowCredentials")?.unwrap_or(false),
+        allow_credentials: cors.flag("AllowCredentials")?,
     }))
 }
 

@@ -276,7 +276,7 @@ async fn ensure_ttl(
     let Some(spec) = props.get("TimeToLiveSpecification") else {
         return Ok(());
     };
-    let enabled = spec.opt_bool("Enabled")?.unwrap_or(false);
+    let enabled = spec.flag("Enabled")?;
     let Some(attribute) = spec.opt_string("AttributeName")? else {
         if enabled {
             return Err(spec

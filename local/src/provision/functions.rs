@@ -302,9 +302,7 @@ async fn stream_source(
         batch_size: batch_size(props, DEFAULT_STREAM_BATCH)?,
         starting_position: props.require("StartingPosition")?.string()?,
         maximum_retry_attempts: props.opt_int("MaximumRetryAttempts")?,
-        bisect_on_error: props
-            .opt_bool("BisectBatchOnFunctionError")?
-            .unwrap_or(false),
+        bisect_on_error: props.flag("BisectBatchOnFunctionError")?,
         report_batch_item_failures: reports_item_failures(props)?,
         filters,
         on_failure_queue_url,

@@ -135,7 +135,7 @@ pub async fn provision(
                 dynamodb::ensure_table(&clients.dynamodb, place, &node, &name).await?
             }
             ResourceKind::SnsTopic => {
-                let suffix = if sns::is_fifo(&node)? { ".fifo" } else { "" };
+                let suffix = names::fifo_suffix(&node, names::FIFO_TOPIC)?;
                 let name = names::physical_name(&node, names::TOPIC, stack, id, suffix)?;
                 sns::ensure_topic(&clients.sns, place, &node, &name).await?
             }
@@ -143,7 +143,7 @@ pub async fn provision(
                 sns::ensure_subscription(&clients.sns, place, &node).await?
             }
             ResourceKind::SqsQueue => {
-                let suffix = if sqs::is_fifo(&node)? { ".fifo" } else { "" };
+                let suffix = names::fifo_suffix(&node, names::FIFO_QUEUE)?;
                 let name = names::physical_name(&node, names::QUEUE, stack, id, suffix)?;
                 sqs::ensure_queue(&clients.sqs, place, &node, &name).await?
             }

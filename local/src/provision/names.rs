@@ -72,6 +72,17 @@ pub(crate) fn physical_name(
     Ok(generated_name(rule, stack_name, logical_id, suffix))
 }
 
+/// The property that asks for a FIFO topic.
+pub(crate) const FIFO_TOPIC: &str = "FifoTopic";
+/// The property that asks for a FIFO queue.
+pub(crate) const FIFO_QUEUE: &str = "FifoQueue";
+
+/// The suffix AWS requires of FIFO topics' and queues' names: `.fifo` when their `flag` property
+/// ([`FIFO_TOPIC`], [`FIFO_QUEUE`]) is set, else nothing.
+pub(crate) fn fifo_suffix(props: &Node<'_>, flag: &str) -> Result<&'static str, TemplateError> {
+    Ok(if props.flag(flag)? { ".fifo" } else { "" })
+}
+
 /// `<stackName>-<LogicalId><suffix>`, within `rule.max_len` (a hash of the full name replaces
 /// what is cut, so shortened names stay distinct).
 pub(crate) fn generated_name(

@@ -216,6 +216,11 @@ impl<'a> Node<'a> {
         self.get(key).map(|n| n.bool()).transpose()
     }
 
+    /// Member `key` as a boolean, false when absent (CloudFormation's switches default to off).
+    pub fn flag(&self, key: &str) -> Result<bool, TemplateError> {
+        Ok(self.opt_bool(key)?.unwrap_or(false))
+    }
+
     /// Member `key` as an integer of type `T`, if present.
     pub fn opt_int<T: TryFrom<i64>>(&self, key: &str) -> Result<Option<T>, TemplateError> {
         self.get(key).map(|n| n.int_as::<T>()).transpose()

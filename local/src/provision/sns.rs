@@ -7,7 +7,6 @@ use std::collections::HashMap;
 
 use aws_sdk_sns::Client;
 use aws_sdk_sns::error::ProvideErrorMetadata;
-use serde_json::Value;
 use tracing::info;
 
 use super::errors::ProvisionError;
@@ -36,11 +35,6 @@ const SUBSCRIPTION_ATTRIBUTES: &[(&str, bool)] = &[
     ("SubscriptionRoleArn", false),
     ("ReplayPolicy", true),
 ];
-
-/// Whether the template asks for a FIFO topic (its generated name then needs `.fifo`).
-pub(crate) fn is_fifo(props: &Node<'_>) -> Result<bool, TemplateError> {
-    Ok(props.opt_bool("FifoTopic")?.unwrap_or(false))
-}
 
 /// Creates topic `name` unless it exists (and its inline `Subscription` list), and returns its
 /// `Ref`/`Fn::GetAtt` values.
@@ -79,8 +73,8 @@ pub(crate) async fn ensure_topic(
                 .is_some_and(|s| s.is_not_found_exception() || s.code() == Some("NotFound")) =>
         {
             let mut attributes: HashMap<String, String> = wanted.into_iter().collect();
-            if is_fifo(props)? {
-                attributes.insert("FifoTopic".into(), "true".into());
+            if props.flag(super::names::FIFO_TOPIC)? {
+                attributes.insert(super::names::FIFO_TOPIC.into(), "true".into());
             }
             let mut request = client
                 .create_topic()
@@ -238,15 +232,10 @@ fn attributes(
         let Some(node) = props.get(property) else {
             continue;
         };
-        let value = if *is_json {
-            node.json_string()?
-        } else {
-            match node.value() {
-                Value::Bool(b) => b.to_string(),
-                _ => node.string()?,
-            }
-        };
-        out.push(((*property).to_string(), value));
+        out.push((
+            (*property).to_string(),
+            super::sqs::attribute_text(&node, *is_json)?,
+        ));
     }
     Ok(out)
 }

@@ -73,11 +73,6 @@ const ATTRIBUTES: &[(&str, QueueAttributeName, bool)] = &[
     ),
 ];
 
-/// Whether the template asks for a FIFO queue (its generated name then needs `.fifo`).
-pub(crate) fn is_fifo(props: &Node<'_>) -> Result<bool, TemplateError> {
-    Ok(props.opt_bool("FifoQueue")?.unwrap_or(false))
-}
-
 /// Creates queue `name` unless it exists, and returns its `Ref`/`Fn::GetAtt` values.
 pub(crate) async fn ensure_queue(
     client: &Client,
@@ -175,17 +170,21 @@ fn attributes(props: &Node<'_>) -> Result<Vec<(QueueAttributeName, String)>, Tem
         let Some(node) = props.get(property) else {
             continue;
         };
-        let value = if *is_json {
-            node.json_string()?
-        } else {
-            match node.value() {
-                Value::Bool(b) => b.to_string(),
-                _ => node.string()?,
-            }
-        };
-        out.push((attribute.clone(), value));
+        out.push((attribute.clone(), attribute_text(&node, *is_json)?));
     }
     Ok(out)
+}
+
+/// An attribute's value as SQS and SNS take every one, a string: a JSON document (`is_json`:
+/// policies) serialised, a boolean as `true`/`false`.
+pub(crate) fn attribute_text(node: &Node<'_>, is_json: bool) -> Result<String, TemplateError> {
+    if is_json {
+        return node.json_string();
+    }
+    match node.value() {
+        Value::Bool(b) => Ok(b.to_string()),
+        _ => node.string(),
+    }
 }
 
 /// Sets the attributes whose current value differs (FIFO-ness cannot change).

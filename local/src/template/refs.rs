@@ -151,56 +151,52 @@ impl Template {
                     });
                 }
             }
-            let mut found = Vec::new();
-            collect(&resource.properties, &mut found).map_err(|message| {
-                TemplateError::Intrinsic {
-                    location: location.clone(),
-                    owner: owner.clone(),
-                    function: "intrinsic".into(),
-                    message,
-                }
-            })?;
-            let mut needs = BTreeSet::new();
-            for reference in &found {
-                self.check_reference(reference, &owner, &location, true)?;
-                if self.resource(&reference.target).is_some() {
-                    needs.insert(reference.target.clone());
-                }
-            }
+            let found = self.checked_references(&resource.properties, &owner, &location, true)?;
+            let needs: BTreeSet<String> = found
+                .into_iter()
+                .filter(|reference| self.resource(&reference.target).is_some())
+                .map(|reference| reference.target)
+                .collect();
             dependencies.push(needs);
         }
         for (resource, needs) in self.resources.iter_mut().zip(dependencies) {
             resource.dependencies.extend(needs);
         }
-        for (name, body) in &self.conditions {
-            let location = self.location(&["Conditions", name]);
-            let owner = format!("condition {name}");
-            let mut found = Vec::new();
-            collect(body, &mut found).map_err(|message| TemplateError::Intrinsic {
-                location: location.clone(),
-                owner: owner.clone(),
-                function: "intrinsic".into(),
-                message,
-            })?;
-            for reference in &found {
-                self.check_reference(reference, &owner, &location, false)?;
-            }
-        }
-        for (name, body) in &self.outputs {
-            let location = self.location(&["Outputs", name]);
-            let owner = format!("output {name}");
-            let mut found = Vec::new();
-            collect(body, &mut found).map_err(|message| TemplateError::Intrinsic {
-                location: location.clone(),
-                owner: owner.clone(),
-                function: "intrinsic".into(),
-                message,
-            })?;
-            for reference in &found {
-                self.check_reference(reference, &owner, &location, true)?;
+        // Conditions may only use parameters; outputs may name resources too.
+        let sections = [
+            ("Conditions", "condition", &self.conditions, false),
+            ("Outputs", "output", &self.outputs, true),
+        ];
+        for (section, kind, entries, resources_allowed) in sections {
+            for (name, body) in entries {
+                let location = self.location(&[section, name]);
+                let owner = format!("{kind} {name}");
+                self.checked_references(body, &owner, &location, resources_allowed)?;
             }
         }
         Ok(())
+    }
+
+    /// The references in `body`, each checked ([`Self::check_reference`]); an error names
+    /// `owner` at `location`.
+    fn checked_references(
+        &self,
+        body: &Value,
+        owner: &str,
+        location: &Location,
+        resources_allowed: bool,
+    ) -> Result<Vec<Reference>, TemplateError> {
+        let mut found = Vec::new();
+        collect(body, &mut found).map_err(|message| TemplateError::Intrinsic {
+            location: location.clone(),
+            owner: owner.to_string(),
+            function: "intrinsic".into(),
+            message,
+        })?;
+        for reference in &found {
+            self.check_reference(reference, owner, location, resources_allowed)?;
+        }
+        Ok(found)
     }
 
     fn check_reference(
@@ -216,6 +212,15 @@ impl Template {
             target: reference.target.clone(),
             via: reference.via,
         };
+        let only_parameters = || TemplateError::Intrinsic {
+            location: location.clone(),
+            owner: owner.to_string(),
+            function: reference.via.to_string(),
+            message: format!(
+                "refers to resource {}, but conditions may only use parameters",
+                reference.target
+            ),
+        };
         let is_parameter = PSEUDO_PARAMETERS.contains(&reference.target.as_str())
             || self.parameters.iter().any(|p| p.name == reference.target);
         let Some(attribute) = &reference.attribute else {
@@ -224,15 +229,7 @@ impl Template {
             }
             return match self.resource(&reference.target) {
                 Some(_) if resources_allowed => Ok(()),
-                Some(_) => Err(TemplateError::Intrinsic {
-                    location: location.clone(),
-                    owner: owner.to_string(),
-                    function: reference.via.to_string(),
-                    message: format!(
-                        "refers to resource {}, but conditions may only use parameters",
-                        reference.target
-                    ),
-                }),
+                Some(_) => Err(only_parameters()),
                 None => Err(unknown()),
             };
         };
@@ -240,15 +237,7 @@ impl Template {
             return Err(unknown());
         };
         if !resources_allowed {
-            return Err(TemplateError::Intrinsic {
-                location: location.clone(),
-                owner: owner.to_string(),
-                function: reference.via.to_string(),
-                message: format!(
-                    "refers to resource {}, but conditions may only use parameters",
-                    reference.target
-                ),
-            });
+            return Err(only_parameters());
         }
         let known = target.kind.attributes(&target.type_name);
         if known.contains(&attribute.as_str()) {

@@ -13,8 +13,8 @@
 //! Every dependency call is bounded in time so the answer comes within the function's timeout.
 //!
 //! Tokens signed by the local runner's token endpoint (HS256, key id `clinic-local`) are
-//! understood only in builds with the `local-tokens` feature, which the local runner's workspace
-//! build turns on and release packaging leaves off.
+//! understood only in builds with the `local-tokens` feature, which workspace builds turn on (the
+//! `tests` package depends on this crate with it) and release packaging leaves off.
 
 use std::collections::HashMap;
 use std::future::Future;

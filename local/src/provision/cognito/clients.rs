@@ -9,7 +9,7 @@ use aws_sdk_cognitoidentityprovider::types::{
 };
 use tracing::info;
 
-use super::{CognitoFacts, non_empty};
+use super::{CognitoFacts, find_in_pages, non_empty};
 use crate::provision::errors::ProvisionError;
 use crate::provision::props::{Node, Place};
 use crate::template::{ResourceValues, TemplateError};
@@ -23,7 +23,7 @@ pub(in crate::provision) async fn ensure_client(
     facts: &mut CognitoFacts,
 ) -> Result<ResourceValues, ProvisionError> {
     let pool = props.require("UserPoolId")?.string()?;
-    let wants_secret = props.opt_bool("GenerateSecret")?.unwrap_or(false);
+    let wants_secret = props.flag("GenerateSecret")?;
     let (id, secret) = match find_client(client, place, &pool, name).await? {
         Some(id) => {
             info!(
@@ -76,8 +76,7 @@ async fn find_client(
     pool: &str,
     name: &str,
 ) -> Result<Option<String>, ProvisionError> {
-    let mut token = None;
-    loop {
+    find_in_pages(|token| async move {
         let out = client
             .list_user_pool_clients()
             .user_pool_id(pool)
@@ -86,19 +85,15 @@ async fn find_client(
             .send()
             .await
             .map_err(place.aws("ListUserPoolClients"))?;
-        if let Some(id) = out
+        let found = out
             .user_pool_clients()
             .iter()
             .find(|c| c.client_name() == Some(name))
             .and_then(|c| c.client_id())
-        {
-            return Ok(Some(id.to_string()));
-        }
-        token = out.next_token;
-        if token.is_none() {
-            return Ok(None);
-        }
-    }
+            .map(str::to_string);
+        Ok((found, out.next_token))
+    })
+    .await
 }
 
 async fn create_client(

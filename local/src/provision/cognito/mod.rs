@@ -11,6 +11,7 @@ mod resource_servers;
 use tracing::warn;
 
 use crate::model::IdentitySpec;
+use crate::provision::errors::ProvisionError;
 use crate::template::REGION;
 
 pub(super) use clients::ensure_client;
@@ -66,4 +67,25 @@ fn issuer(pool_id: &str) -> String {
 
 fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
     (!items.is_empty()).then_some(items)
+}
+
+/// Cognito's listings come in pages (of at most 60) and cannot be filtered by name: `page` asks
+/// for the page after `token` and answers what it found there, if anything, and the next token.
+/// The first find wins; `None` once the last page has nothing.
+async fn find_in_pages<F, Fut>(mut page: F) -> Result<Option<String>, ProvisionError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<(Option<String>, Option<String>), ProvisionError>>,
+{
+    let mut token = None;
+    loop {
+        let (found, next) = page(token).await?;
+        if found.is_some() {
+            return Ok(found);
+        }
+        token = next;
+        if token.is_none() {
+            return Ok(None);
+        }
+    }
 }

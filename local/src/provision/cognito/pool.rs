@@ -12,7 +12,7 @@ use aws_sdk_cognitoidentityprovider::types::{
 };
 use tracing::{info, warn};
 
-use super::{CognitoFacts, non_empty};
+use super::{CognitoFacts, find_in_pages, non_empty};
 use crate::provision::errors::ProvisionError;
 use crate::provision::props::{Node, Place};
 use crate::template::{ACCOUNT_ID, REGION, ResourceValues, TemplateError};
@@ -69,8 +69,7 @@ async fn find_pool(
     place: Place<'_>,
     name: &str,
 ) -> Result<Option<String>, ProvisionError> {
-    let mut token = None;
-    loop {
+    find_in_pages(|token| async move {
         let out = client
             .list_user_pools()
             .max_results(60)
@@ -78,19 +77,15 @@ async fn find_pool(
             .send()
             .await
             .map_err(place.aws("ListUserPools"))?;
-        if let Some(id) = out
+        let found = out
             .user_pools()
             .iter()
             .find(|p| p.name() == Some(name))
             .and_then(|p| p.id())
-        {
-            return Ok(Some(id.to_string()));
-        }
-        token = out.next_token;
-        if token.is_none() {
-            return Ok(None);
-        }
-    }
+            .map(str::to_string);
+        Ok((found, out.next_token))
+    })
+    .await
 }
 
 async fn create_pool(

@@ -31,6 +31,20 @@ pub(in crate::provision) async fn ensure_resource_server(
                 .map_err(place.request("Scopes"))?,
         );
     }
+    // Creating and updating send the same fields, through builders of different types.
+    macro_rules! write_server {
+        ($request:expr, $operation:literal, $done:literal) => {{
+            $request
+                .user_pool_id(&pool)
+                .identifier(&identifier)
+                .name(&name)
+                .set_scopes(Some(scopes.clone()))
+                .send()
+                .await
+                .map_err(place.aws($operation))?;
+            info!(resource = place.logical_id(), identifier, $done);
+        }};
+    }
     match client
         .describe_resource_server()
         .user_pool_id(&pool)
@@ -48,18 +62,10 @@ pub(in crate::provision) async fn ensure_resource_server(
                 s.name() == Some(name.as_str()) && same_scopes(s.scopes(), &scopes)
             });
             if !same {
-                client
-                    .update_resource_server()
-                    .user_pool_id(&pool)
-                    .identifier(&identifier)
-                    .name(&name)
-                    .set_scopes(Some(scopes.clone()))
-                    .send()
-                    .await
-                    .map_err(place.aws("UpdateResourceServer"))?;
-                info!(
-                    resource = place.logical_id(),
-                    identifier, "resource server updated"
+                write_server!(
+                    client.update_resource_server(),
+                    "UpdateResourceServer",
+                    "resource server updated"
                 );
             }
         }
@@ -67,18 +73,10 @@ pub(in crate::provision) async fn ensure_resource_server(
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_not_found_exception()) =>
         {
-            client
-                .create_resource_server()
-                .user_pool_id(&pool)
-                .identifier(&identifier)
-                .name(&name)
-                .set_scopes(Some(scopes.clone()))
-                .send()
-                .await
-                .map_err(place.aws("CreateResourceServer"))?;
-            info!(
-                resource = place.logical_id(),
-                identifier, "resource server created"
+            write_server!(
+                client.create_resource_server(),
+                "CreateResourceServer",
+                "resource server created"
             );
         }
         Err(e) => return Err(place.aws("DescribeResourceServer")(e)),

@@ -1,21 +1,19 @@
-//! The portal's API types are generated from `portal/openapi.json`; it must be the merged spec the
-//! code produces, so a contract change shows up here first and then in the portal's `tsc`.
+//! The portal's API types are generated from `portal/openapi.json`, and the local runner serves
+//! that file at `/openapi.json`; it must be the merged spec the code produces, so a contract change
+//! shows up here first and then in the portal's `tsc`.
 
-use std::path::PathBuf;
+use clinic_journeys::openapi;
+use clinic_journeys::root;
 
 #[test]
 fn the_portal_spec_is_the_merged_spec_of_the_code() {
-    let path = PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR")
-            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
-    )
-    .join("../portal/openapi.json");
+    let path = root().join("portal/openapi.json");
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    let generated = clinic_local::openapi::merged_text();
+    let generated = openapi::merged_text();
     assert!(
         committed == generated,
         "{} differs from the merged OpenAPI spec of the services: regenerate it with \
-         `cargo run -p clinic-local --example portal_openapi`, then rebuild the portal \
+         `cargo run -p clinic-journeys --example portal_openapi`, then rebuild the portal \
          (`cd portal && npm run build`) and fix what `tsc` reports",
         path.display()
     );
@@ -23,7 +21,7 @@ fn the_portal_spec_is_the_merged_spec_of_the_code() {
 
 #[test]
 fn the_merged_spec_has_every_service() {
-    let spec = clinic_local::openapi::merged_json();
+    let spec = openapi::merged_json();
     let paths = spec["paths"].as_object().expect("paths");
     for path in [
         "/v1/accounts/patients",
