@@ -203,45 +203,46 @@ where
             }
             EventType::ExamCreated => {
                 let data: ExamCreated = event.data_as()?;
-                match (data.status, data.patient_id) {
-                    (ExamStatus::Scheduled, Some(patient)) => {
-                        self.notify(notification(
-                            event,
-                            TemplateId::BookingConfirmed,
-                            patient,
-                            booking(&data.hospital_name, data.scheduled_at),
-                        ))
-                        .await
-                    }
-                    _ => Ok(()),
-                }
+                let booked = data.status == ExamStatus::Scheduled;
+                self.notify_patient(
+                    event,
+                    TemplateId::BookingConfirmed,
+                    data.patient_id.filter(|_| booked),
+                    booking(&data.hospital_name, data.scheduled_at),
+                )
+                .await
             }
             EventType::ExamUpdated => {
                 let data: ExamUpdated = event.data_as()?;
                 let cancelled = data.status == ExamStatus::Cancelled
                     && data.previous_status != ExamStatus::Cancelled;
-                match data.patient_id {
-                    Some(patient) if cancelled => {
-                        self.notify(notification(
-                            event,
-                            TemplateId::BookingCancelled,
-                            patient,
-                            booking(&data.hospital_name, data.scheduled_at),
-                        ))
-                        .await
-                    }
-                    _ => Ok(()),
-                }
+                self.notify_patient(
+                    event,
+                    TemplateId::BookingCancelled,
+                    data.patient_id.filter(|_| cancelled),
+                    booking(&data.hospital_name, data.scheduled_at),
+                )
+                .await
             }
             EventType::ExamCompleted => {
                 let data: ExamCompleted = event.data_as()?;
-                self.notify_patient(event, TemplateId::ExamCompleted, data.patient_id)
-                    .await
+                self.notify_patient(
+                    event,
+                    TemplateId::ExamCompleted,
+                    data.patient_id,
+                    MessageParams::default(),
+                )
+                .await
             }
             EventType::ExamResultReady => {
                 let data: ExamResultReady = event.data_as()?;
-                self.notify_patient(event, TemplateId::ResultReady, data.patient_id)
-                    .await
+                self.notify_patient(
+                    event,
+                    TemplateId::ResultReady,
+                    data.patient_id,
+                    MessageParams::default(),
+                )
+                .await
             }
             EventType::SignUpRepeated => {
                 let data: SignUpRepeated = event.data_as()?;
@@ -270,23 +271,21 @@ where
         }
     }
 
+    /// Tells an exam's patient, when there is one to tell.
     async fn notify_patient(
         &self,
         event: &Envelope,
         template: TemplateId,
         patient: Option<String>,
+        params: MessageParams,
     ) -> Result<(), NotifyError> {
         match patient {
             Some(patient) => {
-                self.notify(notification(
-                    event,
-                    template,
-                    patient,
-                    MessageParams::default(),
-                ))
-                .await
+                self.notify(notification(event, template, patient, params))
+                    .await
             }
-            // An exam a hospital pushed for someone without an account: nobody to tell.
+            // An exam a hospital pushed for someone without an account, or a change that calls
+            // for no message: nobody to tell.
             None => Ok(()),
         }
     }
