@@ -22,3 +22,4 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod values;
+mod with_clock;
