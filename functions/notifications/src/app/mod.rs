@@ -204,7 +204,7 @@ where
             EventType::ExamCreated => {
                 let data: ExamCreated = event.data_as()?;
                 let booked = data.status == ExamStatus::Scheduled;
-                self.notify_patient(
+                self.notify_patient_with(
                     event,
                     TemplateId::BookingConfirmed,
                     data.patient_id.filter(|_| booked),
@@ -216,7 +216,7 @@ where
                 let data: ExamUpdated = event.data_as()?;
                 let cancelled = data.status == ExamStatus::Cancelled
                     && data.previous_status != ExamStatus::Cancelled;
-                self.notify_patient(
+                self.notify_patient_with(
                     event,
                     TemplateId::BookingCancelled,
                     data.patient_id.filter(|_| cancelled),
@@ -226,23 +226,13 @@ where
             }
             EventType::ExamCompleted => {
                 let data: ExamCompleted = event.data_as()?;
-                self.notify_patient(
-                    event,
-                    TemplateId::ExamCompleted,
-                    data.patient_id,
-                    MessageParams::default(),
-                )
-                .await
+                self.notify_patient(event, TemplateId::ExamCompleted, data.patient_id)
+                    .await
             }
             EventType::ExamResultReady => {
                 let data: ExamResultReady = event.data_as()?;
-                self.notify_patient(
-                    event,
-                    TemplateId::ResultReady,
-                    data.patient_id,
-                    MessageParams::default(),
-                )
-                .await
+                self.notify_patient(event, TemplateId::ResultReady, data.patient_id)
+                    .await
             }
             EventType::SignUpRepeated => {
                 let data: SignUpRepeated = event.data_as()?;
@@ -273,6 +263,17 @@ where
 
     /// Tells an exam's patient, when there is one to tell.
     async fn notify_patient(
+        &self,
+        event: &Envelope,
+        template: TemplateId,
+        patient: Option<String>,
+    ) -> Result<(), NotifyError> {
+        self.notify_patient_with(event, template, patient, MessageParams::default())
+            .await
+    }
+
+    /// Tells an exam's patient, when there is one to tell, with the details the message shows.
+    async fn notify_patient_with(
         &self,
         event: &Envelope,
         template: TemplateId,
