@@ -86,6 +86,19 @@ def sign_in(base, username, password, secret=None):
     return second_factor(base, username, answer, secret)
 
 
+PATIENT_PASSWORD = "Passw0rdOk"
+
+
+def signed_up_patient(base, email, details):
+    """Tokens of a new patient: signed up with `details` (name, CPF, birth date, phone),
+    confirmed with the local system's fixed code, signed in."""
+    expect(*call(base, "POST", "/v1/accounts/patients",
+                 body={"email": email, "password": PATIENT_PASSWORD, **details}), 202)
+    expect(*call(base, "POST", "/v1/accounts/confirm", body={
+        "email": email, "code": "123456", "password": PATIENT_PASSWORD}), 204)
+    return sign_in(base, email, PATIENT_PASSWORD)
+
+
 def cpf(rng):
     digits = [rng.randrange(10) for _ in range(9)]
     for length in (9, 10):
@@ -129,21 +142,12 @@ def main():
         "username": doctor_email, "session": challenge["session"],
         "newPassword": "Chosen0Password"}), 200))
 
-    patient_email = f"paciente.fuzz.{run}@example.com"
-    expect(*call(base, "POST", "/v1/accounts/patients", body={
-        "email": patient_email, "password": "Passw0rdOk", "name": "Paciente Fuzz",
-        "cpf": cpf(rng), "birthDate": "1990-04-12", "phone": "+5511900009999"}), 202)
-    expect(*call(base, "POST", "/v1/accounts/confirm", body={
-        "email": patient_email, "code": "123456", "password": "Passw0rdOk"}), 204)
-    patient = sign_in(base, patient_email, "Passw0rdOk")
-
-    eraser_email = f"apagar.fuzz.{run}@example.com"
-    expect(*call(base, "POST", "/v1/accounts/patients", body={
-        "email": eraser_email, "password": "Passw0rdOk", "name": "Conta Descartável",
-        "cpf": cpf(rng), "birthDate": "1991-05-13", "phone": "+5511900008888"}), 202)
-    expect(*call(base, "POST", "/v1/accounts/confirm", body={
-        "email": eraser_email, "code": "123456", "password": "Passw0rdOk"}), 204)
-    eraser = sign_in(base, eraser_email, "Passw0rdOk")
+    patient = signed_up_patient(base, f"paciente.fuzz.{run}@example.com", {
+        "name": "Paciente Fuzz", "cpf": cpf(rng), "birthDate": "1990-04-12",
+        "phone": "+5511900009999"})
+    eraser = signed_up_patient(base, f"apagar.fuzz.{run}@example.com", {
+        "name": "Conta Descartável", "cpf": cpf(rng), "birthDate": "1991-05-13",
+        "phone": "+5511900008888"})
 
     slots = expect(*call(base, "PUT", f"/v1/hospitals/{hospital['id']}/slots", staff, [
         {"examType": "Hemograma", "start": "2031-06-01T10:00:00Z", "end": "2031-06-01T10:30:00Z",

@@ -447,6 +447,23 @@ impl EventData for ExamUpdated {
     const TYPE: EventType = EventType::ExamUpdated;
 }
 
+impl ExamUpdated {
+    /// The exam as it stands after the change, in the fields `exam.created` describes an exam
+    /// with (the previous status left out): for consumers that keep the latest state of either.
+    pub fn into_created(self) -> ExamCreated {
+        ExamCreated {
+            exam_id: self.exam_id,
+            patient_id: self.patient_id,
+            hospital_id: self.hospital_id,
+            hospital_name: self.hospital_name,
+            exam_type: self.exam_type,
+            scheduled_at: self.scheduled_at,
+            doctor_id: self.doctor_id,
+            status: self.status,
+        }
+    }
+}
+
 /// `exam.completed`: the exam was performed and awaits its result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

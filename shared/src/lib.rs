@@ -7,6 +7,7 @@ pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod dynamo;
+pub mod entry;
 pub mod envelope;
 pub mod http;
 pub mod idempotency;
@@ -21,3 +22,4 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod values;
+mod with_clock;

@@ -246,7 +246,13 @@ impl<D: DedupStore, Q: QueueOps> BatchProcessor<D, Q> {
                 }
             }
         };
-        match &verdict {
+        self.settle(record, &verdict).await
+    }
+
+    /// Logs how a record ended and, when it is to be retried, delays its redelivery; true when
+    /// Lambda may delete it.
+    async fn settle(&self, record: &SqsMessage, verdict: &Verdict) -> bool {
+        match verdict {
             Verdict::Processed | Verdict::Duplicate => {
                 tracing::info!(outcome = verdict.label(), "sqs record done");
                 true
@@ -344,10 +350,23 @@ impl<D: DedupStore, Q: QueueOps> BatchProcessor<D, Q> {
         if let Some(kind) = &event_type {
             span.record("event_type", kind.as_str());
         }
+        self.park_or_retry(record, reason, event_id, event_type)
+            .await
+    }
+
+    /// Parks a record with `reason`; when parking fails the record is retried instead, so a
+    /// message is never dropped.
+    async fn park_or_retry(
+        &self,
+        record: &SqsMessage,
+        reason: String,
+        event_id: Option<String>,
+        event_type: Option<String>,
+    ) -> Verdict {
         match self.park(record, &reason, event_id, event_type).await {
             Ok(()) => Verdict::Parked { reason },
-            Err(park_err) => Verdict::Retry {
-                reason: format!("{reason}; parking failed: {park_err}"),
+            Err(err) => Verdict::Retry {
+                reason: format!("{reason}; parking failed: {err}"),
             },
         }
     }

@@ -119,6 +119,8 @@ pub struct Accounts<I, S> {
     clock: SharedClock,
 }
 
+clinic_shared::impl_with_clock!(Accounts<I, S>);
+
 fn identity_unavailable(err: IdentityError) -> AccountsError {
     match err {
         IdentityError::TooManyRequests => AccountsError::Throttled,
@@ -138,13 +140,6 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
             store,
             clock: clock::system(),
         }
-    }
-
-    /// The same service on another clock (tests stand at a chosen moment).
-    #[must_use]
-    pub fn with_clock(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
-        self
     }
 
     /// Refuses an erased account on routes that change something, even while one of its

@@ -18,6 +18,8 @@ pub struct IngestWorker<S> {
     clock: SharedClock,
 }
 
+clinic_shared::impl_with_clock!(IngestWorker<S>);
+
 impl<S> IngestWorker<S>
 where
     S: BatchStore + ExamStore + CatalogueStore + ProjectionStore,
@@ -27,13 +29,6 @@ where
             store,
             clock: clock::system(),
         }
-    }
-
-    /// The same use cases on another clock (tests stand at a chosen moment).
-    #[must_use]
-    pub fn with_clock(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
-        self
     }
 
     /// Applies one item and returns the state its batch item ended in (for a redelivered item

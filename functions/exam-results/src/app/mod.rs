@@ -41,6 +41,22 @@ pub(crate) const SERVICE: &str = "exam-results";
 /// How many times a write that lost a race with a concurrent change is decided again.
 pub(crate) const WRITE_ATTEMPTS: usize = 5;
 
+/// Whether a write of an exam went through (`true`) or lost the race with a concurrent change
+/// of the exam (`false`: read it again and decide anew, up to [`WRITE_ATTEMPTS`] times).
+///
+/// # Errors
+/// Any other store failure, as the use case's error.
+pub(crate) fn went_through(written: Result<(), StoreError>) -> Result<bool, ExamsError> {
+    match written {
+        Ok(()) => Ok(true),
+        Err(StoreError::Conflict {
+            on: ConflictOn::Exam,
+            ..
+        }) => Ok(false),
+        Err(other) => Err(other.into()),
+    }
+}
+
 /// Settings of the in-function catalogue cache.
 #[derive(Debug, Clone, Copy)]
 pub struct CacheSettings {
@@ -68,6 +84,8 @@ pub struct ExamResults<S, Q> {
     hospitals_cache: TtlCache<HospitalsKey, Page<Hospital>>,
     clock: SharedClock,
 }
+
+clinic_shared::impl_with_clock!(ExamResults<S, Q>);
 
 /// The clock hour (UTC) failed claims are counted in, e.g. `2026-03-01T12`.
 fn hour_key(now: Timestamp) -> String {
@@ -108,13 +126,6 @@ where
             hospitals_cache: TtlCache::new(cache.entries, cache.ttl),
             clock: clock::system(),
         }
-    }
-
-    /// The same service on another clock (tests stand at a chosen moment).
-    #[must_use]
-    pub fn with_clock(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
-        self
     }
 
     /// The time the service acts on; the HTTP edge reads "now" here too.
@@ -368,21 +379,14 @@ where
                 ..exam.clone()
             };
             let events = [cancelled.updated_event(exam.status, trace)];
-            match self
+            let written = self
                 .store
                 .cancel_booking(&cancelled, &caller.id, &events)
-                .await
-            {
-                Ok(()) => {
-                    self.slots_cache.clear();
-                    tracing::info!(exam_id = %exam.id, "appointment cancelled");
-                    return Ok(());
-                }
-                Err(StoreError::Conflict {
-                    on: ConflictOn::Exam,
-                    ..
-                }) => continue,
-                Err(other) => return Err(other.into()),
+                .await;
+            if went_through(written)? {
+                self.slots_cache.clear();
+                tracing::info!(exam_id = %exam.id, "appointment cancelled");
+                return Ok(());
             }
         }
         Err(ExamsError::Unavailable(
@@ -465,16 +469,9 @@ where
                 ..exam.clone()
             };
             let events = [assigned.updated_event(exam.status, trace)];
-            match self.store.save_exam(&assigned, &events).await {
-                Ok(()) => {
-                    tracing::info!(exam_id = %exam.id, "doctor assigned");
-                    return Ok(assigned);
-                }
-                Err(StoreError::Conflict {
-                    on: ConflictOn::Exam,
-                    ..
-                }) => continue,
-                Err(other) => return Err(other.into()),
+            if went_through(self.store.save_exam(&assigned, &events).await)? {
+                tracing::info!(exam_id = %exam.id, "doctor assigned");
+                return Ok(assigned);
             }
         }
         Err(ExamsError::Unavailable(
@@ -518,16 +515,9 @@ where
                 ..exam.clone()
             };
             let events = [moved.status_change_event(exam.status, trace)];
-            match self.store.save_exam(&moved, &events).await {
-                Ok(()) => {
-                    tracing::info!(exam_id = %exam.id, status = ?status, "exam advanced");
-                    return Ok(moved);
-                }
-                Err(StoreError::Conflict {
-                    on: ConflictOn::Exam,
-                    ..
-                }) => continue,
-                Err(other) => return Err(other.into()),
+            if went_through(self.store.save_exam(&moved, &events).await)? {
+                tracing::info!(exam_id = %exam.id, status = ?status, "exam advanced");
+                return Ok(moved);
             }
         }
         Err(ExamsError::Unavailable(

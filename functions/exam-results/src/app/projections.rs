@@ -10,11 +10,10 @@ use clinic_shared::envelope::{
 };
 use jiff::Timestamp;
 
-use super::WRITE_ATTEMPTS;
+use super::{WRITE_ATTEMPTS, went_through};
 use crate::domain::values::{Id, MatchKey};
 use crate::domain::{
-    Action, ConflictOn, Exam, ExamOrigin, ExamStore, ExamsError, Hospital, ProjectionStore,
-    StoreError, next_status,
+    Action, Exam, ExamOrigin, ExamStore, ExamsError, Hospital, ProjectionStore, next_status,
 };
 
 /// The events consumer's use cases.
@@ -23,19 +22,14 @@ pub struct Projections<S> {
     clock: SharedClock,
 }
 
+clinic_shared::impl_with_clock!(Projections<S>);
+
 impl<S: ProjectionStore + ExamStore> Projections<S> {
     pub fn new(store: S) -> Self {
         Self {
             store,
             clock: clock::system(),
         }
-    }
-
-    /// The same use cases on another clock (tests stand at a chosen moment).
-    #[must_use]
-    pub fn with_clock(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
-        self
     }
 
     /// `hospital.registered`: the hospital joins the catalogue and its machine client is mapped.
@@ -188,13 +182,8 @@ impl<S: ProjectionStore + ExamStore> Projections<S> {
             } else {
                 self.store.save_exam(&erased, &[]).await
             };
-            match result {
-                Ok(()) => return Ok(()),
-                Err(StoreError::Conflict {
-                    on: ConflictOn::Exam,
-                    ..
-                }) => continue,
-                Err(other) => return Err(other.into()),
+            if went_through(result)? {
+                return Ok(());
             }
         }
         Err(ExamsError::Unavailable(
@@ -257,17 +246,10 @@ impl<S: ProjectionStore + ExamStore> Projections<S> {
                 },
             };
             let events = [ready.result_ready_event(file_id.as_str(), trace)];
-            match self.store.save_exam(&ready, &events).await {
-                Ok(()) => {
-                    tracing::info!("exam result ready");
-                    clinic_shared::metrics::count(super::SERVICE, "ResultsPublished", None);
-                    return Ok(true);
-                }
-                Err(StoreError::Conflict {
-                    on: ConflictOn::Exam,
-                    ..
-                }) => continue,
-                Err(other) => return Err(other.into()),
+            if went_through(self.store.save_exam(&ready, &events).await)? {
+                tracing::info!("exam result ready");
+                clinic_shared::metrics::count(super::SERVICE, "ResultsPublished", None);
+                return Ok(true);
             }
         }
         Err(ExamsError::Unavailable(
@@ -317,16 +299,9 @@ pub(crate) async fn link_exam<S: ExamStore>(
             ..exam.clone()
         };
         let events = [linked.updated_event(exam.status, trace)];
-        match store.save_exam(&linked, &events).await {
-            Ok(()) => {
-                tracing::info!(exam_id = %exam.id, "exam linked to its patient");
-                return Ok(true);
-            }
-            Err(StoreError::Conflict {
-                on: ConflictOn::Exam,
-                ..
-            }) => continue,
-            Err(other) => return Err(other.into()),
+        if went_through(store.save_exam(&linked, &events).await)? {
+            tracing::info!(exam_id = %exam.id, "exam linked to its patient");
+            return Ok(true);
         }
     }
     Err(ExamsError::Unavailable(

@@ -37,6 +37,8 @@ pub struct FilesApp<S, O> {
     clock: SharedClock,
 }
 
+clinic_shared::impl_with_clock!(FilesApp<S, O>);
+
 fn check(access: Access, what: &'static str) -> Result<(), FilesError> {
     match access {
         Access::Allowed => Ok(()),
@@ -52,13 +54,6 @@ impl<S: Projection + Files + AuditTrail + Erasures, O: ObjectStorage> FilesApp<S
             storage,
             clock: clock::system(),
         }
-    }
-
-    /// The same use cases on another clock (tests stand at a chosen moment).
-    #[must_use]
-    pub fn with_clock(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
-        self
     }
 
     /// Refuses a caller whose account was erased: its token stays valid for minutes after the

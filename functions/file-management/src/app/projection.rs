@@ -23,6 +23,8 @@ pub struct ProjectionApp<S, O> {
     clock: SharedClock,
 }
 
+clinic_shared::impl_with_clock!(ProjectionApp<S, O>);
+
 impl<S: Projection + Files + Erasures, O: ObjectStorage> ProjectionApp<S, O> {
     pub fn new(store: S, storage: O) -> Self {
         Self {
@@ -30,13 +32,6 @@ impl<S: Projection + Files + Erasures, O: ObjectStorage> ProjectionApp<S, O> {
             storage,
             clock: clock::system(),
         }
-    }
-
-    /// The same use cases on another clock (tests stand at a chosen moment).
-    #[must_use]
-    pub fn with_clock(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
-        self
     }
 
     /// Applies an exam view unless a newer one is stored; an erased patient is left out.

@@ -88,6 +88,8 @@ pub struct ReportsApp<S, O, Q> {
     clock: SharedClock,
 }
 
+clinic_shared::impl_with_clock!(ReportsApp<S, O, Q>);
+
 impl<S: Reports + Projection + AuditTrail, O: ObjectStorage, Q: ReportQueue> ReportsApp<S, O, Q> {
     /// `work_dir` holds temporary files (Lambda's `/tmp`); `lease` must exceed the worker's
     /// timeout and stay below the queue's visibility timeout.
@@ -100,13 +102,6 @@ impl<S: Reports + Projection + AuditTrail, O: ObjectStorage, Q: ReportQueue> Rep
             lease,
             clock: clock::system(),
         }
-    }
-
-    /// The same use cases on another clock (tests stand at a chosen moment).
-    #[must_use]
-    pub fn with_clock(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
-        self
     }
 
     /// Records a `queued` report and puts its job on the queue.

@@ -51,6 +51,8 @@ pub struct UploadProcessor<S, O, P> {
     clock: SharedClock,
 }
 
+clinic_shared::impl_with_clock!(UploadProcessor<S, O, P>);
+
 impl<S: Files, O: ObjectStorage, P: PdfInspector> UploadProcessor<S, O, P> {
     pub fn new(store: S, storage: O, pdf: P) -> Self {
         Self {
@@ -59,13 +61,6 @@ impl<S: Files, O: ObjectStorage, P: PdfInspector> UploadProcessor<S, O, P> {
             pdf,
             clock: clock::system(),
         }
-    }
-
-    /// The same use cases on another clock (tests stand at a chosen moment).
-    #[must_use]
-    pub fn with_clock(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
-        self
     }
 
     /// Processes one uploaded object.

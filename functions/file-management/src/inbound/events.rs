@@ -146,37 +146,17 @@ impl<S: Projection + Files + Erasures, O: ObjectStorage> EventHandler for Projec
         match event.event_type {
             EventType::ExamCreated => {
                 let e: ExamCreated = event.data_as()?;
-                let exam = ExamView {
-                    exam_id: e.exam_id,
-                    patient_id: e.patient_id,
-                    hospital_id: e.hospital_id,
-                    hospital_name: e.hospital_name,
-                    doctor_id: e.doctor_id,
-                    exam_type: e.exam_type,
-                    scheduled_at: e.scheduled_at,
-                    status: e.status,
-                    event_time: event.time,
-                    event_id: event.id.clone(),
-                    patient_erased: false,
-                };
-                self.app.apply_exam(&exam).await.map_err(failure)?;
+                self.app
+                    .apply_exam(&exam_view(event, e))
+                    .await
+                    .map_err(failure)?;
             }
             EventType::ExamUpdated => {
                 let e: ExamUpdated = event.data_as()?;
-                let exam = ExamView {
-                    exam_id: e.exam_id,
-                    patient_id: e.patient_id,
-                    hospital_id: e.hospital_id,
-                    hospital_name: e.hospital_name,
-                    doctor_id: e.doctor_id,
-                    exam_type: e.exam_type,
-                    scheduled_at: e.scheduled_at,
-                    status: e.status,
-                    event_time: event.time,
-                    event_id: event.id.clone(),
-                    patient_erased: false,
-                };
-                self.app.apply_exam(&exam).await.map_err(failure)?;
+                self.app
+                    .apply_exam(&exam_view(event, e.into_created()))
+                    .await
+                    .map_err(failure)?;
             }
             EventType::HospitalRegistered => {
                 let e: HospitalRegistered = event.data_as()?;
@@ -197,6 +177,23 @@ impl<S: Projection + Files + Erasures, O: ObjectStorage> EventHandler for Projec
             other => tracing::info!(event_type = other.as_str(), "event type not used here"),
         }
         Ok(())
+    }
+}
+
+/// The projection's view of the exam an `exam.created` or `exam.updated` event describes.
+fn exam_view(event: &Envelope, exam: ExamCreated) -> ExamView {
+    ExamView {
+        exam_id: exam.exam_id,
+        patient_id: exam.patient_id,
+        hospital_id: exam.hospital_id,
+        hospital_name: exam.hospital_name,
+        doctor_id: exam.doctor_id,
+        exam_type: exam.exam_type,
+        scheduled_at: exam.scheduled_at,
+        status: exam.status,
+        event_time: event.time,
+        event_id: event.id.clone(),
+        patient_erased: false,
     }
 }
 

@@ -203,35 +203,26 @@ where
             }
             EventType::ExamCreated => {
                 let data: ExamCreated = event.data_as()?;
-                match (data.status, data.patient_id) {
-                    (ExamStatus::Scheduled, Some(patient)) => {
-                        self.notify(notification(
-                            event,
-                            TemplateId::BookingConfirmed,
-                            patient,
-                            booking(&data.hospital_name, data.scheduled_at),
-                        ))
-                        .await
-                    }
-                    _ => Ok(()),
-                }
+                let booked = data.status == ExamStatus::Scheduled;
+                self.notify_patient_with(
+                    event,
+                    TemplateId::BookingConfirmed,
+                    data.patient_id.filter(|_| booked),
+                    booking(&data.hospital_name, data.scheduled_at),
+                )
+                .await
             }
             EventType::ExamUpdated => {
                 let data: ExamUpdated = event.data_as()?;
                 let cancelled = data.status == ExamStatus::Cancelled
                     && data.previous_status != ExamStatus::Cancelled;
-                match data.patient_id {
-                    Some(patient) if cancelled => {
-                        self.notify(notification(
-                            event,
-                            TemplateId::BookingCancelled,
-                            patient,
-                            booking(&data.hospital_name, data.scheduled_at),
-                        ))
-                        .await
-                    }
-                    _ => Ok(()),
-                }
+                self.notify_patient_with(
+                    event,
+                    TemplateId::BookingCancelled,
+                    data.patient_id.filter(|_| cancelled),
+                    booking(&data.hospital_name, data.scheduled_at),
+                )
+                .await
             }
             EventType::ExamCompleted => {
                 let data: ExamCompleted = event.data_as()?;
@@ -270,23 +261,32 @@ where
         }
     }
 
+    /// Tells an exam's patient, when there is one to tell.
     async fn notify_patient(
         &self,
         event: &Envelope,
         template: TemplateId,
         patient: Option<String>,
     ) -> Result<(), NotifyError> {
+        self.notify_patient_with(event, template, patient, MessageParams::default())
+            .await
+    }
+
+    /// Tells an exam's patient, when there is one to tell, with the details the message shows.
+    async fn notify_patient_with(
+        &self,
+        event: &Envelope,
+        template: TemplateId,
+        patient: Option<String>,
+        params: MessageParams,
+    ) -> Result<(), NotifyError> {
         match patient {
             Some(patient) => {
-                self.notify(notification(
-                    event,
-                    template,
-                    patient,
-                    MessageParams::default(),
-                ))
-                .await
+                self.notify(notification(event, template, patient, params))
+                    .await
             }
-            // An exam a hospital pushed for someone without an account: nobody to tell.
+            // An exam a hospital pushed for someone without an account, or a change that calls
+            // for no message: nobody to tell.
             None => Ok(()),
         }
     }

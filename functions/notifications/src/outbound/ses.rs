@@ -44,15 +44,27 @@ fn utf8(data: &str) -> Result<Content, SendError> {
 /// (`SendingPausedException`, `AccountSuspendedException`) — is transient: the message waits in
 /// the queue or the DLQ and is redriven once the cause is gone.
 pub fn classify(err: &SdkError<SendEmailError>) -> SendError {
+    send_error(err, |e| {
+        e.is_message_rejected()
+            || e.is_mail_from_domain_not_verified_exception()
+            || e.is_not_found_exception()
+            || e.is_bad_request_exception()
+    })
+}
+
+/// A provider call's failure as a [`SendError`] (the SMS sender's too): the refusals
+/// `is_permanent` names are permanent; other refusals and every failure to get an answer
+/// (timeout, dispatch, unreadable response) are transient. The reason is the provider's error
+/// code or the kind of failure, never the message.
+pub(crate) fn send_error<E: ProvideErrorMetadata, R>(
+    err: &SdkError<E, R>,
+    is_permanent: impl FnOnce(&E) -> bool,
+) -> SendError {
     match err {
         SdkError::ServiceError(service) => {
             let e = service.err();
             let code = e.code().unwrap_or("UnknownServiceError").to_string();
-            if e.is_message_rejected()
-                || e.is_mail_from_domain_not_verified_exception()
-                || e.is_not_found_exception()
-                || e.is_bad_request_exception()
-            {
+            if is_permanent(e) {
                 SendError::Permanent(code)
             } else {
                 SendError::Transient(code)

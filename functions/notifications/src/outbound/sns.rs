@@ -4,10 +4,11 @@
 //! Needs `sns:Publish` on `*`: a phone number is not a resource with an ARN.
 
 use aws_sdk_sns::Client;
-use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sns::error::SdkError;
 use aws_sdk_sns::operation::publish::PublishError;
 use aws_sdk_sns::types::MessageAttributeValue;
 
+use super::ses::send_error;
 use crate::domain::{PhoneNumber, SendError, SmsSender};
 
 /// Message attribute choosing the SMS type.
@@ -30,26 +31,13 @@ impl SnsSmsSender {
 /// endpoint are permanent; throttling, internal errors, KMS and authorization problems (fixed by
 /// an operator), 5xx and timeouts are transient.
 pub fn classify(err: &SdkError<PublishError>) -> SendError {
-    match err {
-        SdkError::ServiceError(service) => {
-            let e = service.err();
-            let code = e.code().unwrap_or("UnknownServiceError").to_string();
-            if e.is_invalid_parameter_exception()
-                || e.is_invalid_parameter_value_exception()
-                || e.is_validation_exception()
-                || e.is_endpoint_disabled_exception()
-                || e.is_not_found_exception()
-            {
-                SendError::Permanent(code)
-            } else {
-                SendError::Transient(code)
-            }
-        }
-        SdkError::TimeoutError(_) => SendError::Transient("Timeout".into()),
-        SdkError::DispatchFailure(_) => SendError::Transient("DispatchFailure".into()),
-        SdkError::ResponseError(_) => SendError::Transient("ResponseError".into()),
-        _ => SendError::Transient("RequestNotSent".into()),
-    }
+    send_error(err, |e| {
+        e.is_invalid_parameter_exception()
+            || e.is_invalid_parameter_value_exception()
+            || e.is_validation_exception()
+            || e.is_endpoint_disabled_exception()
+            || e.is_not_found_exception()
+    })
 }
 
 impl SmsSender for SnsSmsSender {

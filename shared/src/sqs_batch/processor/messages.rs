@@ -12,7 +12,9 @@
 use std::future::Future;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::FutureExt;
 use futures::stream::{self, StreamExt};
+use lambda_runtime::{LambdaEvent, service_fn};
 use tracing::Instrument;
 
 use super::{BatchProcessor, DedupStore, HandlerFailure, QueueOps, Verdict};
@@ -58,44 +60,41 @@ impl<D: DedupStore, Q: QueueOps> BatchProcessor<D, Q> {
         super::finish_batch(handler.consumer(), total, failed)
     }
 
+    /// The whole Lambda function of a consumer of non-envelope messages: every batch the
+    /// runtime hands out is processed by `handler` (the counterpart of
+    /// [`run`](crate::sqs_batch::run) for envelopes).
+    ///
+    /// # Errors
+    /// The Lambda runtime failing.
+    pub async fn run_messages<H: MessageHandler>(
+        self,
+        handler: H,
+    ) -> Result<(), lambda_runtime::Error> {
+        let (processor, handler) = (&self, &handler);
+        lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+            processor
+                .process_messages(handler, event.payload)
+                .map(Ok::<_, lambda_runtime::Error>)
+        }))
+        .await
+    }
+
     /// Decides one record; true when Lambda may delete it.
     async fn process_message<H: MessageHandler>(&self, handler: &H, record: &SqsMessage) -> bool {
         let verdict = match record.body.as_deref() {
-            None => self.park_message(record, "record has no body").await,
+            None => {
+                self.park_or_retry(record, "record has no body".into(), None, None)
+                    .await
+            }
             Some(body) => match handler.handle_message(body, record).await {
                 Ok(()) => Verdict::Processed,
                 Err(HandlerFailure::Retryable(reason)) => Verdict::Retry { reason },
                 Err(HandlerFailure::NonRetryable(reason)) => {
-                    self.park_message(record, &reason).await
+                    self.park_or_retry(record, reason, None, None).await
                 }
             },
         };
-        match &verdict {
-            Verdict::Processed | Verdict::Duplicate => {
-                tracing::info!(outcome = verdict.label(), "sqs record done");
-                true
-            }
-            Verdict::Parked { reason } => {
-                tracing::warn!(outcome = verdict.label(), reason = %reason, "sqs record parked");
-                true
-            }
-            Verdict::Retry { reason } => {
-                tracing::warn!(outcome = verdict.label(), reason = %reason, "sqs record will be retried");
-                self.back_off(record).await;
-                false
-            }
-        }
-    }
-
-    async fn park_message(&self, record: &SqsMessage, reason: &str) -> Verdict {
-        match self.park(record, reason, None, None).await {
-            Ok(()) => Verdict::Parked {
-                reason: reason.to_string(),
-            },
-            Err(err) => Verdict::Retry {
-                reason: format!("{reason}; parking failed: {err}"),
-            },
-        }
+        self.settle(record, &verdict).await
     }
 }
 
