@@ -6,10 +6,8 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    clinic_shared::telemetry::init();
-    let config = AuthorizerConfig::from_env()?;
+    let (config, sdk) = clinic_shared::entry::start(AuthorizerConfig::from_env).await?;
     let table = clinic_shared::config::required("TABLE_NAME")?;
-    let sdk = clinic_shared::aws::sdk_config().await;
     let authorizer = Authorizer::new(
         config,
         DynamoAccountStore::new(clinic_shared::aws::dynamodb(&sdk), table),

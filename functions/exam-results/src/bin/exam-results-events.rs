@@ -4,9 +4,7 @@ use clinic_exam_results::config::ConsumerConfig;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    clinic_shared::telemetry::init();
-    let config = ConsumerConfig::from_env()?;
-    let sdk = clinic_shared::aws::sdk_config().await;
+    let (config, sdk) = clinic_shared::entry::start(ConsumerConfig::from_env).await?;
     let (processor, handler) = clinic_exam_results::build_events_consumer(&config, &sdk);
     clinic_shared::sqs_batch::run(processor, handler).await
 }

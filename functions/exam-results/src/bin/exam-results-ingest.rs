@@ -6,9 +6,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    clinic_shared::telemetry::init();
-    let config = ConsumerConfig::from_env()?;
-    let sdk = clinic_shared::aws::sdk_config().await;
+    let (config, sdk) = clinic_shared::entry::start(ConsumerConfig::from_env).await?;
     let consumer = clinic_exam_results::build_ingest_consumer(&config, &sdk);
     let consumer = &consumer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

@@ -5,9 +5,7 @@ use clinic_notifications::config::ConsumerConfig;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    clinic_shared::telemetry::init();
-    let config = ConsumerConfig::from_env()?;
-    let sdk = clinic_shared::aws::sdk_config().await;
+    let (config, sdk) = clinic_shared::entry::start(ConsumerConfig::from_env).await?;
     let (processor, consumer) = clinic_notifications::build_consumer(&config, &sdk)?;
     clinic_shared::sqs_batch::run(processor, consumer).await
 }
