@@ -80,6 +80,29 @@ impl From<InvalidCursor> for Problem {
     }
 }
 
+/// A page of a list and the opaque cursor of the next one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Implements `From<Page<T>>` for a page response (`$page { items: Vec<$item>, next_cursor }`)
+/// from a page of anything that converts into `$item`: what every list route answers.
+#[macro_export]
+macro_rules! page_response {
+    ($page:ty, $item:ty) => {
+        impl<T: Into<$item>> From<$crate::pagination::Page<T>> for $page {
+            fn from(page: $crate::pagination::Page<T>) -> Self {
+                Self {
+                    items: page.items.into_iter().map(Into::into).collect(),
+                    next_cursor: page.next_cursor,
+                }
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -91,12 +91,7 @@ pub struct DoctorSummary {
     pub specialty: String,
 }
 
-/// A page of a list and the opaque cursor of the next one.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
-}
+pub use clinic_shared::pagination::Page;
 
 /// A value that must be unique across accounts; held by a claim item in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -308,12 +308,7 @@ fn derived_id(prefix: char, parts: &[&str]) -> String {
     format!("{prefix}{}", &digest[..31])
 }
 
-/// A page of a list and the opaque cursor of the next one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
-}
+pub use clinic_shared::pagination::Page;
 
 #[cfg(test)]
 mod tests {

@@ -286,12 +286,7 @@ pub fn status_name(status: ExamStatus) -> &'static str {
     }
 }
 
-/// One page of a list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
-}
+pub use clinic_shared::pagination::Page;
 
 /// Result of taking a report job.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -206,12 +206,7 @@ impl RateWindow {
     }
 }
 
-/// A page of a list and the cursor of the next one.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
-}
+pub use clinic_shared::pagination::Page;
 
 #[cfg(test)]
 mod tests {

@@ -524,6 +524,8 @@ pub struct DoctorsPage {
     pub next_cursor: Option<String>,
 }
 
+clinic_shared::page_response!(DoctorsPage, DoctorSummary);
+
 /// `GET /v1/doctors` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

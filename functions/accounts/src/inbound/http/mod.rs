@@ -316,10 +316,7 @@ async fn list_doctors(
         .accounts
         .list_doctors(query.specialty.as_deref(), limit, query.cursor.as_deref())
         .await?;
-    Ok(axum::Json(DoctorsPage {
-        items: page.items,
-        next_cursor: page.next_cursor,
-    }))
+    Ok(axum::Json(DoctorsPage::from(page)))
 }
 
 /// Register a hospital and its machine client (staff). The secret is shown once.

@@ -62,6 +62,8 @@ pub struct HospitalsPage {
     pub next_cursor: Option<String>,
 }
 
+clinic_shared::page_response!(HospitalsPage, HospitalResponse);
+
 /// One slot to publish.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -214,6 +216,8 @@ pub struct SlotsPage {
     pub items: Vec<SlotResponse>,
     pub next_cursor: Option<String>,
 }
+
+clinic_shared::page_response!(SlotsPage, SlotResponse);
 
 /// `GET /v1/slots` query: a hospital or an exam type (or both), and a time range.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -406,6 +410,8 @@ pub struct ExamsPage {
     pub items: Vec<ExamResponse>,
     pub next_cursor: Option<String>,
 }
+
+clinic_shared::page_response!(ExamsPage, ExamResponse);
 
 /// `POST /v1/exams/{id}/assign`.
 #[derive(Debug, Deserialize, ToSchema)]

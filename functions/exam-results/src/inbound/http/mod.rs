@@ -103,10 +103,7 @@ async fn list_hospitals(
 ) -> Result<axum::Json<HospitalsPage>, Problem> {
     let limit = parse_limit(query.limit.as_deref())?;
     let page = state.service.list_hospitals(limit, query.cursor).await?;
-    Ok(axum::Json(HospitalsPage {
-        items: page.items.into_iter().map(Into::into).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    Ok(axum::Json(HospitalsPage::from(page)))
 }
 
 /// Publish availability (staff, or the hospital itself): creates or updates slots and registers
@@ -156,10 +153,7 @@ async fn list_slots(
         .service
         .list_slots(parsed, limit, query.cursor.clone())
         .await?;
-    Ok(axum::Json(SlotsPage {
-        items: page.items.into_iter().map(Into::into).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    Ok(axum::Json(SlotsPage::from(page)))
 }
 
 /// Book a place in a slot (patients). Requires an `Idempotency-Key`: a retry with the same key
@@ -254,10 +248,7 @@ async fn list_exams(
         .service
         .list_exams(&caller, status, limit, query.cursor.as_deref())
         .await?;
-    Ok(axum::Json(ExamsPage {
-        items: page.items.into_iter().map(Into::into).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    Ok(axum::Json(ExamsPage::from(page)))
 }
 
 /// One exam; someone else's answers 404.

@@ -186,6 +186,8 @@ pub struct FilesPage {
     pub next_cursor: Option<String>,
 }
 
+clinic_shared::page_response!(FilesPage, FileResponse);
+
 /// A presigned download.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -239,6 +241,8 @@ pub struct AccessLogPage {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
+
+clinic_shared::page_response!(AccessLogPage, AccessEntryResponse);
 
 /// Report filters as sent.
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -145,10 +145,7 @@ async fn list_files(
         .files
         .list_files(&caller, &exam_id, limit, query.cursor.as_deref())
         .await?;
-    Ok(axum::Json(FilesPage {
-        items: page.items.into_iter().map(FileResponse::from).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    Ok(axum::Json(FilesPage::from(page)))
 }
 
 /// A presigned download URL (owner patient, assigned doctor, staff); every grant is audited.
@@ -196,14 +193,7 @@ async fn access_log(
         .files
         .access_log(&caller, &exam_id, limit, query.cursor.as_deref())
         .await?;
-    Ok(axum::Json(AccessLogPage {
-        items: page
-            .items
-            .into_iter()
-            .map(AccessEntryResponse::from)
-            .collect(),
-        next_cursor: page.next_cursor,
-    }))
+    Ok(axum::Json(AccessLogPage::from(page)))
 }
 
 /// Ask for a report (staff; `Idempotency-Key` required). Built asynchronously.

@@ -53,6 +53,8 @@ pub struct NotificationsPage {
     pub next_cursor: Option<String>,
 }
 
+clinic_shared::page_response!(NotificationsPage, NotificationView);
+
 /// `GET /v1/me/notifications` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -67,8 +67,5 @@ async fn my_notifications(
         .history
         .mine(&caller, limit, query.cursor.as_deref())
         .await?;
-    Ok(axum::Json(NotificationsPage {
-        items: page.items.into_iter().map(Into::into).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    Ok(axum::Json(NotificationsPage::from(page)))
 }
