@@ -1,14 +1,11 @@
 //! The DynamoDB adapter of the store port: one item per record in the service's table, every state
 //! change a conditional write.
-
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
-use crate::dynamo::{self, Item, n, s};
+use crate::dynamo::{self, Condition, Conditional, Item, n, s};
 
 use super::record::{
     Attempt, ClaimOutcome, IdempotencyRecord, IdempotencyStore, RECORD_SK, RecordId, RecordStatus,
@@ -29,8 +26,6 @@ const ATTR_RESPONSE_BODY: &str = "responseBody";
 
 /// Written only when no live record holds the key.
 const BEGIN_CONDITION: &str = "attribute_not_exists(#pk) OR (#status = :inProgress AND #inProgressUntil < :nowMs) OR #expiresAt < :nowS";
-/// Completing or releasing requires still owning the in-flight marker.
-const OWNER_CONDITION: &str = "#status = :inProgress AND #attemptId = :attemptId";
 
 /// How many times `claim` retries when the record that blocked it vanished before it was read.
 const BEGIN_ATTEMPTS: usize = 3;
@@ -113,23 +108,16 @@ where
     StoreError::Unavailable(crate::aws::error_text(err))
 }
 
-/// The attribute names and values [`OWNER_CONDITION`] refers to, for `attempt`.
-fn owner_condition(attempt: &Attempt) -> (HashMap<String, String>, Item) {
-    let names = HashMap::from([
-        ("#status".to_string(), ATTR_STATUS.to_string()),
-        ("#attemptId".to_string(), ATTR_ATTEMPT_ID.to_string()),
-    ]);
-    let values = Item::from([
-        (
-            ":inProgress".to_string(),
-            s(RecordStatus::InProgress.as_str()),
-        ),
-        (":attemptId".to_string(), s(&attempt.attempt_id)),
-    ]);
-    (names, values)
+/// Completing or releasing requires still owning the in-flight marker.
+fn owned_by(attempt: &Attempt) -> Condition {
+    Condition::new("#status = :inProgress AND #attemptId = :attemptId")
+        .name("#status", ATTR_STATUS)
+        .name("#attemptId", ATTR_ATTEMPT_ID)
+        .value(":inProgress", s(RecordStatus::InProgress.as_str()))
+        .value(":attemptId", s(&attempt.attempt_id))
 }
 
-/// `Ok` when a write under [`OWNER_CONDITION`] happened, [`StoreError::NotOwner`] when the
+/// `Ok` when a write on [`owned_by`] happened, [`StoreError::NotOwner`] when the
 /// in-flight marker was no longer the attempt's.
 fn owned<O, E>(result: Result<O, SdkError<E>>) -> Result<(), StoreError>
 where
@@ -234,30 +222,24 @@ impl IdempotencyStore for DynamoIdempotencyStore {
         attempt: &Attempt,
         response: &StoredResponse,
     ) -> Result<(), StoreError> {
-        let (names, values) = owner_condition(attempt);
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(Self::item(id, &attempt.completed_record(response))))
-            .condition_expression(OWNER_CONDITION)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
+            .on(owned_by(attempt))
             .send()
             .await;
         owned(result)
     }
 
     async fn release(&self, id: &RecordId, attempt: &Attempt) -> Result<(), StoreError> {
-        let (names, values) = owner_condition(attempt);
         let result = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(id)))
-            .condition_expression(OWNER_CONDITION)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
+            .on(owned_by(attempt))
             .send()
             .await;
         owned(result)

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
 use crate::aws::error_text;
-use crate::dynamo::{self, Item, n, s};
+use crate::dynamo::{self, Condition, Conditional, Item, n, s};
 
 /// Sort key of every dedup item.
 pub const DEDUP_SK: &str = "EVENT";
@@ -202,6 +202,15 @@ where
     }
 }
 
+/// The item is still claimed, by the attempt holding `token`.
+fn held_by(token: &str) -> Condition {
+    Condition::new("#token = :token AND #state = :processing")
+        .name("#token", TOKEN)
+        .name("#state", STATE)
+        .value(":token", s(token))
+        .value(":processing", s(PROCESSING))
+}
+
 /// What a colliding item means for the claimer.
 fn outcome_of(item: &Item) -> ClaimOutcome {
     if dynamo::text(item, STATE).is_some_and(|s| s == DONE) {
@@ -296,15 +305,12 @@ impl DedupStore for DynamoDedupStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key_map(key)))
-            .condition_expression("#token = :token AND #state = :processing")
-            .expression_attribute_names("#token", TOKEN)
+            .on(held_by(token))
             .expression_attribute_names("#state", STATE)
             .expression_attribute_names("#outcome", OUTCOME)
             .expression_attribute_names("#expiresAt", EXPIRES_AT)
             .expression_attribute_names("#completedAt", COMPLETED_AT)
             .expression_attribute_names("#leaseUntil", LEASE_UNTIL)
-            .expression_attribute_values(":token", s(token))
-            .expression_attribute_values(":processing", s(PROCESSING))
             .expression_attribute_values(":done", s(DONE))
             .expression_attribute_values(":expiresAt", n(expires_at_s))
             .expression_attribute_values(":completedAt", n(now_ms));
@@ -329,11 +335,7 @@ impl DedupStore for DynamoDedupStore {
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(Self::key_map(key)))
-            .condition_expression("#token = :token AND #state = :processing")
-            .expression_attribute_names("#token", TOKEN)
-            .expression_attribute_names("#state", STATE)
-            .expression_attribute_values(":token", s(token))
-            .expression_attribute_values(":processing", s(PROCESSING))
+            .on(held_by(token))
             .send()
             .await;
         held(result)

@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-use clinic_shared::dynamo::{self, TransactFailure, key, s};
+use clinic_shared::dynamo::{self, Condition, Conditional, TransactFailure, key, s};
 use clinic_shared::envelope::Envelope;
 use clinic_shared::envelope::EventType;
 use clinic_shared::outbox::outbox_put_with;
@@ -96,12 +96,9 @@ impl DynamoAccountStore {
                     .key("pk", s(claim_pk(claim)))
                     .key("sk", s("CLAIM"))
                     .update_expression("SET #state = :bound, accountId = :id REMOVE reservedAt")
-                    .condition_expression("#state = :reserved AND reservation = :r")
-                    .expression_attribute_names("#state", "state")
+                    .on(reserved_by(reservation))
                     .expression_attribute_values(":bound", s(BOUND))
-                    .expression_attribute_values(":reserved", s(RESERVED))
                     .expression_attribute_values(":id", s(account_id))
-                    .expression_attribute_values(":r", s(reservation))
                     .build()
                     .map_err(|e| StoreError::Unavailable(e.to_string()))?;
                 Ok(TransactWriteItem::builder().update(update).build())
@@ -145,6 +142,14 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     StoreError::Unavailable(clinic_shared::aws::error_text(err))
+}
+
+/// The claim is still reserved, by `reservation`.
+fn reserved_by(reservation: &str) -> Condition {
+    Condition::new("#state = :reserved AND reservation = :r")
+        .name("#state", "state")
+        .value(":reserved", s(RESERVED))
+        .value(":r", s(reservation))
 }
 
 fn account_pk(id: &str) -> String {

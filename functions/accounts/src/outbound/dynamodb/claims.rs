@@ -4,10 +4,10 @@
 //! transaction that deletes that sign-up's profile.
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
-use clinic_shared::dynamo::{self, TransactFailure, s, text};
+use clinic_shared::dynamo::{self, Conditional, TransactFailure, s, text};
 use jiff::Timestamp;
 
-use super::{BOUND, DynamoAccountStore, RESERVED, account_pk, claim_pk, unavailable};
+use super::{BOUND, DynamoAccountStore, RESERVED, account_pk, claim_pk, reserved_by, unavailable};
 use crate::domain::error::StoreError;
 use crate::domain::{Claim, ClaimHolder, Profile};
 
@@ -71,10 +71,7 @@ impl DynamoAccountStore {
                 .table_name(&self.table)
                 .key("pk", s(claim_pk(claim)))
                 .key("sk", s("CLAIM"))
-                .condition_expression("#state = :reserved AND reservation = :r")
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_values(":reserved", s(RESERVED))
-                .expression_attribute_values(":r", s(reservation))
+                .on(reserved_by(reservation))
                 .send()
                 .await;
             // Not this reservation's any more (bound, or taken over): it stays.

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
-use clinic_shared::dynamo::{self, Item, TransactFailure, key, n, s};
+use clinic_shared::dynamo::{self, Condition, Conditional, Item, TransactFailure, key, n, s};
 use jiff::Timestamp;
 
 use super::{
@@ -34,6 +34,15 @@ fn claim_of(item: &Item) -> DeliveryClaim {
             .map(DeliveryClaim::Finished)
             .unwrap_or(DeliveryClaim::InProgress),
     }
+}
+
+/// The delivery is still being sent, by the attempt holding `token`.
+fn held_by(token: &str) -> Condition {
+    Condition::new("#token = :token AND #state = :sending")
+        .name("#token", "claimToken")
+        .name("#state", "state")
+        .value(":token", s(token))
+        .value(":sending", s(SENDING))
 }
 
 fn delivery_key(delivery: &DeliveryKey) -> Item {
@@ -108,14 +117,11 @@ impl DynamoNotificationStore {
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(delivery_key(key)))
-            .condition_expression("#token = :token AND #state = :sending")
-            .expression_attribute_names("#token", "claimToken")
+            .on(held_by(token))
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#lease", "leaseUntil")
             .expression_attribute_names("#expiresAt", "expiresAt")
             .expression_attribute_names("#finishedAt", "finishedAt")
-            .expression_attribute_values(":token", s(token))
-            .expression_attribute_values(":sending", s(SENDING))
             .expression_attribute_values(":status", s(entry.status.as_str()))
             .expression_attribute_values(":expiresAt", n(delivery_expires_s))
             .expression_attribute_values(":finishedAt", n(entry.recorded_at.as_millisecond()));
@@ -171,11 +177,7 @@ impl DynamoNotificationStore {
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(delivery_key(key)))
-            .condition_expression("#token = :token AND #state = :sending")
-            .expression_attribute_names("#token", "claimToken")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":token", s(token))
-            .expression_attribute_values(":sending", s(SENDING))
+            .on(held_by(token))
             .send()
             .await;
         if dynamo::applied(result).map_err(|e| unavailable(&e))? {
