@@ -209,8 +209,10 @@ impl OutboxStore for DynamoOutbox {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(format!("OUTBOX#{event_id}")))
-            .key("sk", AttributeValue::S("OUTBOX".into()))
+            .set_key(Some(crate::dynamo::key(
+                format!("OUTBOX#{event_id}"),
+                "OUTBOX",
+            )))
             .update_expression("REMOVE outboxPending SET publishedAt = :now, expiresAt = :exp")
             .condition_expression("attribute_exists(outboxPending)")
             .expression_attribute_values(":now", AttributeValue::S(now.to_string()))
@@ -220,17 +222,10 @@ impl OutboxStore for DynamoOutbox {
             )
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(OutboxError::Store(crate::aws::error_text(&err))),
-        }
+        // Not pending any more: published already, which is what was asked.
+        crate::dynamo::applied(result)
+            .map(|_| ())
+            .map_err(|err| OutboxError::Store(crate::aws::error_text(&err)))
     }
 }
 

@@ -1,12 +1,11 @@
 //! The DynamoDB adapter of the store port: one item per record in the service's table, every state
 //! change a conditional write.
-
-use std::collections::HashMap;
-
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+
+use crate::dynamo::{self, Condition, Conditional, Item, n, s};
 
 use super::record::{
     Attempt, ClaimOutcome, IdempotencyRecord, IdempotencyStore, RECORD_SK, RecordId, RecordStatus,
@@ -14,7 +13,6 @@ use super::record::{
 };
 
 const ATTR_PK: &str = "pk";
-const ATTR_SK: &str = "sk";
 const ATTR_STATUS: &str = "status";
 const ATTR_FINGERPRINT: &str = "fingerprint";
 const ATTR_CREATED_AT: &str = "createdAt";
@@ -28,8 +26,6 @@ const ATTR_RESPONSE_BODY: &str = "responseBody";
 
 /// Written only when no live record holds the key.
 const BEGIN_CONDITION: &str = "attribute_not_exists(#pk) OR (#status = :inProgress AND #inProgressUntil < :nowMs) OR #expiresAt < :nowS";
-/// Completing or releasing requires still owning the in-flight marker.
-const OWNER_CONDITION: &str = "#status = :inProgress AND #attemptId = :attemptId";
 
 /// How many times `claim` retries when the record that blocked it vanished before it was read.
 const BEGIN_ATTEMPTS: usize = 3;
@@ -61,61 +57,38 @@ impl DynamoIdempotencyStore {
     /// [`StoreError::Unavailable`] when DynamoDB fails, [`StoreError::Corrupt`] when the item is
     /// not a record.
     pub async fn get(&self, id: &RecordId) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(ATTR_PK, AttributeValue::S(id.pk().to_string()))
-            .key(ATTR_SK, AttributeValue::S(RECORD_SK.to_string()))
-            .consistent_read(true)
-            .send()
+        dynamo::get_item(&self.client, &self.table, Self::key(id))
             .await
-            .map_err(|e| StoreError::Unavailable(crate::aws::error_text(&e)))?;
-        output.item().map(record_from_item).transpose()
+            .map_err(|e| unavailable(&e))?
+            .as_ref()
+            .map(record_from_item)
+            .transpose()
     }
 
-    fn item(id: &RecordId, record: &IdempotencyRecord) -> HashMap<String, AttributeValue> {
-        let mut item = HashMap::from([
-            (ATTR_PK.to_string(), AttributeValue::S(id.pk().to_string())),
-            (
-                ATTR_SK.to_string(),
-                AttributeValue::S(RECORD_SK.to_string()),
-            ),
-            (
-                ATTR_STATUS.to_string(),
-                AttributeValue::S(record.status.as_str().to_string()),
-            ),
-            (
-                ATTR_FINGERPRINT.to_string(),
-                AttributeValue::S(record.fingerprint.clone()),
-            ),
-            (ATTR_CREATED_AT.to_string(), number(record.created_at)),
-            (ATTR_EXPIRES_AT.to_string(), number(record.expires_at)),
+    fn key(id: &RecordId) -> Item {
+        dynamo::key(id.pk(), RECORD_SK)
+    }
+
+    fn item(id: &RecordId, record: &IdempotencyRecord) -> Item {
+        let mut item = Self::key(id);
+        item.extend([
+            (ATTR_STATUS.to_string(), s(record.status.as_str())),
+            (ATTR_FINGERPRINT.to_string(), s(&record.fingerprint)),
+            (ATTR_CREATED_AT.to_string(), n(record.created_at)),
+            (ATTR_EXPIRES_AT.to_string(), n(record.expires_at)),
             (
                 ATTR_IN_PROGRESS_UNTIL.to_string(),
-                number(record.in_progress_until),
+                n(record.in_progress_until),
             ),
-            (
-                ATTR_ATTEMPT_ID.to_string(),
-                AttributeValue::S(record.attempt_id.clone()),
-            ),
+            (ATTR_ATTEMPT_ID.to_string(), s(&record.attempt_id)),
         ]);
         if let Some(response) = &record.response {
-            item.insert(
-                ATTR_RESPONSE_STATUS.to_string(),
-                number(u64::from(response.status)),
-            );
+            item.insert(ATTR_RESPONSE_STATUS.to_string(), n(response.status));
             if let Some(content_type) = &response.content_type {
-                item.insert(
-                    ATTR_RESPONSE_CONTENT_TYPE.to_string(),
-                    AttributeValue::S(content_type.clone()),
-                );
+                item.insert(ATTR_RESPONSE_CONTENT_TYPE.to_string(), s(content_type));
             }
             if let Some(location) = &response.location {
-                item.insert(
-                    ATTR_RESPONSE_LOCATION.to_string(),
-                    AttributeValue::S(location.clone()),
-                );
+                item.insert(ATTR_RESPONSE_LOCATION.to_string(), s(location));
             }
             if !response.body.is_empty() {
                 item.insert(
@@ -128,19 +101,41 @@ impl DynamoIdempotencyStore {
     }
 }
 
-fn number(value: u64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
+fn unavailable<E>(err: &SdkError<E>) -> StoreError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    StoreError::Unavailable(crate::aws::error_text(err))
 }
 
-fn record_from_item(
-    item: &HashMap<String, AttributeValue>,
-) -> Result<IdempotencyRecord, StoreError> {
-    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-    let whole = |name: &str| {
-        item.get(name)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<u64>().ok())
-    };
+/// Completing or releasing requires still owning the in-flight marker.
+fn owned_by(attempt: &Attempt) -> Condition {
+    Condition::new("#status = :inProgress AND #attemptId = :attemptId")
+        .name("#status", ATTR_STATUS)
+        .name("#attemptId", ATTR_ATTEMPT_ID)
+        .value(":inProgress", s(RecordStatus::InProgress.as_str()))
+        .value(":attemptId", s(&attempt.attempt_id))
+}
+
+/// `Ok` when a write on [`owned_by`] happened, [`StoreError::NotOwner`] when the
+/// in-flight marker was no longer the attempt's.
+fn owned<O, E>(result: Result<O, SdkError<E>>) -> Result<(), StoreError>
+where
+    E: dynamo::ConditionalWrite
+        + aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + 'static,
+{
+    if dynamo::applied(result).map_err(|e| unavailable(&e))? {
+        Ok(())
+    } else {
+        Err(StoreError::NotOwner)
+    }
+}
+
+fn record_from_item(item: &Item) -> Result<IdempotencyRecord, StoreError> {
+    let text = |name: &str| dynamo::text(item, name);
+    let whole = |name: &str| dynamo::number::<u64>(item, name);
     let missing = |name: &str| StoreError::Corrupt(format!("attribute {name} missing or invalid"));
     let status = text(ATTR_STATUS)
         .as_deref()
@@ -187,12 +182,9 @@ impl IdempotencyStore for DynamoIdempotencyStore {
                 .expression_attribute_names("#status", ATTR_STATUS)
                 .expression_attribute_names("#inProgressUntil", ATTR_IN_PROGRESS_UNTIL)
                 .expression_attribute_names("#expiresAt", ATTR_EXPIRES_AT)
-                .expression_attribute_values(
-                    ":inProgress",
-                    AttributeValue::S(RecordStatus::InProgress.as_str().to_string()),
-                )
-                .expression_attribute_values(":nowMs", number(attempt.now_ms))
-                .expression_attribute_values(":nowS", number(attempt.now_ms / 1000))
+                .expression_attribute_values(":inProgress", s(RecordStatus::InProgress.as_str()))
+                .expression_attribute_values(":nowMs", n(attempt.now_ms))
+                .expression_attribute_values(":nowS", n(attempt.now_ms / 1000))
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 )
@@ -205,7 +197,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             let Some(PutItemError::ConditionalCheckFailedException(failed)) =
                 err.as_service_error()
             else {
-                return Err(StoreError::Unavailable(crate::aws::error_text(&err)));
+                return Err(unavailable(&err));
             };
             let existing = match failed.item() {
                 Some(item) => Some(record_from_item(item)?),
@@ -235,26 +227,10 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(Self::item(id, &attempt.completed_record(response))))
-            .condition_expression(OWNER_CONDITION)
-            .expression_attribute_names("#status", ATTR_STATUS)
-            .expression_attribute_names("#attemptId", ATTR_ATTEMPT_ID)
-            .expression_attribute_values(
-                ":inProgress",
-                AttributeValue::S(RecordStatus::InProgress.as_str().to_string()),
-            )
-            .expression_attribute_values(
-                ":attemptId",
-                AttributeValue::S(attempt.attempt_id.clone()),
-            )
+            .on(owned_by(attempt))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(_)) => Err(StoreError::NotOwner),
-                _ => Err(StoreError::Unavailable(crate::aws::error_text(&err))),
-            },
-        }
+        owned(result)
     }
 
     async fn release(&self, id: &RecordId, attempt: &Attempt) -> Result<(), StoreError> {
@@ -262,30 +238,11 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             .client
             .delete_item()
             .table_name(&self.table)
-            .key(ATTR_PK, AttributeValue::S(id.pk().to_string()))
-            .key(ATTR_SK, AttributeValue::S(RECORD_SK.to_string()))
-            .condition_expression(OWNER_CONDITION)
-            .expression_attribute_names("#status", ATTR_STATUS)
-            .expression_attribute_names("#attemptId", ATTR_ATTEMPT_ID)
-            .expression_attribute_values(
-                ":inProgress",
-                AttributeValue::S(RecordStatus::InProgress.as_str().to_string()),
-            )
-            .expression_attribute_values(
-                ":attemptId",
-                AttributeValue::S(attempt.attempt_id.clone()),
-            )
+            .set_key(Some(Self::key(id)))
+            .on(owned_by(attempt))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) => match err.as_service_error() {
-                Some(DeleteItemError::ConditionalCheckFailedException(_)) => {
-                    Err(StoreError::NotOwner)
-                }
-                _ => Err(StoreError::Unavailable(crate::aws::error_text(&err))),
-            },
-        }
+        owned(result)
     }
 }
 

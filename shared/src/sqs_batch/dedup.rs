@@ -7,13 +7,14 @@
 //! TTL attribute, but only for clean-up: every decision compares the stored timestamps in a
 //! condition expression, so an item TTL has not yet removed behaves exactly like a removed one.
 
-use std::collections::HashMap;
 use std::future::Future;
 
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
 use crate::aws::error_text;
+use crate::dynamo::{self, Condition, Conditional, Item, n, s};
 
 /// Sort key of every dedup item.
 pub const DEDUP_SK: &str = "EVENT";
@@ -167,46 +168,55 @@ impl DynamoDedupStore {
         }
     }
 
-    fn key_map(key: &DedupKey) -> HashMap<String, AttributeValue> {
-        HashMap::from([(PK.to_string(), s(key.pk())), (SK.to_string(), s(DEDUP_SK))])
+    fn key_map(key: &DedupKey) -> Item {
+        dynamo::key(key.pk(), DEDUP_SK)
     }
 
-    async fn read(
-        &self,
-        key: &DedupKey,
-    ) -> Result<Option<HashMap<String, AttributeValue>>, DedupError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key_map(key)))
-            .consistent_read(true)
-            .send()
+    async fn read(&self, key: &DedupKey) -> Result<Option<Item>, DedupError> {
+        dynamo::get_item(&self.client, &self.table, Self::key_map(key))
             .await
-            .map_err(|e| DedupError::Store(error_text(&e)))?;
-        Ok(output.item)
+            .map_err(|e| store_error(&e))
     }
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
+fn store_error<E>(err: &SdkError<E>) -> DedupError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    DedupError::Store(error_text(err))
 }
 
-fn n(value: i64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
+/// `Ok` while the claim was still held when the write was made, [`DedupError::ClaimLost`] when
+/// its token no longer matched.
+fn held<O, E>(result: Result<O, SdkError<E>>) -> Result<(), DedupError>
+where
+    E: dynamo::ConditionalWrite
+        + aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + 'static,
+{
+    if dynamo::applied(result).map_err(|e| store_error(&e))? {
+        Ok(())
+    } else {
+        Err(DedupError::ClaimLost)
+    }
+}
+
+/// The item is still claimed, by the attempt holding `token`.
+fn held_by(token: &str) -> Condition {
+    Condition::new("#token = :token AND #state = :processing")
+        .name("#token", TOKEN)
+        .name("#state", STATE)
+        .value(":token", s(token))
+        .value(":processing", s(PROCESSING))
 }
 
 /// What a colliding item means for the claimer.
-fn outcome_of(item: &HashMap<String, AttributeValue>) -> ClaimOutcome {
-    let state = item.get(STATE).and_then(|v| v.as_s().ok());
-    if state.is_some_and(|s| s == DONE) {
+fn outcome_of(item: &Item) -> ClaimOutcome {
+    if dynamo::text(item, STATE).is_some_and(|s| s == DONE) {
         return ClaimOutcome::AlreadyDone;
     }
-    let lease_until_ms = item
-        .get(LEASE_UNTIL)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let lease_until_ms = dynamo::number(item, LEASE_UNTIL).unwrap_or(0);
     ClaimOutcome::InProgress { lease_until_ms }
 }
 
@@ -266,7 +276,7 @@ impl DedupStore for DynamoDedupStore {
                 Some(PutItemError::ConditionalCheckFailedException(failed)) => {
                     failed.item().cloned()
                 }
-                _ => return Err(DedupError::Store(error_text(&err))),
+                _ => return Err(store_error(&err)),
             };
             let existing = match existing {
                 Some(item) => Some(item),
@@ -295,15 +305,12 @@ impl DedupStore for DynamoDedupStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key_map(key)))
-            .condition_expression("#token = :token AND #state = :processing")
-            .expression_attribute_names("#token", TOKEN)
+            .on(held_by(token))
             .expression_attribute_names("#state", STATE)
             .expression_attribute_names("#outcome", OUTCOME)
             .expression_attribute_names("#expiresAt", EXPIRES_AT)
             .expression_attribute_names("#completedAt", COMPLETED_AT)
             .expression_attribute_names("#leaseUntil", LEASE_UNTIL)
-            .expression_attribute_values(":token", s(token))
-            .expression_attribute_values(":processing", s(PROCESSING))
             .expression_attribute_values(":done", s(DONE))
             .expression_attribute_values(":expiresAt", n(expires_at_s))
             .expression_attribute_values(":completedAt", n(now_ms));
@@ -319,17 +326,7 @@ impl DedupStore for DynamoDedupStore {
                 .expression_attribute_values(":outcome", s(FAILED))
                 .expression_attribute_values(":reason", s(bounded(reason, MAX_REASON_CHARS))),
         };
-        match request.send().await {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(DedupError::ClaimLost)
-            }
-            Err(err) => Err(DedupError::Store(error_text(&err))),
-        }
+        held(request.send().await)
     }
 
     async fn release(&self, key: &DedupKey, token: &str) -> Result<(), DedupError> {
@@ -338,24 +335,10 @@ impl DedupStore for DynamoDedupStore {
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(Self::key_map(key)))
-            .condition_expression("#token = :token AND #state = :processing")
-            .expression_attribute_names("#token", TOKEN)
-            .expression_attribute_names("#state", STATE)
-            .expression_attribute_values(":token", s(token))
-            .expression_attribute_values(":processing", s(PROCESSING))
+            .on(held_by(token))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(DedupError::ClaimLost)
-            }
-            Err(err) => Err(DedupError::Store(error_text(&err))),
-        }
+        held(result)
     }
 }
 
@@ -375,9 +358,9 @@ mod tests {
 
     #[test]
     fn colliding_items_are_read_by_state() {
-        let done = HashMap::from([(STATE.to_string(), s(DONE))]);
+        let done = Item::from([(STATE.to_string(), s(DONE))]);
         assert_eq!(outcome_of(&done), ClaimOutcome::AlreadyDone);
-        let busy = HashMap::from([
+        let busy = Item::from([
             (STATE.to_string(), s(PROCESSING)),
             (LEASE_UNTIL.to_string(), n(42)),
         ]);

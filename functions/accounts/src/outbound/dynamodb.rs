@@ -23,8 +23,9 @@ mod profiles;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-use clinic_shared::dynamo::{self, TransactFailure};
+use clinic_shared::dynamo::{self, Condition, Conditional, TransactFailure, key, s};
 use clinic_shared::envelope::Envelope;
 use clinic_shared::envelope::EventType;
 use clinic_shared::outbox::outbox_put_with;
@@ -68,8 +69,8 @@ impl DynamoAccountStore {
             .iter()
             .map(|e| {
                 let index = vec![
-                    ("gsi1pk".to_string(), s(&events_of_pk(&e.subject))),
-                    ("gsi1sk".to_string(), s(&format!("{}#{}", e.time, e.id))),
+                    ("gsi1pk".to_string(), s(events_of_pk(&e.subject))),
+                    ("gsi1sk".to_string(), s(format!("{}#{}", e.time, e.id))),
                 ];
                 outbox_put_with(&self.table, e, index)
                     .map_err(|err| StoreError::Unavailable(err.to_string()))
@@ -92,15 +93,12 @@ impl DynamoAccountStore {
             .map(|claim| {
                 let update = Update::builder()
                     .table_name(&self.table)
-                    .key("pk", s(&claim_pk(claim)))
+                    .key("pk", s(claim_pk(claim)))
                     .key("sk", s("CLAIM"))
                     .update_expression("SET #state = :bound, accountId = :id REMOVE reservedAt")
-                    .condition_expression("#state = :reserved AND reservation = :r")
-                    .expression_attribute_names("#state", "state")
+                    .on(reserved_by(reservation))
                     .expression_attribute_values(":bound", s(BOUND))
-                    .expression_attribute_values(":reserved", s(RESERVED))
                     .expression_attribute_values(":id", s(account_id))
-                    .expression_attribute_values(":r", s(reservation))
                     .build()
                     .map_err(|e| StoreError::Unavailable(e.to_string()))?;
                 Ok(TransactWriteItem::builder().update(update).build())
@@ -128,22 +126,30 @@ impl DynamoAccountStore {
     }
 
     async fn get(&self, pk: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sort_key_of(pk)))
-            .consistent_read(true)
-            .send()
+        dynamo::get_item(&self.client, &self.table, key(pk, sort_key_of(pk)))
             .await
-            .map_err(|e| StoreError::Unavailable(clinic_shared::aws::error_text(&e)))?;
-        Ok(out.item)
+            .map_err(|e| unavailable(&e))
     }
 }
 
-fn s(value: &str) -> AttributeValue {
-    AttributeValue::S(value.to_string())
+/// `value` as an item; a value that does not serialize is a bug, reported as the store failing.
+fn to_item<T: serde::Serialize>(value: &T) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    dynamo::to_item(value).map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+fn unavailable<E>(err: &SdkError<E>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    StoreError::Unavailable(clinic_shared::aws::error_text(err))
+}
+
+/// The claim is still reserved, by `reservation`.
+fn reserved_by(reservation: &str) -> Condition {
+    Condition::new("#state = :reserved AND reservation = :r")
+        .name("#state", "state")
+        .value(":reserved", s(RESERVED))
+        .value(":r", s(reservation))
 }
 
 fn account_pk(id: &str) -> String {

@@ -35,7 +35,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use clinic_shared::aws::error_text;
-use clinic_shared::dynamo::{self, TransactFailure};
+use clinic_shared::dynamo::{self, TransactFailure, key, n, s};
 use clinic_shared::envelope::Envelope;
 use clinic_shared::outbox::outbox_put;
 use jiff::Timestamp;
@@ -70,14 +70,6 @@ pub struct DynamoStore {
     table: String,
 }
 
-fn s(value: &str) -> AttributeValue {
-    AttributeValue::S(value.to_string())
-}
-
-fn n(value: impl ToString) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
 fn unavailable<E, R>(err: &SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -91,24 +83,11 @@ fn build_error(err: impl std::fmt::Display) -> StoreError {
 }
 
 fn to_item<T: Serialize>(value: &T) -> Result<HashMap<String, AttributeValue>, StoreError> {
-    let mut item: HashMap<String, AttributeValue> =
-        serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
-    Ok(item)
+    dynamo::to_item(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn from_item<T: DeserializeOwned>(item: &HashMap<String, AttributeValue>) -> Result<T, StoreError> {
     serde_dynamo::from_item(item.clone()).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
-    item.get(name).and_then(|v| v.as_s().ok()).cloned()
-}
-
-fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
 }
 
 /// Sort-key text of an item dated `at`: `<time>#<id>` (ids break ties).
@@ -135,17 +114,9 @@ impl DynamoStore {
         pk: &str,
         sk: &str,
     ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
-            .consistent_read(true)
-            .send()
+        dynamo::get_item(&self.client, &self.table, key(pk, sk))
             .await
-            .map_err(|e| unavailable(&e))?;
-        Ok(out.item)
+            .map_err(|e| unavailable(&e))
     }
 
     fn put(
@@ -177,19 +148,19 @@ impl DynamoStore {
     fn exam_item(&self, exam: &Exam) -> Result<HashMap<String, AttributeValue>, StoreError> {
         let mut item = to_item(exam)?;
         let sort = dated(exam.scheduled_at, &exam.id);
-        item.insert("pk".into(), s(&format!("EXAM#{}", exam.id)));
+        item.insert("pk".into(), s(format!("EXAM#{}", exam.id)));
         item.insert("sk".into(), s("EXAM"));
         if let Some(patient) = &exam.patient_id {
-            item.insert("gsi1pk".into(), s(&format!("PATIENT#{patient}")));
+            item.insert("gsi1pk".into(), s(format!("PATIENT#{patient}")));
             item.insert("gsi1sk".into(), s(&sort));
         }
         if let Some(doctor) = &exam.doctor_id {
-            item.insert("gsi2pk".into(), s(&format!("DOCTOR#{doctor}")));
+            item.insert("gsi2pk".into(), s(format!("DOCTOR#{doctor}")));
             item.insert("gsi2sk".into(), s(&sort));
         }
         item.insert(
             "gsi3pk".into(),
-            s(&format!("HOSPEXAMS#{}", exam.hospital_id)),
+            s(format!("HOSPEXAMS#{}", exam.hospital_id)),
         );
         item.insert("gsi3sk".into(), s(&sort));
         item.insert("gsi4pk".into(), s("EXAMS"));

@@ -25,8 +25,9 @@
 //! Sort keys holding times use zero-padded epoch milliseconds, which order as numbers do.
 //!
 //! One submodule per port (`projection`, `files`, `audit_trail`, `erasures`, `reports`); the
-//! helpers they share (attribute values, item conversion, error mapping, the transaction and
-//! paged-query runners, the audit put) live here.
+//! helpers they share (item conversion, error mapping, the update and put builders, the
+//! update-with-its-event transaction, the paged-query runner, the audit put) live here, on top of
+//! `clinic_shared::dynamo`.
 
 mod audit_trail;
 mod erasures;
@@ -34,13 +35,14 @@ mod files;
 mod projection;
 mod reports;
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use clinic_shared::aws::error_text;
-use clinic_shared::dynamo::{self, TransactFailure};
+use clinic_shared::dynamo::{self, Item, key, s};
 use clinic_shared::envelope::Envelope;
 use clinic_shared::outbox::outbox_put;
 use clinic_shared::pagination::{decode_cursor, encode_cursor};
@@ -49,21 +51,11 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::{Page, StoreError};
 
-type Item = HashMap<String, AttributeValue>;
-
 /// The file-management table.
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
-}
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn n(value: i64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
 }
 
 /// Zero-padded epoch milliseconds: sorts like the instant it stands for.
@@ -80,14 +72,20 @@ where
 }
 
 fn to_item<T: serde::Serialize>(value: &T) -> Result<Item, StoreError> {
-    let mut item: Item =
-        serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
-    Ok(item)
+    dynamo::to_item(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The items of one query page, read as `T`.
+fn from_items<T: DeserializeOwned>(items: Option<Vec<Item>>) -> Result<Vec<T>, StoreError> {
+    items
+        .unwrap_or_default()
+        .into_iter()
+        .map(from_item)
+        .collect()
 }
 
 /// The table's TTL attribute (template.yaml `TimeToLiveSpecification`): never on audit entries.
@@ -102,40 +100,51 @@ impl DynamoStore {
     }
 
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
-            .consistent_read(true)
-            .send()
+        dynamo::get_item(&self.client, &self.table, key(pk, sk))
             .await
-            .map_err(|e| unavailable(&e))?;
-        Ok(out.item)
+            .map_err(|e| unavailable(&e))
     }
 
-    /// Runs a transaction the way every service does (conflicts with concurrent transactions
-    /// retried).
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TransactFailure> {
-        dynamo::transact(&self.client, items).await
+    /// Runs `update` and the outbox item of `event` as one transaction: `Ok(false)` when the
+    /// update's condition failed and nothing was written.
+    async fn update_with_event(
+        &self,
+        update: UpdateBuilder,
+        event: &Envelope,
+    ) -> Result<bool, StoreError> {
+        let update = update
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let items = vec![
+            TransactWriteItem::builder().update(update).build(),
+            self.outbox(event)?,
+        ];
+        dynamo::transact_applied(&self.client, items)
+            .await
+            .map_err(StoreError::Unavailable)
     }
 
     fn outbox(&self, event: &Envelope) -> Result<TransactWriteItem, StoreError> {
         outbox_put(&self.table, event).map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
-    fn update(&self, pk: String, sk: &str) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    /// The update of one item, to run in a transaction.
+    fn update(&self, pk: String, sk: &str) -> UpdateBuilder {
         Update::builder()
             .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
+            .set_key(Some(key(pk, sk)))
     }
 
-    /// Puts an audit item that must not exist yet; `Conflict` when it does.
-    async fn put_audit_entry(&self, mut item: Item) -> Result<(), StoreError> {
-        // Audit entries never expire, whatever a caller put in them.
-        item.remove(TTL_ATTRIBUTE);
+    /// The update of one item, on its own.
+    fn update_item(&self, pk: String, sk: &str) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+    }
+
+    /// Puts `item` if no item has its key yet.
+    async fn put_new(&self, item: Item) -> Result<(), SdkError<PutItemError>> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -143,16 +152,23 @@ impl DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
-            .map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception())
-                {
-                    StoreError::Conflict("audit entry exists".into())
-                } else {
-                    unavailable(&e)
-                }
-            })?;
-        Ok(())
+            .map(|_| ())
+    }
+
+    /// Puts `item` if no item has its key yet; `Conflict` saying `what` when one has.
+    async fn put_new_or_conflict(&self, item: Item, what: &str) -> Result<(), StoreError> {
+        if dynamo::applied(self.put_new(item).await).map_err(|e| unavailable(&e))? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(what.into()))
+        }
+    }
+
+    /// Puts an audit item that must not exist yet; `Conflict` when it does.
+    async fn put_audit_entry(&self, mut item: Item) -> Result<(), StoreError> {
+        // Audit entries never expire, whatever a caller put in them.
+        item.remove(TTL_ATTRIBUTE);
+        self.put_new_or_conflict(item, "audit entry exists").await
     }
 
     async fn query_page<T: DeserializeOwned>(
@@ -179,14 +195,8 @@ impl DynamoStore {
             request = request.set_exclusive_start_key(Some(start));
         }
         let out = request.send().await.map_err(|e| unavailable(&e))?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<Vec<T>, _>>()?;
         Ok(Page {
-            items,
+            items: from_items(out.items)?,
             next_cursor: out.last_evaluated_key.as_ref().and_then(encode_cursor),
         })
     }

@@ -24,10 +24,10 @@ mod deliveries;
 mod log;
 mod rate_slots;
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use clinic_shared::aws::error_text;
+use clinic_shared::dynamo::{self, Item};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -52,10 +52,6 @@ impl DynamoNotificationStore {
             client,
             table: table.into(),
         }
-    }
-
-    fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
-        HashMap::from([(PK.to_string(), s(pk)), (SK.to_string(), s(sk))])
     }
 }
 
@@ -109,19 +105,15 @@ fn log_sk(entry: &LogEntry) -> String {
     )
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
+fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
+    dynamo::to_item(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn n(value: i64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn to_item<T: Serialize>(value: &T) -> Result<HashMap<String, AttributeValue>, StoreError> {
-    let mut item: HashMap<String, AttributeValue> =
-        serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
-    Ok(item)
+fn unavailable<E>(err: &SdkError<E>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    StoreError::Unavailable(error_text(err))
 }
 
 impl NotificationStore for DynamoNotificationStore {

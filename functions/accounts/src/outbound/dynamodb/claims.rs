@@ -4,10 +4,10 @@
 //! transaction that deletes that sign-up's profile.
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
-use clinic_shared::dynamo::TransactFailure;
+use clinic_shared::dynamo::{self, Conditional, TransactFailure, s, text};
 use jiff::Timestamp;
 
-use super::{BOUND, DynamoAccountStore, RESERVED, account_pk, claim_pk, s};
+use super::{BOUND, DynamoAccountStore, RESERVED, account_pk, claim_pk, reserved_by, unavailable};
 use crate::domain::error::StoreError;
 use crate::domain::{Claim, ClaimHolder, Profile};
 
@@ -25,7 +25,7 @@ impl DynamoAccountStore {
         for claim in claims {
             let put = Put::builder()
                 .table_name(&self.table)
-                .item("pk", s(&claim_pk(claim)))
+                .item("pk", s(claim_pk(claim)))
                 .item("sk", s("CLAIM"))
                 .item("state", s(RESERVED))
                 .item("reservation", s(reservation))
@@ -69,23 +69,13 @@ impl DynamoAccountStore {
                 .client
                 .delete_item()
                 .table_name(&self.table)
-                .key("pk", s(&claim_pk(claim)))
+                .key("pk", s(claim_pk(claim)))
                 .key("sk", s("CLAIM"))
-                .condition_expression("#state = :reserved AND reservation = :r")
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_values(":reserved", s(RESERVED))
-                .expression_attribute_values(":r", s(reservation))
+                .on(reserved_by(reservation))
                 .send()
                 .await;
-            if let Err(err) = result
-                && !err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception())
-            {
-                return Err(StoreError::Unavailable(clinic_shared::aws::error_text(
-                    &err,
-                )));
-            }
+            // Not this reservation's any more (bound, or taken over): it stays.
+            dynamo::applied(result).map_err(|e| unavailable(&e))?;
         }
         Ok(())
     }
@@ -97,10 +87,10 @@ impl DynamoAccountStore {
         let Some(item) = self.get(&claim_pk(claim)).await? else {
             return Ok(None);
         };
-        let state = item.get("state").and_then(|v| v.as_s().ok());
-        let account = item.get("accountId").and_then(|v| v.as_s().ok());
-        Ok(match (state.map(String::as_str), account) {
-            (Some(BOUND), Some(account)) => Some(ClaimHolder::Bound(account.clone())),
+        let state = text(&item, "state");
+        let account = text(&item, "accountId");
+        Ok(match (state.as_deref(), account) {
+            (Some(BOUND), Some(account)) => Some(ClaimHolder::Bound(account)),
             _ => Some(ClaimHolder::Reserved),
         })
     }
@@ -115,7 +105,7 @@ impl DynamoAccountStore {
         let now_ms = Timestamp::now().as_millisecond();
         let reclaim = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(&claim_pk(claim)))
+            .key("pk", s(claim_pk(claim)))
             .key("sk", s("CLAIM"))
             .update_expression(
                 "SET #state = :reserved, reservation = :r, reservedAt = :at REMOVE accountId",
@@ -132,7 +122,7 @@ impl DynamoAccountStore {
                 .update(Self::build(reclaim.build())?)
                 .build(),
         ];
-        let profile_key = [("pk", s(&account_pk(holder))), ("sk", s("PROFILE"))];
+        let profile_key = [("pk", s(account_pk(holder))), ("sk", s("PROFILE"))];
         let profile_op = match expired {
             // Only while it still waits for confirmation, and is the one that was read.
             Some(profile) => Delete::builder()
@@ -141,7 +131,7 @@ impl DynamoAccountStore {
                 .condition_expression("#status = :pending AND createdAt = :created")
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":pending", s("PENDING_CONFIRMATION"))
-                .expression_attribute_values(":created", s(&profile.created_at.to_string())),
+                .expression_attribute_values(":created", s(profile.created_at.to_string())),
             // The claim outlived its profile: make sure none came back meanwhile.
             None => Delete::builder()
                 .table_name(&self.table)
@@ -165,14 +155,8 @@ impl DynamoAccountStore {
             .get(&claim_pk(&Claim::Email(email.as_str().to_string())))
             .await?;
         Ok(item.and_then(|item| {
-            let bound = item
-                .get("state")
-                .and_then(|v| v.as_s().ok())
-                .is_some_and(|v| v == BOUND);
-            item.get("accountId")
-                .and_then(|v| v.as_s().ok())
-                .filter(|_| bound)
-                .cloned()
+            let bound = text(&item, "state").is_some_and(|v| v == BOUND);
+            text(&item, "accountId").filter(|_| bound)
         }))
     }
 }

@@ -2,12 +2,11 @@
 //! each (`HOSPITALCLIENT#<clientId>` / `CLIENT`), through which the authorizer finds a
 //! client's hospital.
 
-use std::collections::HashMap;
-
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use clinic_shared::dynamo::{self, s};
 use clinic_shared::envelope::Envelope;
 
-use super::{DynamoAccountStore, s};
+use super::{DynamoAccountStore, to_item};
 use crate::domain::error::StoreError;
 use crate::domain::values::fold;
 use crate::domain::{Claim, Hospital};
@@ -24,22 +23,16 @@ impl DynamoAccountStore {
         reservation: &str,
         events: &[Envelope],
     ) -> Result<(), StoreError> {
-        let mut item: HashMap<String, AttributeValue> =
-            serde_dynamo::to_item(hospital).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        item.insert("pk".into(), s(&format!("HOSPITAL#{}", hospital.id)));
+        let mut item = to_item(hospital)?;
+        item.insert("pk".into(), s(format!("HOSPITAL#{}", hospital.id)));
         item.insert("sk".into(), s("PROFILE"));
         item.insert("gsi1pk".into(), s("HOSPITAL"));
         item.insert(
             "gsi1sk".into(),
-            s(&format!("{}#{}", fold(&hospital.name), hospital.id)),
+            s(format!("{}#{}", fold(&hospital.name), hospital.id)),
         );
         // The authorizer maps a machine client's token to its hospital through this item.
-        let mut client = HashMap::new();
-        client.insert(
-            "pk".to_string(),
-            s(&hospital_client_pk(&hospital.client_id)),
-        );
-        client.insert("sk".to_string(), s("CLIENT"));
+        let mut client = dynamo::key(hospital_client_pk(&hospital.client_id), "CLIENT");
         client.insert("hospitalId".to_string(), s(&hospital.id));
         let mut items = vec![
             TransactWriteItem::builder()
@@ -58,6 +51,6 @@ impl DynamoAccountStore {
 impl crate::inbound::authorizer::HospitalDirectory for DynamoAccountStore {
     async fn hospital_for_client(&self, client_id: &str) -> Result<Option<String>, StoreError> {
         let item = self.get(&hospital_client_pk(client_id)).await?;
-        Ok(item.and_then(|i| i.get("hospitalId").and_then(|v| v.as_s().ok()).cloned()))
+        Ok(item.and_then(|item| dynamo::text(&item, "hospitalId")))
     }
 }

@@ -2,8 +2,9 @@
 //! staff or doctor sign-in, kept for the few minutes it takes to set an authenticator app up.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use clinic_shared::dynamo::{self, key, n, s};
 
-use super::{DynamoAccountStore, s};
+use super::{DynamoAccountStore, unavailable};
 use crate::domain::error::StoreError;
 use crate::domain::{PendingMfaSetup, Tokens};
 
@@ -22,25 +23,19 @@ impl DynamoAccountStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(&mfa_setup_pk(key)))
+            .item("pk", s(mfa_setup_pk(key)))
             .item("sk", s("MFASETUP"))
             .item("username", s(&setup.username))
             .item("idToken", s(&tokens.id_token))
             .item("accessToken", s(&tokens.access_token))
-            .item(
-                "expiresIn",
-                AttributeValue::N(tokens.expires_in.to_string()),
-            )
+            .item("expiresIn", n(tokens.expires_in))
             .item(
                 "groups",
-                AttributeValue::L(tokens.groups.iter().map(|g| s(g)).collect()),
+                AttributeValue::L(tokens.groups.iter().map(s).collect()),
             )
-            .item("expiresAtTime", s(&setup.expires_at.to_string()))
+            .item("expiresAtTime", s(setup.expires_at.to_string()))
             // Housekeeping only: expiry is checked against `expiresAtTime`.
-            .item(
-                "expiresAt",
-                AttributeValue::N((setup.expires_at.as_second() + 3600).to_string()),
-            )
+            .item("expiresAt", n(setup.expires_at.as_second() + 3600))
             .condition_expression("attribute_not_exists(pk)");
         if let Some(refresh) = &tokens.refresh_token {
             request = request.item("refreshToken", s(refresh));
@@ -49,7 +44,7 @@ impl DynamoAccountStore {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| StoreError::Unavailable(clinic_shared::aws::error_text(&e)))
+            .map_err(|e| unavailable(&e))
     }
 
     pub(super) async fn read_mfa_setup(
@@ -59,7 +54,7 @@ impl DynamoAccountStore {
         let Some(item) = self.get(&mfa_setup_pk(key)).await? else {
             return Ok(None);
         };
-        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let text = |name: &str| dynamo::text(&item, name);
         let corrupt = || StoreError::Unavailable("unreadable authenticator setup".into());
         Ok(Some(PendingMfaSetup {
             username: text("username").ok_or_else(corrupt)?,
@@ -70,11 +65,7 @@ impl DynamoAccountStore {
                 id_token: text("idToken").ok_or_else(corrupt)?,
                 access_token: text("accessToken").ok_or_else(corrupt)?,
                 refresh_token: text("refreshToken"),
-                expires_in: item
-                    .get("expiresIn")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0),
+                expires_in: dynamo::number(&item, "expiresIn").unwrap_or(0),
                 groups: item
                     .get("groups")
                     .and_then(|v| v.as_l().ok())
@@ -84,15 +75,14 @@ impl DynamoAccountStore {
         }))
     }
 
-    pub(super) async fn delete_mfa_setup(&self, key: &str) -> Result<(), StoreError> {
+    pub(super) async fn delete_mfa_setup(&self, session: &str) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .key("pk", s(&mfa_setup_pk(key)))
-            .key("sk", s("MFASETUP"))
+            .set_key(Some(key(mfa_setup_pk(session), "MFASETUP")))
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| StoreError::Unavailable(clinic_shared::aws::error_text(&e)))
+            .map_err(|e| unavailable(&e))
     }
 }

@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
-use clinic_shared::dynamo::TransactFailure;
+use clinic_shared::dynamo::{self, s};
 use clinic_shared::envelope::{Envelope, Role};
 use clinic_shared::pagination::{decode_cursor, encode_cursor};
 use jiff::Timestamp;
 
-use super::{DynamoAccountStore, account_pk, claim_pk, s};
+use super::{DynamoAccountStore, account_pk, claim_pk, to_item};
 use crate::domain::error::StoreError;
 use crate::domain::values::fold;
 use crate::domain::{AccountStatus, Claim, DoctorSummary, Page, Profile};
@@ -18,16 +18,16 @@ use crate::domain::{AccountStatus, Claim, DoctorSummary, Page, Profile};
 /// When housekeeping may delete a sign-up that was never confirmed (after it expired).
 const UNCONFIRMED_HOUSEKEEPING_SECONDS: i64 = 7 * 24 * 3600;
 const DOCTOR_INDEX_PK: &str = "DOCTOR";
+/// The condition of a profile put that must find the profile there and not erased.
+const NOT_ERASED: &str = "attribute_exists(pk) AND #status <> :status";
 
 impl DynamoAccountStore {
     fn profile_item(
         &self,
         profile: &Profile,
     ) -> Result<HashMap<String, AttributeValue>, StoreError> {
-        let mut item: HashMap<String, AttributeValue> =
-            serde_dynamo::to_item(profile).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
-        item.insert("pk".into(), s(&account_pk(&profile.id)));
+        let mut item = to_item(profile)?;
+        item.insert("pk".into(), s(account_pk(&profile.id)));
         item.insert("sk".into(), s("PROFILE"));
         if profile.status == AccountStatus::PendingConfirmation {
             item.insert(
@@ -44,15 +44,29 @@ impl DynamoAccountStore {
             item.insert("gsi1pk".into(), s(DOCTOR_INDEX_PK));
             item.insert(
                 "gsi1sk".into(),
-                s(&format!(
-                    "{}#{}#{}",
-                    fold(specialty),
-                    fold(name),
-                    profile.id
-                )),
+                s(format!("{}#{}#{}", fold(specialty), fold(name), profile.id)),
             );
         }
         Ok(item)
+    }
+
+    /// The put of `profile` in a transaction, if the stored `#status` passes `condition` with
+    /// `:status` standing for `status`.
+    fn profile_put(
+        &self,
+        profile: &Profile,
+        condition: &str,
+        status: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.profile_item(profile)?))
+            .condition_expression(condition)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status));
+        Ok(TransactWriteItem::builder()
+            .put(Self::build(put.build())?)
+            .build())
     }
 
     pub(super) async fn insert_profile(
@@ -78,17 +92,8 @@ impl DynamoAccountStore {
         profile: &Profile,
         events: &[Envelope],
     ) -> Result<(), StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(self.profile_item(profile)?))
-            .condition_expression("#status = :pending")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":pending", s("PENDING_CONFIRMATION"));
-        let mut items = vec![
-            TransactWriteItem::builder()
-                .put(Self::build(put.build())?)
-                .build(),
-        ];
+        let mut items =
+            vec![self.profile_put(profile, "#status = :status", "PENDING_CONFIRMATION")?];
         items.extend(self.outbox(events)?);
         self.transact_or_conflict(items, "no longer waiting for confirmation")
             .await
@@ -103,7 +108,7 @@ impl DynamoAccountStore {
     ) -> Result<bool, StoreError> {
         let mark = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(&account_pk(account_id)))
+            .key("pk", s(account_pk(account_id)))
             .key("sk", s("PROFILE"))
             .update_expression("SET repeatNoticeAt = :now")
             .condition_expression(
@@ -112,19 +117,17 @@ impl DynamoAccountStore {
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":deleted", s("DELETED"))
-            .expression_attribute_values(":now", s(&now.to_string()))
-            .expression_attribute_values(":cutoff", s(&cutoff.to_string()));
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":cutoff", s(cutoff.to_string()));
         let mut items = vec![
             TransactWriteItem::builder()
                 .update(Self::build(mark.build())?)
                 .build(),
         ];
         items.extend(self.outbox(events)?);
-        match self.transact(items).await {
-            Ok(()) => Ok(true),
-            Err(TransactFailure::Conditions(_)) => Ok(false),
-            Err(TransactFailure::Unavailable(text)) => Err(StoreError::Unavailable(text)),
-        }
+        dynamo::transact_applied(&self.client, items)
+            .await
+            .map_err(StoreError::Unavailable)
     }
 
     pub(super) async fn read_profile(&self, id: &str) -> Result<Option<Profile>, StoreError> {
@@ -141,15 +144,7 @@ impl DynamoAccountStore {
         profile: &Profile,
         events: &[Envelope],
     ) -> Result<(), StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(self.profile_item(profile)?))
-            .condition_expression("attribute_exists(pk) AND #status <> :deleted")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":deleted", s("DELETED"))
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        let mut items = vec![self.profile_put(profile, NOT_ERASED, "DELETED")?];
         items.extend(self.outbox(events)?);
         self.transact_or_conflict(items, "profile missing or erased")
             .await
@@ -161,19 +156,11 @@ impl DynamoAccountStore {
         claims: &[Claim],
         events: &[Envelope],
     ) -> Result<(), StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(self.profile_item(anonymised)?))
-            .condition_expression("attribute_exists(pk) AND #status <> :deleted")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":deleted", s("DELETED"))
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        let mut items = vec![self.profile_put(anonymised, NOT_ERASED, "DELETED")?];
         for claim in claims {
             let delete = Delete::builder()
                 .table_name(&self.table)
-                .key("pk", s(&claim_pk(claim)))
+                .key("pk", s(claim_pk(claim)))
                 .key("sk", s("CLAIM"))
                 .condition_expression("attribute_not_exists(pk) OR accountId = :id")
                 .expression_attribute_values(":id", s(&anonymised.id))
@@ -202,7 +189,7 @@ impl DynamoAccountStore {
         query = match specialty_key {
             Some(key) => query
                 .key_condition_expression("gsi1pk = :pk AND begins_with(gsi1sk, :prefix)")
-                .expression_attribute_values(":prefix", s(&format!("{key}#"))),
+                .expression_attribute_values(":prefix", s(format!("{key}#"))),
             None => query.key_condition_expression("gsi1pk = :pk"),
         };
         if let Some(cursor) = cursor {

@@ -5,12 +5,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{PutRequest, TransactWriteItem, Update, WriteRequest};
+use clinic_shared::dynamo::{self, n, number, s, text};
 use clinic_shared::envelope::Envelope;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use jiff::Timestamp;
 
 use super::claims::claim_item;
-use super::{DynamoStore, build_error, from_item, n, number, s, text, to_item, unavailable};
+use super::{DynamoStore, build_error, from_item, to_item, unavailable};
 use crate::domain::claim::{AccessCode, ExamClaim};
 use crate::domain::ingest::{Batch, BatchItem, ItemState};
 use crate::domain::{BatchStore, ConflictOn, Exam, StoreError};
@@ -59,14 +60,14 @@ impl BatchStore for DynamoStore {
             ("sk".to_string(), s("BATCH")),
             ("id".to_string(), s(&batch.id)),
             ("hospitalId".to_string(), s(&batch.hospital_id)),
-            ("createdAt".to_string(), s(&batch.created_at.to_string())),
+            ("createdAt".to_string(), s(batch.created_at.to_string())),
             ("itemCount".to_string(), n(batch.items.len())),
         ]);
         let mut rows = vec![header];
         for item in &batch.items {
             let mut row = to_item(item)?;
             row.insert("pk".into(), s(&pk));
-            row.insert("sk".into(), s(&item_sk(item.index)));
+            row.insert("sk".into(), s(item_sk(item.index)));
             rows.push(row);
         }
         let requests = rows
@@ -90,26 +91,16 @@ impl BatchStore for DynamoStore {
 
     async fn get_batch(&self, id: &str) -> Result<Option<Batch>, StoreError> {
         let pk = format!("BATCH#{id}");
-        let mut rows = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(&pk))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| unavailable(&e))?;
-            rows.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(&pk))
+            .consistent_read(true);
+        let rows = dynamo::query_all(query)
+            .await
+            .map_err(|e| unavailable(&e))?;
         let Some(header) = rows
             .iter()
             .find(|r| text(r, "sk").as_deref() == Some("BATCH"))
@@ -127,7 +118,7 @@ impl BatchStore for DynamoStore {
             .map(from_item::<BatchItem>)
             .collect::<Result<Vec<_>, _>>()?;
         items.sort_by_key(|i| i.index);
-        if number(header, "itemCount").is_some_and(|c| c != items.len() as u64) {
+        if number::<u64>(header, "itemCount").is_some_and(|c| c != items.len() as u64) {
             return Err(StoreError::Corrupt("batch is missing items".into()));
         }
         Ok(Some(Batch {
@@ -149,13 +140,13 @@ impl BatchStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(&format!("BATCH#{batch_id}")))
-            .key("sk", s(&item_sk(index)))
+            .key("pk", s(format!("BATCH#{batch_id}")))
+            .key("sk", s(item_sk(index)))
             .condition_expression("#state = :accepted")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":accepted", s(ItemState::Accepted.as_str()))
             .expression_attribute_values(":state", s(state.as_str()))
-            .expression_attribute_values(":at", s(&Timestamp::now().to_string()));
+            .expression_attribute_values(":at", s(Timestamp::now().to_string()));
         request = match reason {
             Some(reason) => request
                 .update_expression("SET #state = :state, finishedAt = :at, #reason = :reason")
@@ -163,17 +154,7 @@ impl BatchStore for DynamoStore {
                 .expression_attribute_values(":reason", s(reason)),
             None => request.update_expression("SET #state = :state, finishedAt = :at"),
         };
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(unavailable(&err)),
-        }
+        dynamo::applied(request.send().await).map_err(|e| unavailable(&e))
     }
 
     async fn apply_item(
@@ -186,20 +167,20 @@ impl BatchStore for DynamoStore {
     ) -> Result<(), StoreError> {
         let mut finish = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(&format!("BATCH#{batch_id}")))
-            .key("sk", s(&item_sk(index)))
+            .key("pk", s(format!("BATCH#{batch_id}")))
+            .key("sk", s(item_sk(index)))
             .condition_expression("#state = :accepted")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":applied", s(ItemState::Applied.as_str()))
             .expression_attribute_values(":accepted", s(ItemState::Accepted.as_str()))
-            .expression_attribute_values(":at", s(&Timestamp::now().to_string()))
+            .expression_attribute_values(":at", s(Timestamp::now().to_string()))
             .expression_attribute_values(":exam", s(&exam.id));
         finish = match issued {
             Some((_, code)) => finish
                 .update_expression(
                     "SET #state = :applied, finishedAt = :at, examId = :exam, accessCode = :code",
                 )
-                .expression_attribute_values(":code", s(&code.display())),
+                .expression_attribute_values(":code", s(code.display())),
             None => {
                 finish.update_expression("SET #state = :applied, finishedAt = :at, examId = :exam")
             }

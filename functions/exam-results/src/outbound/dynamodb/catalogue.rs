@@ -9,7 +9,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteIt
 use clinic_shared::dynamo::TransactFailure;
 use clinic_shared::pagination::{decode_cursor, encode_cursor};
 
-use super::{DynamoStore, build_error, dated, from_item, n, s, text, unavailable};
+use clinic_shared::dynamo::{n, s, text};
+
+use super::{DynamoStore, build_error, dated, from_item, unavailable};
 use crate::domain::values::time_key;
 use crate::domain::{
     CatalogueStore, ConflictOn, Hospital, Page, Slot, SlotQuery, SlotSpec, StoreError,
@@ -101,7 +103,7 @@ impl CatalogueStore for DynamoStore {
             let sort = dated(spec.start, &id);
             let update = Update::builder()
                 .table_name(&self.table)
-                .key("pk", s(&format!("SLOT#{id}")))
+                .key("pk", s(format!("SLOT#{id}")))
                 .key("sk", s("SLOT"))
                 .update_expression(
                     "SET #id = :id, hospitalId = :h, hospitalName = :hn, examType = :t, \
@@ -118,15 +120,15 @@ impl CatalogueStore for DynamoStore {
                 .expression_attribute_values(":h", s(&hospital.id))
                 .expression_attribute_values(":hn", s(&hospital.name))
                 .expression_attribute_values(":t", s(spec.exam_type.as_str()))
-                .expression_attribute_values(":start", s(&time_key(spec.start)))
-                .expression_attribute_values(":end", s(&time_key(spec.end)))
+                .expression_attribute_values(":start", s(time_key(spec.start)))
+                .expression_attribute_values(":end", s(time_key(spec.end)))
                 .expression_attribute_values(":epoch", n(spec.start.as_second()))
                 .expression_attribute_values(":c", n(spec.capacity))
                 .expression_attribute_values(":zero", n(0))
-                .expression_attribute_values(":g1", s(&format!("SLOTS#{}", hospital.id)))
+                .expression_attribute_values(":g1", s(format!("SLOTS#{}", hospital.id)))
                 .expression_attribute_values(
                     ":g2",
-                    s(&format!("SLOTTYPE#{}", spec.exam_type.as_str())),
+                    s(format!("SLOTTYPE#{}", spec.exam_type.as_str())),
                 )
                 .expression_attribute_values(":sort", s(&sort))
                 .build()
@@ -143,7 +145,7 @@ impl CatalogueStore for DynamoStore {
         if !types.is_empty() {
             let update = Update::builder()
                 .table_name(&self.table)
-                .key("pk", s(&format!("HOSPITAL#{}", hospital.id)))
+                .key("pk", s(format!("HOSPITAL#{}", hospital.id)))
                 .key("sk", s("HOSPITAL"))
                 .update_expression("ADD examTypes :types")
                 .condition_expression("attribute_exists(pk)")
@@ -172,7 +174,7 @@ impl CatalogueStore for DynamoStore {
         // Read back what is stored (bookings included), in the order published.
         let keys = ids.iter().map(|id| {
             HashMap::from([
-                ("pk".to_string(), s(&format!("SLOT#{id}"))),
+                ("pk".to_string(), s(format!("SLOT#{id}"))),
                 ("sk".to_string(), s("SLOT")),
             ])
         });
@@ -248,8 +250,8 @@ impl CatalogueStore for DynamoStore {
                     "{pk_name} = :pk AND {sk_name} BETWEEN :from AND :to"
                 ))
                 .expression_attribute_values(":pk", s(&pk))
-                .expression_attribute_values(":from", s(&time_key(query.from)))
-                .expression_attribute_values(":to", s(&time_key(query.to)))
+                .expression_attribute_values(":from", s(time_key(query.from)))
+                .expression_attribute_values(":to", s(time_key(query.to)))
                 .expression_attribute_names("#capacity", "capacity");
             if type_filter && let Some(exam_type) = &query.exam_type {
                 request = request

@@ -5,10 +5,11 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use clinic_shared::dynamo::{self, n, number, s, text};
 use clinic_shared::envelope::Envelope;
 use jiff::Timestamp;
 
-use super::{DynamoStore, build_error, n, number, s, text, unavailable};
+use super::{DynamoStore, build_error, unavailable};
 use crate::domain::claim::{ExamClaim, MAX_FAILED_ATTEMPTS};
 use crate::domain::{ClaimStore, ConflictOn, Exam, StoreError};
 
@@ -21,15 +22,12 @@ fn claim_pk(protocol: &str) -> String {
 /// `expiresAtTime`. Batches write it too: applying a batch item issues the exam's code.
 pub(super) fn claim_item(claim: &ExamClaim) -> HashMap<String, AttributeValue> {
     let mut item = HashMap::from([
-        ("pk".to_string(), s(&claim_pk(&claim.protocol))),
+        ("pk".to_string(), s(claim_pk(&claim.protocol))),
         ("sk".to_string(), s("CLAIM")),
         ("examId".to_string(), s(&claim.exam_id)),
         ("secretDigest".to_string(), s(&claim.secret_digest)),
-        ("issuedAt".to_string(), s(&claim.issued_at.to_string())),
-        (
-            "expiresAtTime".to_string(),
-            s(&claim.expires_at.to_string()),
-        ),
+        ("issuedAt".to_string(), s(claim.issued_at.to_string())),
+        ("expiresAtTime".to_string(), s(claim.expires_at.to_string())),
         (
             "expiresAt".to_string(),
             n(claim.expires_at.as_second() + CLAIM_RECORD_GRACE_SECONDS),
@@ -62,9 +60,7 @@ fn claim_from(item: &HashMap<String, AttributeValue>) -> Result<ExamClaim, Store
             .ok_or_else(|| StoreError::Corrupt("claim record without digest".into()))?,
         issued_at: time("issuedAt")?,
         expires_at: time("expiresAtTime")?,
-        failed_attempts: number(item, "failedAttempts")
-            .and_then(|v| u32::try_from(v).ok())
-            .unwrap_or(u32::MAX),
+        failed_attempts: number(item, "failedAttempts").unwrap_or(u32::MAX),
         claimed_by: text(item, "claimedBy"),
     })
 }
@@ -82,7 +78,6 @@ impl ClaimStore for DynamoStore {
             .get(&format!("CLAIMS#{account_id}"), &format!("FAILED#{hour}"))
             .await?
             .and_then(|item| number(&item, "count"))
-            .and_then(|v| u32::try_from(v).ok())
             .unwrap_or(0))
     }
 
@@ -97,8 +92,8 @@ impl ClaimStore for DynamoStore {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(&format!("CLAIMS#{account_id}")))
-            .key("sk", s(&format!("FAILED#{hour}")))
+            .key("pk", s(format!("CLAIMS#{account_id}")))
+            .key("sk", s(format!("FAILED#{hour}")))
             .update_expression("ADD #count :one SET expiresAt = :exp")
             .expression_attribute_names("#count", "count")
             .expression_attribute_values(":one", n(1))
@@ -111,20 +106,15 @@ impl ClaimStore for DynamoStore {
                 .client
                 .update_item()
                 .table_name(&self.table)
-                .key("pk", s(&claim_pk(protocol)))
+                .key("pk", s(claim_pk(protocol)))
                 .key("sk", s("CLAIM"))
                 .update_expression("ADD failedAttempts :one")
                 .condition_expression("attribute_exists(pk)")
                 .expression_attribute_values(":one", n(1))
                 .send()
                 .await;
-            if let Err(err) = result
-                && !err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception())
-            {
-                return Err(unavailable(&err));
-            }
+            // No record behind that protocol: nothing to count against.
+            dynamo::applied(result).map_err(|e| unavailable(&e))?;
         }
         Ok(())
     }
@@ -138,14 +128,14 @@ impl ClaimStore for DynamoStore {
     ) -> Result<(), StoreError> {
         let use_code = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(&claim_pk(protocol)))
+            .key("pk", s(claim_pk(protocol)))
             .key("sk", s("CLAIM"))
             .update_expression("SET claimedBy = :account, claimedAt = :at")
             .condition_expression(
                 "attribute_exists(pk) AND attribute_not_exists(claimedBy) AND failedAttempts < :max",
             )
             .expression_attribute_values(":account", s(account_id))
-            .expression_attribute_values(":at", s(&Timestamp::now().to_string()))
+            .expression_attribute_values(":at", s(Timestamp::now().to_string()))
             .expression_attribute_values(":max", n(MAX_FAILED_ATTEMPTS))
             .build()
             .map_err(build_error)?;

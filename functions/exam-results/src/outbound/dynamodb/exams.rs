@@ -9,7 +9,9 @@ use clinic_shared::envelope::{Envelope, ExamStatus};
 use clinic_shared::pagination::{decode_cursor, encode_cursor};
 use jiff::Timestamp;
 
-use super::{DynamoStore, build_error, from_item, n, s};
+use clinic_shared::dynamo::{n, s};
+
+use super::{DynamoStore, build_error, from_item};
 use crate::domain::values::time_key;
 use crate::domain::{ConflictOn, Exam, ExamStore, Page, StoreError, Viewer};
 
@@ -89,7 +91,7 @@ impl ExamStore for DynamoStore {
         };
         let take_place = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(&format!("SLOT#{slot_id}")))
+            .key("pk", s(format!("SLOT#{slot_id}")))
             .key("sk", s("SLOT"))
             .update_expression("SET booked = booked + :one")
             .condition_expression(
@@ -101,10 +103,10 @@ impl ExamStore for DynamoStore {
             .build()
             .map_err(build_error)?;
         let marker = HashMap::from([
-            ("pk".to_string(), s(&format!("SLOT#{slot_id}"))),
-            ("sk".to_string(), s(&format!("BOOKING#{patient_id}"))),
+            ("pk".to_string(), s(format!("SLOT#{slot_id}"))),
+            ("sk".to_string(), s(format!("BOOKING#{patient_id}"))),
             ("examId".to_string(), s(&exam.id)),
-            ("bookedAt".to_string(), s(&time_key(now))),
+            ("bookedAt".to_string(), s(time_key(now))),
         ]);
         let mut items = vec![
             TransactWriteItem::builder().update(take_place).build(),
@@ -133,7 +135,7 @@ impl ExamStore for DynamoStore {
         };
         let free_place = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(&format!("SLOT#{slot_id}")))
+            .key("pk", s(format!("SLOT#{slot_id}")))
             .key("sk", s("SLOT"))
             .update_expression("SET booked = booked - :one")
             .condition_expression("booked > :zero")
@@ -143,8 +145,8 @@ impl ExamStore for DynamoStore {
             .map_err(build_error)?;
         let marker = Delete::builder()
             .table_name(&self.table)
-            .key("pk", s(&format!("SLOT#{slot_id}")))
-            .key("sk", s(&format!("BOOKING#{booked_by}")))
+            .key("pk", s(format!("SLOT#{slot_id}")))
+            .key("sk", s(format!("BOOKING#{booked_by}")))
             .build()
             .map_err(build_error)?;
         let mut items = vec![

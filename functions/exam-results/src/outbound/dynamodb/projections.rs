@@ -5,49 +5,42 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use clinic_shared::dynamo::{self, key, n, s, text};
 use jiff::Timestamp;
 
-use super::{DynamoStore, build_error, from_item, n, s, text, unavailable};
+use super::{DynamoStore, build_error, from_item, unavailable};
 use crate::domain::{Exam, Hospital, ProjectionStore, StoreError};
 
 impl DynamoStore {
-    /// Every item of a query (all pages).
-    async fn query_all(
+    /// The exams whose `attribute` on `index` is `value`.
+    async fn exams_where(
         &self,
         index: &str,
-        key: &str,
+        attribute: &str,
         value: &str,
-    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression("#k = :v")
-                .expression_attribute_names("#k", key)
-                .expression_attribute_values(":v", s(value))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| unavailable(&e))?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(items),
-            }
-        }
+    ) -> Result<Vec<Exam>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#k = :v")
+            .expression_attribute_names("#k", attribute)
+            .expression_attribute_values(":v", s(value));
+        dynamo::query_all(query)
+            .await
+            .map_err(|e| unavailable(&e))?
+            .iter()
+            .map(from_item)
+            .collect()
     }
 
     async fn delete(&self, pk: &str, sk: &str) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
+            .set_key(Some(key(pk, sk)))
             .send()
             .await
             .map(|_| ())
@@ -59,7 +52,7 @@ impl ProjectionStore for DynamoStore {
     async fn upsert_hospital(&self, hospital: &Hospital) -> Result<(), StoreError> {
         let profile = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(&format!("HOSPITAL#{}", hospital.id)))
+            .key("pk", s(format!("HOSPITAL#{}", hospital.id)))
             .key("sk", s("HOSPITAL"))
             .update_expression(
                 "SET #id = :id, #name = :name, cnes = :cnes, clientId = :client, \
@@ -74,14 +67,14 @@ impl ProjectionStore for DynamoStore {
             .expression_attribute_values(":g1", s("HOSPITALS"))
             .expression_attribute_values(
                 ":sort",
-                s(&format!("{}#{}", hospital.name.to_lowercase(), hospital.id)),
+                s(format!("{}#{}", hospital.name.to_lowercase(), hospital.id)),
             )
             .build()
             .map_err(build_error)?;
         let mapping = HashMap::from([
             (
                 "pk".to_string(),
-                s(&format!("CLIENT#{}", hospital.client_id)),
+                s(format!("CLIENT#{}", hospital.client_id)),
             ),
             ("sk".to_string(), s("CLIENT")),
             ("hospitalId".to_string(), s(&hospital.id)),
@@ -95,12 +88,12 @@ impl ProjectionStore for DynamoStore {
 
     async fn register_patient(&self, account_id: &str, match_key: &str) -> Result<(), StoreError> {
         let link = HashMap::from([
-            ("pk".to_string(), s(&format!("MATCH#{match_key}"))),
+            ("pk".to_string(), s(format!("MATCH#{match_key}"))),
             ("sk".to_string(), s("ACCOUNT")),
             ("accountId".to_string(), s(account_id)),
         ]);
         let patient = HashMap::from([
-            ("pk".to_string(), s(&format!("ACCOUNT#{account_id}"))),
+            ("pk".to_string(), s(format!("ACCOUNT#{account_id}"))),
             ("sk".to_string(), s("PATIENT")),
             ("matchKey".to_string(), s(match_key)),
         ]);
@@ -123,19 +116,13 @@ impl ProjectionStore for DynamoStore {
     }
 
     async fn exams_awaiting(&self, match_key: &str) -> Result<Vec<Exam>, StoreError> {
-        self.query_all("pendingMatch", "pendingMatch", match_key)
-            .await?
-            .iter()
-            .map(from_item)
-            .collect()
+        self.exams_where("pendingMatch", "pendingMatch", match_key)
+            .await
     }
 
     async fn exams_of_patient(&self, account_id: &str) -> Result<Vec<Exam>, StoreError> {
-        self.query_all("gsi1", "gsi1pk", &format!("PATIENT#{account_id}"))
-            .await?
-            .iter()
-            .map(from_item)
-            .collect()
+        self.exams_where("gsi1", "gsi1pk", &format!("PATIENT#{account_id}"))
+            .await
     }
 
     async fn forget_patient(
@@ -151,20 +138,14 @@ impl ProjectionStore for DynamoStore {
                 .client
                 .delete_item()
                 .table_name(&self.table)
-                .key("pk", s(&format!("MATCH#{key}")))
+                .key("pk", s(format!("MATCH#{key}")))
                 .key("sk", s("ACCOUNT"))
                 .condition_expression("attribute_not_exists(pk) OR accountId = :id")
                 .expression_attribute_values(":id", s(account_id))
                 .send()
                 .await;
-            match result {
-                Ok(_) => {}
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-                Err(err) => return Err(unavailable(&err)),
-            }
+            // Linked to another account since: that link stays.
+            dynamo::applied(result).map_err(|e| unavailable(&e))?;
         }
         self.delete(&format!("ACCOUNT#{account_id}"), "PATIENT")
             .await?;
@@ -172,10 +153,10 @@ impl ProjectionStore for DynamoStore {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(&format!("ACCOUNT#{account_id}")))
+            .key("pk", s(format!("ACCOUNT#{account_id}")))
             .key("sk", s("ERASURE"))
             .update_expression("SET erasedAt = if_not_exists(erasedAt, :at) ADD examsAnonymised :n")
-            .expression_attribute_values(":at", s(&at.to_string()))
+            .expression_attribute_values(":at", s(at.to_string()))
             .expression_attribute_values(":n", n(exams_anonymised))
             .send()
             .await
@@ -200,10 +181,10 @@ impl ProjectionStore for DynamoStore {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(&format!("EXAM#{exam_id}")))
-            .item("sk", s(&format!("FILE#{file_id}")))
+            .item("pk", s(format!("EXAM#{exam_id}")))
+            .item("sk", s(format!("FILE#{file_id}")))
             .item("reason", s(reason))
-            .item("skippedAt", s(&at.to_string()))
+            .item("skippedAt", s(at.to_string()))
             .send()
             .await
             .map(|_| ())

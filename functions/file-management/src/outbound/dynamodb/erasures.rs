@@ -2,10 +2,11 @@
 //! good) with what its erasure did, and the `ERASED` audit entry of each erased file
 //! (`ERASED#<examId>` / `FILE#<fileId>`).
 
+use clinic_shared::dynamo::{self, n, s};
 use clinic_shared::envelope::Role;
 use jiff::Timestamp;
 
-use super::{DynamoStore, n, s, to_item, unavailable};
+use super::{DynamoStore, to_item, unavailable};
 use crate::domain::{AccessEntry, Erasures, StoreError};
 
 const ERASURE_SK: &str = "ERASURE";
@@ -36,16 +37,10 @@ impl Erasures for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Err(err)
-                if !err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(unavailable(&err))
-            }
-            _ => Ok(()),
-        }
+        // Begun before: the first record stands.
+        dynamo::applied(result)
+            .map(|_| ())
+            .map_err(|e| unavailable(&e))
     }
 
     async fn record_erased_file(&self, entry: &AccessEntry) -> Result<bool, StoreError> {
@@ -65,11 +60,7 @@ impl Erasures for DynamoStore {
         files: usize,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("ERASURE#{account_id}")))
-            .key("sk", s(ERASURE_SK))
+        self.update_item(format!("ERASURE#{account_id}"), ERASURE_SK)
             .update_expression("SET filesErased = :files, completedAt = :at")
             .expression_attribute_values(":files", n(i64::try_from(files).unwrap_or(i64::MAX)))
             .expression_attribute_values(":at", s(at.to_string()))

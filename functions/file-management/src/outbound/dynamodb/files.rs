@@ -1,12 +1,11 @@
 //! File records ([`Files`]): one item per uploaded file (`FILE#<fileId>`), listed per exam on
 //! `gsi3` (`EXAMFILES#<examId>`), finished with its event in one transaction.
 
-use aws_sdk_dynamodb::types::TransactWriteItem;
-use clinic_shared::dynamo::TransactFailure;
+use clinic_shared::dynamo::{n, s};
 use clinic_shared::envelope::Envelope;
 use jiff::Timestamp;
 
-use super::{DynamoStore, from_item, n, s, sortable, to_item, unavailable};
+use super::{DynamoStore, from_item, sortable, to_item, unavailable};
 use crate::domain::{FileOutcome, FileRecord, Files, Page, StoreError};
 
 const FILE_SK: &str = "FILE";
@@ -21,23 +20,7 @@ impl Files for DynamoStore {
             "gsi3sk".into(),
             s(format!("{}#{}", sortable(file.created_at), file.file_id)),
         );
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception())
-                {
-                    StoreError::Conflict("file id exists".into())
-                } else {
-                    unavailable(&e)
-                }
-            })?;
-        Ok(())
+        self.put_new_or_conflict(item, "file id exists").await
     }
 
     async fn file(&self, file_id: &str) -> Result<Option<FileRecord>, StoreError> {
@@ -96,26 +79,11 @@ impl Files for DynamoStore {
                 .expression_attribute_values(":rejected", s("REJECTED"))
                 .expression_attribute_values(":reason", s(reason.code())),
         };
-        let update = update
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let items = vec![
-            TransactWriteItem::builder().update(update).build(),
-            self.outbox(event)?,
-        ];
-        match self.transact(items).await {
-            Ok(()) => Ok(true),
-            Err(TransactFailure::Conditions(_)) => Ok(false),
-            Err(TransactFailure::Unavailable(text)) => Err(StoreError::Unavailable(text)),
-        }
+        self.update_with_event(update, event).await
     }
 
     async fn mark_erased(&self, file_id: &str, at: Timestamp) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("FILE#{file_id}")))
-            .key("sk", s(FILE_SK))
+        self.update_item(format!("FILE#{file_id}"), FILE_SK)
             .update_expression(
                 "SET #status = :erased, erasedAt = :at REMOVE fileName, sha256, resultKey",
             )

@@ -5,9 +5,10 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use clinic_shared::dynamo::{self, Item, n, s};
 use serde::Deserialize;
 
-use super::{DynamoStore, Item, from_item, n, s, sortable, to_item, unavailable};
+use super::{DynamoStore, from_item, from_items, sortable, to_item, unavailable};
 use crate::domain::model::status_name;
 use crate::domain::values::{ReportFilters, month_of};
 use crate::domain::{ExamView, Page, Projection, StoreError};
@@ -80,24 +81,14 @@ impl Projection for DynamoStore {
             .expression_attribute_values(":key", s(event_key(exam)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(unavailable(&err)),
-        }
+        dynamo::applied(result).map_err(|e| unavailable(&e))
     }
 
     async fn hospital_of_client(&self, client_id: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .get(&format!("CLIENT#{client_id}"), "HOSPITAL")
             .await?
-            .and_then(|item| item.get("hospitalId").and_then(|v| v.as_s().ok()).cloned()))
+            .and_then(|item| dynamo::text(&item, "hospitalId")))
     }
 
     async fn put_hospital_client(
@@ -118,49 +109,33 @@ impl Projection for DynamoStore {
     }
 
     async fn exams_of_patient(&self, patient_id: &str) -> Result<Vec<String>, StoreError> {
-        let mut exams = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page: Page<ExamView> = self
-                .query_page(
-                    Some("gsi3"),
-                    "gsi3pk = :pk",
-                    vec![(":pk", s(format!("PATIENT#{patient_id}")))],
-                    &["pk", "sk", "gsi3pk", "gsi3sk"],
-                    200,
-                    cursor.as_deref(),
-                )
-                .await?;
-            exams.extend(page.items.into_iter().map(|e| e.exam_id));
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(exams),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi3")
+            .key_condition_expression("gsi3pk = :pk")
+            .expression_attribute_values(":pk", s(format!("PATIENT#{patient_id}")));
+        dynamo::query_all(query)
+            .await
+            .map_err(|e| unavailable(&e))?
+            .into_iter()
+            .map(|item| from_item::<ExamView>(item).map(|exam| exam.exam_id))
+            .collect()
     }
 
     async fn unlink_patient(&self, exam_id: &str) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("EXAM#{exam_id}")))
-            .key("sk", s(EXAM_SK))
+            .update_item(format!("EXAM#{exam_id}"), EXAM_SK)
             .update_expression("REMOVE patientId, gsi3pk, gsi3sk SET patientErased = :t")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":t", AttributeValue::Bool(true))
             .send()
             .await;
-        match result {
-            Err(err)
-                if !err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(unavailable(&err))
-            }
-            _ => Ok(()),
-        }
+        // No view of the exam: nothing links it to the patient.
+        dynamo::applied(result)
+            .map(|_| ())
+            .map_err(|e| unavailable(&e))
     }
 
     async fn report_exams(
@@ -211,12 +186,7 @@ impl Projection for DynamoStore {
                 .set_exclusive_start_key(Some(key.into_iter().map(|(k, v)| (k, s(v))).collect()));
         }
         let out = request.send().await.map_err(|e| unavailable(&e))?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<Vec<ExamView>, _>>()?;
+        let items = from_items(out.items)?;
         let next = match out.last_evaluated_key {
             Some(key) => Some(ReportCursor {
                 m: position.m,

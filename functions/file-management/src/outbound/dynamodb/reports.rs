@@ -1,14 +1,13 @@
 //! Report jobs ([`Reports`]): one item per report (`REPORT#<reportId>`) with its status and
 //! lease, every status change a conditional write, removed by TTL after its retention.
 
-use aws_sdk_dynamodb::types::{
-    ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-};
-use clinic_shared::dynamo::TransactFailure;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use clinic_shared::dynamo::{self, Item, n, s};
 use clinic_shared::envelope::Envelope;
 use jiff::Timestamp;
 
-use super::{DynamoStore, Item, TTL_ATTRIBUTE, from_item, n, s, to_item, unavailable};
+use super::{DynamoStore, TTL_ATTRIBUTE, from_item, to_item, unavailable};
 use crate::domain::{FailOutcome, Report, ReportClaim, ReportStatus, Reports, StoreError};
 
 const REPORT_SK: &str = "REPORT";
@@ -17,35 +16,38 @@ fn report_of(item: Item) -> Result<Report, StoreError> {
     from_item(item)
 }
 
+fn report_pk(report_id: &str) -> String {
+    format!("REPORT#{report_id}")
+}
+
 fn status_of(item: &Item) -> Option<&str> {
     item.get("status")
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
 }
 
+impl DynamoStore {
+    fn update_report(&self, report_id: &str) -> UpdateItemFluentBuilder {
+        self.update_item(report_pk(report_id), REPORT_SK)
+    }
+
+    async fn get_report(&self, report_id: &str) -> Result<Option<Item>, StoreError> {
+        self.get(&report_pk(report_id), REPORT_SK).await
+    }
+}
+
 impl Reports for DynamoStore {
     async fn create_report(&self, report: &Report) -> Result<(), StoreError> {
         let mut item = to_item(report)?;
-        item.insert("pk".into(), s(format!("REPORT#{}", report.report_id)));
+        item.insert("pk".into(), s(report_pk(&report.report_id)));
         item.insert("sk".into(), s(REPORT_SK));
         // Clean-up only: the API stops serving the report at the same instant, TTL or not.
         item.insert(TTL_ATTRIBUTE.into(), n(report.retained_until().as_second()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| unavailable(&e))?;
-        Ok(())
+        self.put_new(item).await.map_err(|e| unavailable(&e))
     }
 
     async fn report(&self, report_id: &str) -> Result<Option<Report>, StoreError> {
-        self.get(&format!("REPORT#{report_id}"), REPORT_SK)
-            .await?
-            .map(report_of)
-            .transpose()
+        self.get_report(report_id).await?.map(report_of).transpose()
     }
 
     async fn claim_report(
@@ -56,11 +58,7 @@ impl Reports for DynamoStore {
         lease_until: Timestamp,
     ) -> Result<ReportClaim, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("REPORT#{report_id}")))
-            .key("sk", s(REPORT_SK))
+            .update_report(report_id)
             .update_expression(
                 "SET #status = :processing, leaseOwner = :token, leaseUntilMs = :until, \
                  updatedAt = :now, attempts = if_not_exists(attempts, :zero) + :one",
@@ -93,7 +91,7 @@ impl Reports for DynamoStore {
                 };
                 let old = match failed.item() {
                     Some(item) => Some(item.clone()),
-                    None => self.get(&format!("REPORT#{report_id}"), REPORT_SK).await?,
+                    None => self.get_report(report_id).await?,
                 };
                 Ok(match old.as_ref().and_then(status_of) {
                     None => ReportClaim::Missing,
@@ -113,7 +111,7 @@ impl Reports for DynamoStore {
         event: &Envelope,
     ) -> Result<bool, StoreError> {
         let update = self
-            .update(format!("REPORT#{report_id}"), REPORT_SK)
+            .update(report_pk(report_id), REPORT_SK)
             .update_expression(
                 "SET #status = :done, #rows = :rows, resultKey = :key, updatedAt = :now \
                  REMOVE leaseOwner, leaseUntilMs, lastError",
@@ -126,18 +124,8 @@ impl Reports for DynamoStore {
             .expression_attribute_values(":token", s(token))
             .expression_attribute_values(":rows", n(i64::try_from(rows).unwrap_or(i64::MAX)))
             .expression_attribute_values(":key", s(result_key))
-            .expression_attribute_values(":now", s(Timestamp::now().to_string()))
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let items = vec![
-            TransactWriteItem::builder().update(update).build(),
-            self.outbox(event)?,
-        ];
-        match self.transact(items).await {
-            Ok(()) => Ok(true),
-            Err(TransactFailure::Conditions(_)) => Ok(false),
-            Err(TransactFailure::Unavailable(text)) => Err(StoreError::Unavailable(text)),
-        }
+            .expression_attribute_values(":now", s(Timestamp::now().to_string()));
+        self.update_with_event(update, event).await
     }
 
     async fn release_report(
@@ -147,11 +135,7 @@ impl Reports for DynamoStore {
         error_code: &str,
     ) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("REPORT#{report_id}")))
-            .key("sk", s(REPORT_SK))
+            .update_report(report_id)
             .update_expression(
                 "SET #status = :queued, lastError = :code, updatedAt = :now REMOVE leaseOwner, leaseUntilMs",
             )
@@ -164,16 +148,10 @@ impl Reports for DynamoStore {
             .expression_attribute_values(":now", s(Timestamp::now().to_string()))
             .send()
             .await;
-        match result {
-            Err(err)
-                if !err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(unavailable(&err))
-            }
-            _ => Ok(()),
-        }
+        // No longer this token's lease: nothing of it to give back.
+        dynamo::applied(result)
+            .map(|_| ())
+            .map_err(|e| unavailable(&e))
     }
 
     async fn fail_report(
@@ -184,7 +162,7 @@ impl Reports for DynamoStore {
         event: &Envelope,
     ) -> Result<FailOutcome, StoreError> {
         let update = self
-            .update(format!("REPORT#{report_id}"), REPORT_SK)
+            .update(report_pk(report_id), REPORT_SK)
             .update_expression(
                 "SET #status = :error, #error = :reason, updatedAt = :now REMOVE leaseOwner, leaseUntilMs",
             )
@@ -198,25 +176,16 @@ impl Reports for DynamoStore {
             .expression_attribute_values(":processing", s("processing"))
             .expression_attribute_values(":reason", s(reason))
             .expression_attribute_values(":nowMs", n(now.as_millisecond()))
-            .expression_attribute_values(":now", s(now.to_string()))
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let items = vec![
-            TransactWriteItem::builder().update(update).build(),
-            self.outbox(event)?,
-        ];
-        match self.transact(items).await {
-            Ok(()) => Ok(FailOutcome::Failed),
-            Err(TransactFailure::Conditions(_)) => {
-                let current = self.get(&format!("REPORT#{report_id}"), REPORT_SK).await?;
-                Ok(match current.as_ref().and_then(status_of) {
-                    None => FailOutcome::Missing,
-                    Some("done" | "error") => FailOutcome::Finished,
-                    Some(_) => FailOutcome::Busy,
-                })
-            }
-            Err(TransactFailure::Unavailable(text)) => Err(StoreError::Unavailable(text)),
+            .expression_attribute_values(":now", s(now.to_string()));
+        if self.update_with_event(update, event).await? {
+            return Ok(FailOutcome::Failed);
         }
+        let current = self.get_report(report_id).await?;
+        Ok(match current.as_ref().and_then(status_of) {
+            None => FailOutcome::Missing,
+            Some("done" | "error") => FailOutcome::Finished,
+            Some(_) => FailOutcome::Busy,
+        })
     }
 
     async fn set_report_status(
@@ -226,11 +195,7 @@ impl Reports for DynamoStore {
         error: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("REPORT#{report_id}")))
-            .key("sk", s(REPORT_SK))
+            .update_report(report_id)
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(status.as_str()))

@@ -2,12 +2,11 @@
 //! and preferences (`state = ACTIVE`), newest version wins, or after `account.deleted` its
 //! tombstone (`state = ERASED`, no contact data, kept 21 days).
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use clinic_shared::aws::error_text;
+use clinic_shared::dynamo::{self, key, n, s};
 use clinic_shared::envelope::{Language, Preferences, Role};
 use serde::{Deserialize, Serialize};
 
-use super::{DynamoNotificationStore, PK, contact_pk, n, s, to_item};
+use super::{DynamoNotificationStore, PK, contact_pk, to_item, unavailable};
 use crate::domain::{Contact, ContactRecord, EmailAddress, EventVersion, PhoneNumber, StoreError};
 
 const CONTACT_SK: &str = "CONTACT";
@@ -92,16 +91,14 @@ impl DynamoNotificationStore {
         &self,
         account_id: &str,
     ) -> Result<Option<ContactRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(contact_pk(account_id), CONTACT_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::Unavailable(error_text(&e)))?;
-        match out.item {
+        let stored = dynamo::get_item(
+            &self.client,
+            &self.table,
+            key(contact_pk(account_id), CONTACT_SK),
+        )
+        .await
+        .map_err(|e| unavailable(&e))?;
+        match stored {
             None => Ok(None),
             Some(item) => {
                 let item: ContactItem = serde_dynamo::from_item(item)
@@ -130,17 +127,7 @@ impl DynamoNotificationStore {
             .expression_attribute_values(":vid", s(&contact.version.event_id))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(PutItemError::is_conditional_check_failed_exception) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(StoreError::Unavailable(error_text(&err))),
-        }
+        dynamo::applied(result).map_err(|e| unavailable(&e))
     }
 
     pub(super) async fn erase_contact_and_log(
@@ -169,7 +156,7 @@ impl DynamoNotificationStore {
             .set_item(Some(to_item(&tombstone)?))
             .send()
             .await
-            .map_err(|e| StoreError::Unavailable(error_text(&e)))?;
+            .map_err(|e| unavailable(&e))?;
         let deleted = self.delete_log(account_id).await?;
         tracing::info!(log_entries = deleted, "notification log deleted");
         Ok(())

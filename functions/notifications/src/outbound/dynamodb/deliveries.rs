@@ -2,17 +2,16 @@
 //! `SENDING` with a claim token until it is completed (final status, with its log entry in the
 //! same transaction) or released.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
-use clinic_shared::aws::error_text;
-use clinic_shared::dynamo::{self, TransactFailure};
+use clinic_shared::dynamo::{self, Condition, Conditional, Item, TransactFailure, key, n, s};
 use jiff::Timestamp;
 
-use super::{DynamoNotificationStore, LogItem, PK, SK, delivery_pk, log_pk, log_sk, n, s, to_item};
+use super::{
+    DynamoNotificationStore, LogItem, PK, SK, delivery_pk, log_pk, log_sk, to_item, unavailable,
+};
 use crate::domain::{DeliveryClaim, DeliveryKey, DeliveryStatus, LogEntry, StoreError};
 
 const DELIVERY_SK: &str = "DELIVERY";
@@ -28,9 +27,8 @@ fn bounded(reason: &str) -> String {
 }
 
 /// What a colliding delivery record means for the claimer.
-fn claim_of(item: &HashMap<String, AttributeValue>) -> DeliveryClaim {
-    let state = item.get("state").and_then(|v| v.as_s().ok());
-    match state.map(String::as_str) {
+fn claim_of(item: &Item) -> DeliveryClaim {
+    match dynamo::text(item, "state").as_deref() {
         Some(SENDING) | None => DeliveryClaim::InProgress,
         Some(other) => DeliveryStatus::parse(other)
             .map(DeliveryClaim::Finished)
@@ -38,20 +36,24 @@ fn claim_of(item: &HashMap<String, AttributeValue>) -> DeliveryClaim {
     }
 }
 
+/// The delivery is still being sent, by the attempt holding `token`.
+fn held_by(token: &str) -> Condition {
+    Condition::new("#token = :token AND #state = :sending")
+        .name("#token", "claimToken")
+        .name("#state", "state")
+        .value(":token", s(token))
+        .value(":sending", s(SENDING))
+}
+
+fn delivery_key(delivery: &DeliveryKey) -> Item {
+    key(delivery_pk(delivery), DELIVERY_SK)
+}
+
 impl DynamoNotificationStore {
-    async fn read_delivery(
-        &self,
-        key: &DeliveryKey,
-    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
-        self.client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(delivery_pk(key), DELIVERY_SK)))
-            .consistent_read(true)
-            .send()
+    async fn read_delivery(&self, delivery: &DeliveryKey) -> Result<Option<Item>, StoreError> {
+        dynamo::get_item(&self.client, &self.table, delivery_key(delivery))
             .await
-            .map(|out| out.item)
-            .map_err(|e| StoreError::Unavailable(error_text(&e)))
+            .map_err(|e| unavailable(&e))
     }
 
     pub(super) async fn claim_delivery_record(
@@ -91,7 +93,7 @@ impl DynamoNotificationStore {
         };
         let existing = match err.as_service_error() {
             Some(PutItemError::ConditionalCheckFailedException(failed)) => failed.item().cloned(),
-            _ => return Err(StoreError::Unavailable(error_text(&err))),
+            _ => return Err(unavailable(&err)),
         };
         let existing = match existing {
             Some(item) => Some(item),
@@ -114,15 +116,12 @@ impl DynamoNotificationStore {
     ) -> Result<(), StoreError> {
         let mut update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(Self::key(delivery_pk(key), DELIVERY_SK)))
-            .condition_expression("#token = :token AND #state = :sending")
-            .expression_attribute_names("#token", "claimToken")
+            .set_key(Some(delivery_key(key)))
+            .on(held_by(token))
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#lease", "leaseUntil")
             .expression_attribute_names("#expiresAt", "expiresAt")
             .expression_attribute_names("#finishedAt", "finishedAt")
-            .expression_attribute_values(":token", s(token))
-            .expression_attribute_values(":sending", s(SENDING))
             .expression_attribute_values(":status", s(entry.status.as_str()))
             .expression_attribute_values(":expiresAt", n(delivery_expires_s))
             .expression_attribute_values(":finishedAt", n(entry.recorded_at.as_millisecond()));
@@ -177,24 +176,14 @@ impl DynamoNotificationStore {
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(delivery_pk(key), DELIVERY_SK)))
-            .condition_expression("#token = :token AND #state = :sending")
-            .expression_attribute_names("#token", "claimToken")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":token", s(token))
-            .expression_attribute_values(":sending", s(SENDING))
+            .set_key(Some(delivery_key(key)))
+            .on(held_by(token))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::ClaimLost)
-            }
-            Err(err) => Err(StoreError::Unavailable(error_text(&err))),
+        if dynamo::applied(result).map_err(|e| unavailable(&e))? {
+            Ok(())
+        } else {
+            Err(StoreError::ClaimLost)
         }
     }
 }
@@ -205,7 +194,7 @@ mod tests {
 
     #[test]
     fn colliding_deliveries_are_read_by_state() {
-        let item = |state: &str| HashMap::from([("state".to_string(), s(state))]);
+        let item = |state: &str| Item::from([("state".to_string(), s(state))]);
         assert_eq!(claim_of(&item("SENDING")), DeliveryClaim::InProgress);
         assert_eq!(
             claim_of(&item("SENT")),

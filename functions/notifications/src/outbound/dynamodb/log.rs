@@ -2,14 +2,13 @@
 //! entries (each written with the delivery it completes), listed newest first
 //! ([`NotificationLog`]) and deleted when the contact is erased.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
-use clinic_shared::aws::error_text;
+use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+use clinic_shared::dynamo::{self, Item, s};
 use clinic_shared::pagination::{decode_cursor, encode_cursor};
 
-use super::{DynamoNotificationStore, LogItem, PK, SK, log_pk, s};
+use super::{DynamoNotificationStore, LogItem, PK, SK, log_pk, unavailable};
 use crate::domain::{LogEntry, NotificationLog, Page, StoreError};
 
 /// Attempts to write the unprocessed part of a batch of deletes.
@@ -33,39 +32,26 @@ fn log_entry(item: LogItem) -> LogEntry {
 impl DynamoNotificationStore {
     /// Deletes every log entry of `account_id`.
     pub(super) async fn delete_log(&self, account_id: &str) -> Result<usize, StoreError> {
-        let mut deleted = 0;
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(log_pk(account_id)))
-                .projection_expression("#pk, #sk")
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::Unavailable(error_text(&e)))?;
-            let keys: Vec<HashMap<String, AttributeValue>> = out.items().to_vec();
-            for chunk in keys.chunks(25) {
-                self.delete_batch(chunk).await?;
-                deleted += chunk.len();
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(deleted),
-            }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(log_pk(account_id)))
+            .projection_expression("#pk, #sk")
+            .consistent_read(true);
+        let keys = dynamo::query_all(query)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        for chunk in keys.chunks(25) {
+            self.delete_batch(chunk).await?;
         }
+        Ok(keys.len())
     }
 
-    async fn delete_batch(
-        &self,
-        keys: &[HashMap<String, AttributeValue>],
-    ) -> Result<(), StoreError> {
+    async fn delete_batch(&self, keys: &[Item]) -> Result<(), StoreError> {
         let mut requests = keys
             .iter()
             .map(|key| {
@@ -86,7 +72,7 @@ impl DynamoNotificationStore {
                 .request_items(&self.table, requests)
                 .send()
                 .await
-                .map_err(|e| StoreError::Unavailable(error_text(&e)))?;
+                .map_err(|e| unavailable(&e))?;
             requests = out
                 .unprocessed_items
                 .and_then(|mut items| items.remove(&self.table))
@@ -131,10 +117,7 @@ impl NotificationLog for DynamoNotificationStore {
             }
             query = query.set_exclusive_start_key(Some(start));
         }
-        let out = query
-            .send()
-            .await
-            .map_err(|e| StoreError::Unavailable(error_text(&e)))?;
+        let out = query.send().await.map_err(|e| unavailable(&e))?;
         let items = out
             .items()
             .iter()

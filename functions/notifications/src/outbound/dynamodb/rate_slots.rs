@@ -2,14 +2,28 @@
 //! hour for one destination and channel, taken up to the limit and given back for a message
 //! that was not sent after all.
 
-use clinic_shared::aws::error_text;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use clinic_shared::dynamo::{self, key, n};
 
-use super::{DynamoNotificationStore, n, rate_pk};
+use super::{DynamoNotificationStore, rate_pk, unavailable};
 use crate::domain::{Channel, RateWindow, StoreError};
 
 const RATE_SK: &str = "RATE";
 
 impl DynamoNotificationStore {
+    /// An update of the counter of `destination` and `channel` in `window`.
+    fn update_rate_slot(
+        &self,
+        destination: &str,
+        channel: Channel,
+        window: RateWindow,
+    ) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(rate_pk(destination, channel, window), RATE_SK)))
+    }
+
     pub(super) async fn take_rate_slot(
         &self,
         destination: &str,
@@ -18,13 +32,7 @@ impl DynamoNotificationStore {
         limit: u32,
     ) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(
-                rate_pk(destination, channel, window),
-                RATE_SK,
-            )))
+            .update_rate_slot(destination, channel, window)
             .update_expression(
                 "SET #count = if_not_exists(#count, :zero) + :one, #expiresAt = :expiresAt",
             )
@@ -38,17 +46,7 @@ impl DynamoNotificationStore {
             .expression_attribute_values(":expiresAt", n(window.end_s() + 3600))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(StoreError::Unavailable(error_text(&err))),
-        }
+        dynamo::applied(result).map_err(|e| unavailable(&e))
     }
 
     pub(super) async fn return_rate_slot(
@@ -58,13 +56,7 @@ impl DynamoNotificationStore {
         window: RateWindow,
     ) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(
-                rate_pk(destination, channel, window),
-                RATE_SK,
-            )))
+            .update_rate_slot(destination, channel, window)
             .update_expression("SET #count = #count - :one")
             .condition_expression("#count > :zero")
             .expression_attribute_names("#count", "count")
@@ -72,16 +64,9 @@ impl DynamoNotificationStore {
             .expression_attribute_values(":one", n(1))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(StoreError::Unavailable(error_text(&err))),
-        }
+        // Already at zero: there is nothing to give back.
+        dynamo::applied(result)
+            .map(|_| ())
+            .map_err(|e| unavailable(&e))
     }
 }
