@@ -45,21 +45,6 @@ use serde::de::DeserializeOwned;
 use crate::domain::values::time_key;
 use crate::domain::{ConflictOn, Exam, StoreError};
 
-/// The table's global secondary indexes: (name, partition key, sort key). Tests and the
-/// template create exactly these.
-pub const INDEXES: [(&str, &str, &str); 6] = [
-    ("gsi1", "gsi1pk", "gsi1sk"),
-    ("gsi2", "gsi2pk", "gsi2sk"),
-    ("gsi3", "gsi3pk", "gsi3sk"),
-    ("gsi4", "gsi4pk", "gsi4sk"),
-    ("pendingMatch", "pendingMatch", "createdAt"),
-    (
-        clinic_shared::outbox::PENDING_INDEX,
-        "outboxPending",
-        "createdAt",
-    ),
-];
-
 /// Query rounds spent filling one page of a filtered list.
 const FILL_ROUNDS: usize = 10;
 
