@@ -11,6 +11,7 @@ use clinic_shared::envelope::{
 };
 
 use super::*;
+use crate::domain::{ContactStore, DeliveryStore, RateLimitStore};
 use clinic_shared::clock::ManualClock;
 
 // --- fakes -------------------------------------------------------------------------------------
@@ -42,7 +43,7 @@ impl MemoryStore {
     }
 }
 
-impl NotificationStore for MemoryStore {
+impl ContactStore for MemoryStore {
     async fn contact(&self, account_id: &str) -> Result<Option<ContactRecord>, StoreError> {
         Ok(self.contacts.lock().unwrap().get(account_id).cloned())
     }
@@ -79,7 +80,9 @@ impl NotificationStore for MemoryStore {
             .retain(|e| e.recipient_id != account_id);
         Ok(())
     }
+}
 
+impl DeliveryStore for MemoryStore {
     async fn claim_delivery(
         &self,
         key: &DeliveryKey,
@@ -136,7 +139,9 @@ impl NotificationStore for MemoryStore {
             _ => Err(StoreError::ClaimLost),
         }
     }
+}
 
+impl RateLimitStore for MemoryStore {
     async fn take_slot(
         &self,
         recipient_id: &str,

@@ -42,8 +42,14 @@ pub trait SmsSender: Send + Sync {
 }
 
 /// The consumer's view of the service's table: contact projection, per-channel delivery records,
-/// rate-limit counters and the notification log.
-pub trait NotificationStore: Send + Sync {
+/// rate-limit counters and the notification log; one trait per aggregate, each implemented where
+/// its items are kept.
+pub trait NotificationStore: ContactStore + DeliveryStore + RateLimitStore {}
+
+impl<T: ContactStore + DeliveryStore + RateLimitStore> NotificationStore for T {}
+
+/// The contact projection: where a person is reached, and its erasure.
+pub trait ContactStore: Send + Sync {
     /// The contact of `account_id`, its tombstone, or nothing.
     ///
     /// # Errors
@@ -73,7 +79,11 @@ pub trait NotificationStore: Send + Sync {
         version: &EventVersion,
         tombstone_expires_s: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
 
+/// Per-channel delivery records: the lease that makes a message go out once, and the log entry
+/// written with its outcome.
+pub trait DeliveryStore: Send + Sync {
     /// Claims a delivery: succeeds when there is no record or only one whose lease ended.
     ///
     /// # Errors
@@ -110,7 +120,10 @@ pub trait NotificationStore: Send + Sync {
         key: &DeliveryKey,
         token: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
 
+/// Rate-limit counters per destination, channel and window.
+pub trait RateLimitStore: Send + Sync {
     /// Counts one message to `destination` (an address's [`limit_key`]) on `channel` in
     /// `window` if fewer than `limit` were counted there; false when the limit is reached
     /// (nothing counted).

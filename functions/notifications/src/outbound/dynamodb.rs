@@ -14,10 +14,10 @@
 //! `expiresAt` only cleans up: decisions compare the stored times in conditions, so an expired
 //! item TTL has not removed yet behaves like a removed one.
 //!
-//! One submodule per aggregate (`contacts`, `deliveries`, `rate_slots`, `log`) with the methods
-//! on what it stores; the [`NotificationStore`] impl here hands each port method to one of them,
-//! and `log` implements [`NotificationLog`]. The keys of every item, the log item and the
-//! attribute helpers several of them share live here.
+//! One submodule per aggregate, each implementing its port: `contacts` ([`ContactStore`]),
+//! `deliveries` ([`DeliveryStore`]), `rate_slots` ([`RateLimitStore`]) and `log`
+//! ([`NotificationLog`]). The keys of every item, the log item and the attribute helpers several
+//! of them share live here.
 
 mod contacts;
 mod deliveries;
@@ -32,8 +32,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Channel, Contact, ContactRecord, DeliveryClaim, DeliveryKey, DeliveryStatus, EventVersion,
-    LogEntry, NotificationStore, RateWindow, StoreError, TemplateId,
+    Channel, DeliveryKey, DeliveryStatus, LogEntry, RateWindow, StoreError, TemplateId,
 };
 
 const PK: &str = "pk";
@@ -114,76 +113,6 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     StoreError::Unavailable(error_text(err))
-}
-
-impl NotificationStore for DynamoNotificationStore {
-    #[tracing::instrument(skip(self))]
-    async fn contact(&self, account_id: &str) -> Result<Option<ContactRecord>, StoreError> {
-        self.read_contact(account_id).await
-    }
-
-    #[tracing::instrument(skip_all, fields(account_id = %contact.account_id))]
-    async fn upsert_contact(&self, contact: &Contact) -> Result<bool, StoreError> {
-        self.put_contact(contact).await
-    }
-
-    #[tracing::instrument(skip(self, version))]
-    async fn erase_contact(
-        &self,
-        account_id: &str,
-        version: &EventVersion,
-        tombstone_expires_s: i64,
-    ) -> Result<(), StoreError> {
-        self.erase_contact_and_log(account_id, version, tombstone_expires_s)
-            .await
-    }
-
-    async fn claim_delivery(
-        &self,
-        key: &DeliveryKey,
-        token: &str,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<DeliveryClaim, StoreError> {
-        self.claim_delivery_record(key, token, now, lease_until)
-            .await
-    }
-
-    async fn complete_delivery(
-        &self,
-        key: &DeliveryKey,
-        token: &str,
-        entry: &LogEntry,
-        delivery_expires_s: i64,
-        log_expires_s: i64,
-    ) -> Result<(), StoreError> {
-        self.complete_delivery_record(key, token, entry, delivery_expires_s, log_expires_s)
-            .await
-    }
-
-    async fn release_delivery(&self, key: &DeliveryKey, token: &str) -> Result<(), StoreError> {
-        self.release_delivery_record(key, token).await
-    }
-
-    async fn take_slot(
-        &self,
-        destination: &str,
-        channel: Channel,
-        window: RateWindow,
-        limit: u32,
-    ) -> Result<bool, StoreError> {
-        self.take_rate_slot(destination, channel, window, limit)
-            .await
-    }
-
-    async fn return_slot(
-        &self,
-        destination: &str,
-        channel: Channel,
-        window: RateWindow,
-    ) -> Result<(), StoreError> {
-        self.return_rate_slot(destination, channel, window).await
-    }
 }
 
 #[cfg(test)]

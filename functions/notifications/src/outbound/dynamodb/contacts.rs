@@ -2,6 +2,7 @@
 //! and preferences (`state = ACTIVE`), newest version wins, or after `account.deleted` its
 //! tombstone (`state = ERASED`, no contact data, kept 21 days).
 
+use crate::domain::ContactStore;
 use clinic_shared::dynamo::{self, key, n, s};
 use clinic_shared::envelope::{Language, Preferences, Role};
 use serde::{Deserialize, Serialize};
@@ -86,11 +87,9 @@ fn contact_record(item: ContactItem, account_id: &str) -> Result<ContactRecord, 
     }))
 }
 
-impl DynamoNotificationStore {
-    pub(super) async fn read_contact(
-        &self,
-        account_id: &str,
-    ) -> Result<Option<ContactRecord>, StoreError> {
+impl ContactStore for DynamoNotificationStore {
+    #[tracing::instrument(skip(self))]
+    async fn contact(&self, account_id: &str) -> Result<Option<ContactRecord>, StoreError> {
         let stored = dynamo::get_item(
             &self.client,
             &self.table,
@@ -108,7 +107,8 @@ impl DynamoNotificationStore {
         }
     }
 
-    pub(super) async fn put_contact(&self, contact: &Contact) -> Result<bool, StoreError> {
+    #[tracing::instrument(skip_all, fields(account_id = %contact.account_id))]
+    async fn upsert_contact(&self, contact: &Contact) -> Result<bool, StoreError> {
         let result = self
             .client
             .put_item()
@@ -130,7 +130,8 @@ impl DynamoNotificationStore {
         dynamo::applied(result).map_err(|e| unavailable(&e))
     }
 
-    pub(super) async fn erase_contact_and_log(
+    #[tracing::instrument(skip(self, version))]
+    async fn erase_contact(
         &self,
         account_id: &str,
         version: &EventVersion,

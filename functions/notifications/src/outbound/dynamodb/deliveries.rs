@@ -2,6 +2,7 @@
 //! `SENDING` with a claim token until it is completed (final status, with its log entry in the
 //! same transaction) or released.
 
+use crate::domain::DeliveryStore;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -55,8 +56,10 @@ impl DynamoNotificationStore {
             .await
             .map_err(|e| unavailable(&e))
     }
+}
 
-    pub(super) async fn claim_delivery_record(
+impl DeliveryStore for DynamoNotificationStore {
+    async fn claim_delivery(
         &self,
         key: &DeliveryKey,
         token: &str,
@@ -106,7 +109,7 @@ impl DynamoNotificationStore {
             .unwrap_or(DeliveryClaim::InProgress))
     }
 
-    pub(super) async fn complete_delivery_record(
+    async fn complete_delivery(
         &self,
         key: &DeliveryKey,
         token: &str,
@@ -167,11 +170,7 @@ impl DynamoNotificationStore {
         }
     }
 
-    pub(super) async fn release_delivery_record(
-        &self,
-        key: &DeliveryKey,
-        token: &str,
-    ) -> Result<(), StoreError> {
+    async fn release_delivery(&self, key: &DeliveryKey, token: &str) -> Result<(), StoreError> {
         let result = self
             .client
             .delete_item()

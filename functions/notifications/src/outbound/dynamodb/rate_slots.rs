@@ -2,6 +2,7 @@
 //! hour for one destination and channel, taken up to the limit and given back for a message
 //! that was not sent after all.
 
+use crate::domain::RateLimitStore;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use clinic_shared::dynamo::{self, key, n};
 
@@ -23,8 +24,10 @@ impl DynamoNotificationStore {
             .table_name(&self.table)
             .set_key(Some(key(rate_pk(destination, channel, window), RATE_SK)))
     }
+}
 
-    pub(super) async fn take_rate_slot(
+impl RateLimitStore for DynamoNotificationStore {
+    async fn take_slot(
         &self,
         destination: &str,
         channel: Channel,
@@ -49,7 +52,7 @@ impl DynamoNotificationStore {
         dynamo::applied(result).map_err(|e| unavailable(&e))
     }
 
-    pub(super) async fn return_rate_slot(
+    async fn return_slot(
         &self,
         destination: &str,
         channel: Channel,
