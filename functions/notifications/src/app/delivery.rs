@@ -4,13 +4,7 @@
 
 use super::*;
 
-impl<S, E, M, C> Notifier<S, E, M, C>
-where
-    S: NotificationStore,
-    E: EmailSender,
-    M: SmsSender,
-    C: Clock,
-{
+impl<S: NotificationStore, E: EmailSender, M: SmsSender, C: Clock> Notifier<S, E, M, C> {
     /// Sends `n` on every channel the recipient can be reached on.
     pub(super) async fn notify(&self, n: Notification) -> Result<(), NotifyError> {
         let recipient = match self.store.contact(&n.recipient_id).await? {

@@ -100,13 +100,7 @@ where
     }
 }
 
-impl<S, E, M, C> Notifier<S, E, M, C>
-where
-    S: NotificationStore,
-    E: EmailSender,
-    M: SmsSender,
-    C: Clock,
-{
+impl<S: NotificationStore, E: EmailSender, M: SmsSender, C: Clock> Notifier<S, E, M, C> {
     pub fn with_clock(
         store: S,
         email: E,
