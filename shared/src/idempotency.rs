@@ -25,8 +25,6 @@ mod engine;
 mod extract;
 mod fingerprint;
 mod key;
-#[cfg(test)]
-mod memory;
 mod record;
 #[cfg(test)]
 mod test_support;

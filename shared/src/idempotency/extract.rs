@@ -93,7 +93,7 @@ mod tests {
 
     use super::*;
     use crate::idempotency::Idempotency;
-    use crate::idempotency::memory::MemoryIdempotencyStore;
+    use crate::idempotency::test_support::memory::MemoryIdempotencyStore;
     use crate::idempotency::test_support::{Harness, ROUTE, Reply, hv};
 
     #[tokio::test]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::record::{
+use super::super::record::{
     Attempt, ClaimOutcome, IdempotencyRecord, IdempotencyStore, RecordId, RecordStatus, StoreError,
     StoredResponse,
 };

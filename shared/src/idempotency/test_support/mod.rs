@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
 
-use super::memory::MemoryIdempotencyStore;
+pub(super) mod memory;
+
+use self::memory::MemoryIdempotencyStore;
 use super::{Idempotency, IdempotencyConfig, IdempotencyRequest, REPLAYED_HEADER, RecordId};
 use crate::clock::ManualClock;
 
