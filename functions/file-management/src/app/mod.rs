@@ -6,6 +6,9 @@ pub mod projection;
 pub mod reports;
 pub mod uploads;
 
+#[cfg(test)]
+mod tests;
+
 use clinic_shared::envelope::{Envelope, EventData};
 
 /// Event source name of this service.
