@@ -85,11 +85,24 @@ impl<S: Files, O: ObjectStorage, P: PdfInspector> UploadProcessor<S, O, P> {
             .file(file_id.as_str())
             .await?
             .ok_or(FilesError::NotFound("File"))?;
+        if file.status == FileStatus::Erased {
+            // The upload URL outlives an erasure by minutes: an object put after it belongs to
+            // an erased patient and must not wait for the bucket's lifecycle.
+            self.delete_upload(&file).await;
+            tracing::info!(file_id = %file.file_id, "upload of an erased file deleted");
+            return Ok(Processed::Duplicate);
+        }
         if file.status != FileStatus::Pending {
             tracing::info!(file_id = %file.file_id, "upload already processed");
             return Ok(Processed::Duplicate);
         }
-        let outcome = match self.inspect(&file, object).await? {
+        let inspected = match self.inspect(&file, object).await {
+            // Another delivery of the same object may have finished and deleted the upload
+            // since the record was read: then this one is a duplicate, not a missing upload.
+            Err(FilesError::NotFound("Upload")) => return self.overtaken(&file).await,
+            other => other?,
+        };
+        let outcome = match inspected {
             Ok(checked) => {
                 let key = result_key(&file.file_id);
                 self.storage
@@ -139,10 +152,7 @@ impl<S: Files, O: ObjectStorage, P: PdfInspector> UploadProcessor<S, O, P> {
             tracing::info!(file_id = %file.file_id, "processed concurrently by another delivery");
             return Ok(Processed::Duplicate);
         }
-        // The upload is no longer needed; a failure here leaves it to the bucket's lifecycle.
-        if let Err(err) = self.storage.delete(Bucket::Uploads, &file.upload_key).await {
-            tracing::warn!(file_id = %file.file_id, error = %err, "upload not deleted");
-        }
+        self.delete_upload(&file).await;
         Ok(match outcome {
             FileOutcome::Available { .. } => {
                 tracing::info!(file_id = %file.file_id, "file available");
@@ -153,6 +163,24 @@ impl<S: Files, O: ObjectStorage, P: PdfInspector> UploadProcessor<S, O, P> {
                 Processed::Rejected(reason)
             }
         })
+    }
+
+    /// The upload is no longer needed; a failure here leaves it to the bucket's lifecycle.
+    async fn delete_upload(&self, file: &FileRecord) {
+        if let Err(err) = self.storage.delete(Bucket::Uploads, &file.upload_key).await {
+            tracing::warn!(file_id = %file.file_id, error = %err, "upload not deleted");
+        }
+    }
+
+    /// The answer when the upload vanished while being read: a duplicate when the file is no
+    /// longer pending (another delivery processed it), otherwise a missing upload.
+    async fn overtaken(&self, file: &FileRecord) -> Result<Processed, FilesError> {
+        let now = self.store.file(&file.file_id).await?;
+        if now.is_some_and(|f| f.status != FileStatus::Pending) {
+            tracing::info!(file_id = %file.file_id, "processed meanwhile by another delivery");
+            return Ok(Processed::Duplicate);
+        }
+        Err(FilesError::NotFound("Upload"))
     }
 
     /// Runs the checks; the outer error is a failure to read, the inner one a failed check.

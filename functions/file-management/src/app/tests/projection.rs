@@ -379,9 +379,6 @@ async fn erasing_a_doctor_or_staff_member_keeps_the_files_they_uploaded() {
 }
 
 #[tokio::test]
-#[ignore = "known: an upload PUT after its patient's erasure (the URL lives 5 minutes) finds the \
-            file ERASED, is answered Duplicate and stays in the uploads bucket until the \
-            365-day lifecycle"]
 async fn an_upload_landing_after_the_erasure_is_not_kept() {
     let world = World::new();
     let ticket = world

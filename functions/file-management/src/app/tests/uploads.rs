@@ -264,8 +264,6 @@ async fn two_deliveries_processing_at_once_give_one_record_and_one_event() {
 }
 
 #[tokio::test]
-#[ignore = "known: a copy that read the PENDING record before another copy finished and \
-            deleted the upload answers NotFound(\"Upload\"), which the consumer parks"]
 async fn a_delivery_overtaken_while_reading_is_a_duplicate() {
     let world = World::new();
     let pdf = sample_pdf("overtaken");
