@@ -24,6 +24,8 @@ mod profile;
 mod sessions;
 mod sign_up;
 mod staff;
+#[cfg(test)]
+mod tests;
 
 pub use self::staff::{StaffOperation, authorize_staff};
 
