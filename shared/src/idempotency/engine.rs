@@ -40,6 +40,17 @@ pub struct IdempotencyRequest<'a> {
     pub deadline_ms: Option<u64>,
 }
 
+impl IdempotencyRequest<'_> {
+    /// The same request on a route where a missing key runs the operation unguarded.
+    #[must_use]
+    pub fn key_optional(self) -> Self {
+        Self {
+            required: false,
+            ..self
+        }
+    }
+}
+
 impl fmt::Debug for IdempotencyRequest<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IdempotencyRequest")

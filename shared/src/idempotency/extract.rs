@@ -16,7 +16,7 @@ use super::key::idempotency_key;
 /// ```ignore
 /// async fn book(State(app): State<App>, caller: Caller, idem: IdempotencyKey, body: Bytes) -> Response {
 ///     app.idempotency
-///         .run(idem.required(&caller.id, "POST /v1/appointments", &body), || async {
+///         .run(idem.for_route(&caller.id, "POST /v1/appointments", &body), || async {
 ///             book_slot(&app, &caller, &body).await
 ///         })
 ///         .await
@@ -42,8 +42,9 @@ impl IdempotencyKey {
         }
     }
 
-    /// A request on a route where the key is required.
-    pub fn required<'a>(
+    /// A request on `route` for the caller `scope`, its key required (see
+    /// [`IdempotencyRequest::key_optional`] for routes where it is not).
+    pub fn for_route<'a>(
         &'a self,
         scope: &'a str,
         route: &'a str,
@@ -57,19 +58,6 @@ impl IdempotencyKey {
             body,
             path: Some(&self.path),
             deadline_ms: self.deadline_ms,
-        }
-    }
-
-    /// A request on a route where the key is optional.
-    pub fn optional<'a>(
-        &'a self,
-        scope: &'a str,
-        route: &'a str,
-        body: &'a [u8],
-    ) -> IdempotencyRequest<'a> {
-        IdempotencyRequest {
-            required: false,
-            ..self.required(scope, route, body)
         }
     }
 }
@@ -110,11 +98,11 @@ mod tests {
         assert_eq!(extracted.key, Some(hv("abc")));
         assert_eq!(extracted.path, "/v1/exams/E1/files");
         assert_eq!(extracted.deadline_ms, Some(1_234));
-        let req = extracted.optional("c", ROUTE, b"{}");
+        let req = extracted.for_route("c", ROUTE, b"{}").key_optional();
         assert!(!req.required);
         assert_eq!(req.path, Some("/v1/exams/E1/files"));
         assert_eq!(req.deadline_ms, Some(1_234));
-        assert!(extracted.required("c", ROUTE, b"{}").required);
+        assert!(extracted.for_route("c", ROUTE, b"{}").required);
     }
 
     #[derive(Clone)]
@@ -129,7 +117,7 @@ mod tests {
         body: axum::body::Bytes,
     ) -> Response {
         app.idempotency
-            .run(idem.required("caller-1", ROUTE, &body), || async {
+            .run(idem.for_route("caller-1", ROUTE, &body), || async {
                 app.runs.fetch_add(1, Ordering::SeqCst);
                 (StatusCode::CREATED, "made")
             })

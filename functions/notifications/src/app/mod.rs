@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use clinic_shared::auth::Caller;
 use clinic_shared::envelope::{
-    AccountCreated, AccountDeleted, AccountUpdated, DoctorRegistered, Envelope, EventData,
-    EventType, ExamCompleted, ExamCreated, ExamResultReady, ExamStatus, ExamUpdated, Language,
-    ReportCompleted, Role, SignUpRepeated,
+    AccountCreated, AccountDeleted, AccountUpdated, DoctorRegistered, Envelope, EnvelopeError,
+    EventData, EventType, ExamCompleted, ExamCreated, ExamResultReady, ExamStatus, ExamUpdated,
+    Language, ReportCompleted, Role, SignUpRepeated,
 };
 use jiff::{SignedDuration, Timestamp};
 
@@ -195,26 +195,13 @@ impl<S: NotificationStore, E: EmailSender, M: SmsSender, C: Clock> Notifier<S, E
                 n.fallback_email = EmailAddress::parse(&data.email).ok();
                 self.notify(n).await
             }
-            EventType::ExamCreated => {
-                let data: ExamCreated = event.data_as()?;
-                let booked = data.status == ExamStatus::Scheduled;
+            EventType::ExamCreated | EventType::ExamUpdated => {
+                let (template, exam, concerned) = booking_notice(event)?;
                 self.notify_patient_with(
                     event,
-                    TemplateId::BookingConfirmed,
-                    data.patient_id.filter(|_| booked),
-                    booking(&data.hospital_name, data.scheduled_at),
-                )
-                .await
-            }
-            EventType::ExamUpdated => {
-                let data: ExamUpdated = event.data_as()?;
-                let cancelled = data.status == ExamStatus::Cancelled
-                    && data.previous_status != ExamStatus::Cancelled;
-                self.notify_patient_with(
-                    event,
-                    TemplateId::BookingCancelled,
-                    data.patient_id.filter(|_| cancelled),
-                    booking(&data.hospital_name, data.scheduled_at),
+                    template,
+                    exam.patient_id.filter(|_| concerned),
+                    booking(&exam.hospital_name, exam.scheduled_at),
                 )
                 .await
             }
@@ -366,6 +353,24 @@ fn notification(
         params,
         fallback_email: None,
     }
+}
+
+/// The booking notice an exam event stands for, the exam as it now is, and whether the patient is
+/// concerned: confirmed when a booked exam is created, cancelled when an exam becomes cancelled.
+fn booking_notice(event: &Envelope) -> Result<(TemplateId, ExamCreated, bool), EnvelopeError> {
+    if event.event_type == EventType::ExamCreated {
+        let exam: ExamCreated = event.data_as()?;
+        let booked = exam.status == ExamStatus::Scheduled;
+        return Ok((TemplateId::BookingConfirmed, exam, booked));
+    }
+    let change: ExamUpdated = event.data_as()?;
+    let cancelled =
+        change.status == ExamStatus::Cancelled && change.previous_status != ExamStatus::Cancelled;
+    Ok((
+        TemplateId::BookingCancelled,
+        change.into_created(),
+        cancelled,
+    ))
 }
 
 fn booking(hospital: &str, scheduled_at: Timestamp) -> MessageParams {

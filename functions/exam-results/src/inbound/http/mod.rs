@@ -182,7 +182,7 @@ async fn book(
     if let Err(refused) = authorize(&caller, Operation::Book) {
         return Problem::from(refused).into_response();
     }
-    let request = idem.required(&caller.id, BOOK_ROUTE, &body);
+    let request = idem.for_route(&caller.id, BOOK_ROUTE, &body);
     state
         .idempotency
         .run(request, || async {
@@ -380,7 +380,7 @@ async fn submit_batch(
         )
         .into_response();
     };
-    let request = idem.optional(&caller.id, BATCH_ROUTE, &bytes);
+    let request = idem.for_route(&caller.id, BATCH_ROUTE, &bytes).key_optional();
     state
         .idempotency
         .run(request, || async {

@@ -105,7 +105,7 @@ async fn create_upload(
     state
         .idempotency
         .run(
-            idem.optional(&caller.id, "POST /v1/exams/{id}/files", &body),
+            idem.for_route(&caller.id, "POST /v1/exams/{id}/files", &body).key_optional(),
             || async {
                 let exam_id = ExamId::parse(&id).ok_or_else(|| Problem::not_found("Exam"))?;
                 let upload =
@@ -221,7 +221,7 @@ async fn request_report(
     state
         .idempotency
         .run(
-            idem.required(&caller.id, "POST /v1/reports", &body),
+            idem.for_route(&caller.id, "POST /v1/reports", &body),
             || async {
                 let (format, filters) =
                     clinic_shared::http::json_body::<CreateReportRequest>(&headers, &body)?
