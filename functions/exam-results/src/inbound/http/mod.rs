@@ -380,7 +380,9 @@ async fn submit_batch(
         )
         .into_response();
     };
-    let request = idem.for_route(&caller.id, BATCH_ROUTE, &bytes).key_optional();
+    let request = idem
+        .for_route(&caller.id, BATCH_ROUTE, &bytes)
+        .key_optional();
     state
         .idempotency
         .run(request, || async {

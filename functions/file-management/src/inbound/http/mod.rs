@@ -105,7 +105,8 @@ async fn create_upload(
     state
         .idempotency
         .run(
-            idem.for_route(&caller.id, "POST /v1/exams/{id}/files", &body).key_optional(),
+            idem.for_route(&caller.id, "POST /v1/exams/{id}/files", &body)
+                .key_optional(),
             || async {
                 let exam_id = ExamId::parse(&id).ok_or_else(|| Problem::not_found("Exam"))?;
                 let upload =
