@@ -144,8 +144,9 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
     }
 
     /// Creates the identity for a sign-up. A user left by an attempt that crashed before its
-    /// profile was committed (same e-mail, no profile) is removed and the sign-up retried once;
-    /// the e-mail claim this attempt holds proves no committed account owns that e-mail.
+    /// profile was committed (same e-mail, no profile), or by an erasure that stopped before its
+    /// identity step (an erased profile), is removed and the sign-up retried once; the e-mail
+    /// claim this attempt holds proves no live account owns that e-mail.
     async fn sign_up_identity(
         &self,
         email: &Email,
@@ -171,10 +172,17 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
             .await
             .map_err(identity_unavailable)?
             .ok_or(AccountsError::AlreadyUsed { field: "email" })?;
-        if self.store.get_profile(&user.id).await?.is_some() {
+        // An erased profile does not own the address: its identity is what an erasure that
+        // stopped before the identity step left behind (the erased person may never retry).
+        let live = self
+            .store
+            .get_profile(&user.id)
+            .await?
+            .is_some_and(|profile| profile.status != AccountStatus::Deleted);
+        if live {
             return Err(AccountsError::AlreadyUsed { field: "email" });
         }
-        tracing::warn!(account_id = %user.id, "removing identity left by an unfinished sign-up");
+        tracing::warn!(account_id = %user.id, "removing identity left by an unfinished sign-up or erasure");
         self.identity
             .delete_user(&user.id)
             .await

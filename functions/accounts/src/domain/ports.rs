@@ -152,7 +152,20 @@ pub trait IdentityProvider: Send + Sync {
 
 /// The accounts table. Every write that changes an account also appends its events to the outbox
 /// in the same transaction, so an event is never lost and never sent for a write that failed.
-pub trait AccountStore: Send + Sync {
+/// One trait per aggregate, each implemented where its items are kept.
+pub trait AccountStore:
+    ClaimStore + ProfileStore + MfaSetupStore + AccountEvents + HospitalStore
+{
+}
+
+impl<T: ClaimStore + ProfileStore + MfaSetupStore + AccountEvents + HospitalStore> AccountStore
+    for T
+{
+}
+
+/// Unique values (e-mail, CPF, CRM, CNES) held by claim items: reserved by a sign-up or registration,
+/// released, taken over when stale.
+pub trait ClaimStore: Send + Sync {
     /// Reserves unique values for an account being created (a stale reservation of a crashed
     /// attempt is taken over).
     ///
@@ -173,51 +186,6 @@ pub trait AccountStore: Send + Sync {
         claims: &[Claim],
         reservation: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Writes a new profile, binds its reserved claims and appends its events, atomically.
-    ///
-    /// # Errors
-    /// `Conflict` when the reservation was lost; `Unavailable`.
-    fn create_profile(
-        &self,
-        profile: &Profile,
-        claims: &[Claim],
-        reservation: &str,
-        events: &[Envelope],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// # Errors
-    /// `Unavailable`.
-    fn get_profile(
-        &self,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
-
-    /// Keeps the tokens of a sign-in until its authenticator app is set up, under `key` (a
-    /// digest of the session handed to the person).
-    ///
-    /// # Errors
-    /// `Unavailable`.
-    fn save_mfa_setup(
-        &self,
-        key: &str,
-        setup: &PendingMfaSetup,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// The pending setup under `key`, if any (expired ones included: the caller compares).
-    ///
-    /// # Errors
-    /// `Unavailable`.
-    fn mfa_setup(
-        &self,
-        key: &str,
-    ) -> impl Future<Output = Result<Option<PendingMfaSetup>, StoreError>> + Send;
-
-    /// Forgets a pending setup (used or abandoned).
-    ///
-    /// # Errors
-    /// `Unavailable`.
-    fn drop_mfa_setup(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Who holds a unique value, if anyone.
     ///
@@ -242,6 +210,37 @@ pub trait AccountStore: Send + Sync {
         reservation: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// The account holding this e-mail, if any.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    fn account_for_email(
+        &self,
+        email: &Email,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+}
+
+/// Profiles: created with their claims, activated, updated, erased, and the doctors listed.
+pub trait ProfileStore: Send + Sync {
+    /// Writes a new profile, binds its reserved claims and appends its events, atomically.
+    ///
+    /// # Errors
+    /// `Conflict` when the reservation was lost; `Unavailable`.
+    fn create_profile(
+        &self,
+        profile: &Profile,
+        claims: &[Claim],
+        reservation: &str,
+        events: &[Envelope],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// # Errors
+    /// `Unavailable`.
+    fn get_profile(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
+
     /// Replaces a profile waiting for confirmation with its confirmed form and appends the events
     /// that announce it, atomically.
     ///
@@ -265,25 +264,6 @@ pub trait AccountStore: Send + Sync {
         cutoff: jiff::Timestamp,
         events: &[Envelope],
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// Deletes the outbox items of events about `subject`, except those of the `keep` types.
-    ///
-    /// # Errors
-    /// `Unavailable`.
-    fn purge_events(
-        &self,
-        subject: &str,
-        keep: &[clinic_shared::envelope::EventType],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// The account holding this e-mail, if any.
-    ///
-    /// # Errors
-    /// `Unavailable`.
-    fn account_for_email(
-        &self,
-        email: &Email,
-    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
     /// Replaces a live profile (conditional on it not being erased) and appends events.
     ///
@@ -316,7 +296,52 @@ pub trait AccountStore: Send + Sync {
         limit: u16,
         cursor: Option<&str>,
     ) -> impl Future<Output = Result<Page<DoctorSummary>, StoreError>> + Send;
+}
 
+/// Authenticator setups in progress, keyed by a digest of the sign-in session.
+pub trait MfaSetupStore: Send + Sync {
+    /// Keeps the tokens of a sign-in until its authenticator app is set up, under `key` (a
+    /// digest of the session handed to the person).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    fn save_mfa_setup(
+        &self,
+        key: &str,
+        setup: &PendingMfaSetup,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The pending setup under `key`, if any (expired ones included: the caller compares).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    fn mfa_setup(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<PendingMfaSetup>, StoreError>> + Send;
+
+    /// Forgets a pending setup (used or abandoned).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    fn drop_mfa_setup(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The events an account's outbox wrote, purged on erasure.
+pub trait AccountEvents: Send + Sync {
+    /// Deletes the outbox items of events about `subject`, except those of the `keep` types.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    fn purge_events(
+        &self,
+        subject: &str,
+        keep: &[clinic_shared::envelope::EventType],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Hospitals registered by staff, with their claims.
+pub trait HospitalStore: Send + Sync {
     /// Writes a new hospital, binds its reserved claim and appends its events, atomically.
     ///
     /// # Errors

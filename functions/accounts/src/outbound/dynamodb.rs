@@ -27,14 +27,10 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use clinic_shared::dynamo::{self, Condition, Conditional, TransactFailure, key, s};
 use clinic_shared::envelope::Envelope;
-use clinic_shared::envelope::EventType;
 use clinic_shared::outbox::outbox_put_with;
-use jiff::Timestamp;
 
+use crate::domain::Claim;
 use crate::domain::error::StoreError;
-use crate::domain::{
-    AccountStore, Claim, ClaimHolder, DoctorSummary, Hospital, Page, PendingMfaSetup, Profile,
-};
 
 const RESERVED: &str = "RESERVED";
 const BOUND: &str = "BOUND";
@@ -178,120 +174,5 @@ fn claim_pk(claim: &Claim) -> String {
         Claim::Email(email) => format!("CLAIM#EMAIL#{email}"),
         Claim::Crm { uf, number } => format!("CLAIM#CRM#{uf}#{number}"),
         Claim::Cnes(cnes) => format!("CLAIM#CNES#{cnes}"),
-    }
-}
-
-impl AccountStore for DynamoAccountStore {
-    async fn reserve(&self, claims: &[Claim], reservation: &str) -> Result<(), StoreError> {
-        self.reserve_claims(claims, reservation).await
-    }
-
-    async fn release(&self, claims: &[Claim], reservation: &str) -> Result<(), StoreError> {
-        self.release_claims(claims, reservation).await
-    }
-
-    async fn create_profile(
-        &self,
-        profile: &Profile,
-        claims: &[Claim],
-        reservation: &str,
-        events: &[Envelope],
-    ) -> Result<(), StoreError> {
-        self.insert_profile(profile, claims, reservation, events)
-            .await
-    }
-
-    async fn save_mfa_setup(&self, key: &str, setup: &PendingMfaSetup) -> Result<(), StoreError> {
-        self.insert_mfa_setup(key, setup).await
-    }
-
-    async fn mfa_setup(&self, key: &str) -> Result<Option<PendingMfaSetup>, StoreError> {
-        self.read_mfa_setup(key).await
-    }
-
-    async fn drop_mfa_setup(&self, key: &str) -> Result<(), StoreError> {
-        self.delete_mfa_setup(key).await
-    }
-
-    async fn claim_holder(&self, claim: &Claim) -> Result<Option<ClaimHolder>, StoreError> {
-        self.read_claim_holder(claim).await
-    }
-
-    async fn take_over(
-        &self,
-        claim: &Claim,
-        holder: &str,
-        expired: Option<&Profile>,
-        reservation: &str,
-    ) -> Result<(), StoreError> {
-        self.take_over_claim(claim, holder, expired, reservation)
-            .await
-    }
-
-    async fn activate(&self, profile: &Profile, events: &[Envelope]) -> Result<(), StoreError> {
-        self.activate_profile(profile, events).await
-    }
-
-    async fn note_repeated_sign_up(
-        &self,
-        account_id: &str,
-        now: Timestamp,
-        cutoff: Timestamp,
-        events: &[Envelope],
-    ) -> Result<bool, StoreError> {
-        self.mark_repeated_sign_up(account_id, now, cutoff, events)
-            .await
-    }
-
-    async fn purge_events(&self, subject: &str, keep: &[EventType]) -> Result<(), StoreError> {
-        self.delete_events_of(subject, keep).await
-    }
-
-    async fn get_profile(&self, id: &str) -> Result<Option<Profile>, StoreError> {
-        self.read_profile(id).await
-    }
-
-    async fn account_for_email(
-        &self,
-        email: &crate::domain::values::Email,
-    ) -> Result<Option<String>, StoreError> {
-        self.account_holding_email(email).await
-    }
-
-    async fn update_profile(
-        &self,
-        profile: &Profile,
-        events: &[Envelope],
-    ) -> Result<(), StoreError> {
-        self.replace_profile(profile, events).await
-    }
-
-    async fn erase_profile(
-        &self,
-        anonymised: &Profile,
-        claims: &[Claim],
-        events: &[Envelope],
-    ) -> Result<(), StoreError> {
-        self.anonymise_profile(anonymised, claims, events).await
-    }
-
-    async fn list_doctors(
-        &self,
-        specialty_key: Option<&str>,
-        limit: u16,
-        cursor: Option<&str>,
-    ) -> Result<Page<DoctorSummary>, StoreError> {
-        self.query_doctors(specialty_key, limit, cursor).await
-    }
-
-    async fn create_hospital(
-        &self,
-        hospital: &Hospital,
-        claims: &[Claim],
-        reservation: &str,
-        events: &[Envelope],
-    ) -> Result<(), StoreError> {
-        self.insert_hospital(hospital, claims, reservation, events)
-            .await
     }
 }

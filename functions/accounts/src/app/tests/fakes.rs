@@ -13,8 +13,9 @@ use jiff::{SignedDuration, Timestamp};
 use crate::domain::error::{IdentityError, StoreError};
 use crate::domain::values::{Email, Password, fold};
 use crate::domain::{
-    AccountStatus, AccountStore, Claim, ClaimHolder, DoctorSummary, Hospital, IdentityProvider,
-    IdentityUser, MachineClient, Page, PendingMfaSetup, Profile, SignIn, Tokens,
+    AccountEvents, AccountStatus, Claim, ClaimHolder, ClaimStore, DoctorSummary, Hospital,
+    HospitalStore, IdentityProvider, IdentityUser, MachineClient, MfaSetupStore, Page,
+    PendingMfaSetup, Profile, ProfileStore, SignIn, Tokens,
 };
 
 /// The confirmation code every sign-up is sent.
@@ -519,7 +520,7 @@ impl Store {
     }
 }
 
-impl AccountStore for &Store {
+impl ClaimStore for &Store {
     async fn reserve(&self, claims: &[Claim], reservation: &str) -> Result<(), StoreError> {
         let mut s = self.state();
         s.faults.check("reserve")?;
@@ -550,58 +551,6 @@ impl AccountStore for &Store {
                 s.claims.remove(&claim_key(claim));
             }
         }
-        Ok(())
-    }
-
-    async fn create_profile(
-        &self,
-        profile: &Profile,
-        claims: &[Claim],
-        reservation: &str,
-        events: &[Envelope],
-    ) -> Result<(), StoreError> {
-        let mut s = self.state();
-        s.faults.check("create_profile")?;
-        if s.profiles.contains_key(&profile.id)
-            || !claims.iter().all(|c| s.reserved_by(c, reservation))
-        {
-            return Err(StoreError::Conflict(
-                "reservation lost or profile exists".into(),
-            ));
-        }
-        s.put_profile(profile);
-        s.bind(claims, &profile.id);
-        s.outbox.extend_from_slice(events);
-        Ok(())
-    }
-
-    async fn get_profile(&self, id: &str) -> Result<Option<Profile>, StoreError> {
-        let mut s = self.state();
-        s.faults.check("get_profile")?;
-        Ok(s.profiles.get(id).cloned())
-    }
-
-    async fn save_mfa_setup(&self, key: &str, setup: &PendingMfaSetup) -> Result<(), StoreError> {
-        let mut s = self.state();
-        s.faults.check("save_mfa_setup")?;
-        if s.mfa_setups.contains_key(key) {
-            // A failed condition outside a transaction: the adapter reports it as Unavailable.
-            return Err(StoreError::Unavailable("conditional check failed".into()));
-        }
-        s.mfa_setups.insert(key.to_string(), setup.clone());
-        Ok(())
-    }
-
-    async fn mfa_setup(&self, key: &str) -> Result<Option<PendingMfaSetup>, StoreError> {
-        let mut s = self.state();
-        s.faults.check("mfa_setup")?;
-        Ok(s.mfa_setups.get(key).cloned())
-    }
-
-    async fn drop_mfa_setup(&self, key: &str) -> Result<(), StoreError> {
-        let mut s = self.state();
-        s.faults.check("drop_mfa_setup")?;
-        s.mfa_setups.remove(key);
         Ok(())
     }
 
@@ -645,6 +594,46 @@ impl AccountStore for &Store {
         Ok(())
     }
 
+    async fn account_for_email(&self, email: &Email) -> Result<Option<String>, StoreError> {
+        let mut s = self.state();
+        s.faults.check("account_for_email")?;
+        let claim = Claim::Email(email.as_str().to_string());
+        Ok(match s.claims.get(&claim_key(&claim)) {
+            Some(ClaimItem::Bound(account)) => Some(account.clone()),
+            _ => None,
+        })
+    }
+}
+
+impl ProfileStore for &Store {
+    async fn create_profile(
+        &self,
+        profile: &Profile,
+        claims: &[Claim],
+        reservation: &str,
+        events: &[Envelope],
+    ) -> Result<(), StoreError> {
+        let mut s = self.state();
+        s.faults.check("create_profile")?;
+        if s.profiles.contains_key(&profile.id)
+            || !claims.iter().all(|c| s.reserved_by(c, reservation))
+        {
+            return Err(StoreError::Conflict(
+                "reservation lost or profile exists".into(),
+            ));
+        }
+        s.put_profile(profile);
+        s.bind(claims, &profile.id);
+        s.outbox.extend_from_slice(events);
+        Ok(())
+    }
+
+    async fn get_profile(&self, id: &str) -> Result<Option<Profile>, StoreError> {
+        let mut s = self.state();
+        s.faults.check("get_profile")?;
+        Ok(s.profiles.get(id).cloned())
+    }
+
     async fn activate(&self, profile: &Profile, events: &[Envelope]) -> Result<(), StoreError> {
         let mut s = self.state();
         s.faults.check("activate")?;
@@ -681,24 +670,6 @@ impl AccountStore for &Store {
         s.repeat_notices.insert(account_id.to_string(), now);
         s.outbox.extend_from_slice(events);
         Ok(true)
-    }
-
-    async fn purge_events(&self, subject: &str, keep: &[EventType]) -> Result<(), StoreError> {
-        let mut s = self.state();
-        s.faults.check("purge_events")?;
-        s.outbox
-            .retain(|e| e.subject != subject || keep.contains(&e.event_type));
-        Ok(())
-    }
-
-    async fn account_for_email(&self, email: &Email) -> Result<Option<String>, StoreError> {
-        let mut s = self.state();
-        s.faults.check("account_for_email")?;
-        let claim = Claim::Email(email.as_str().to_string());
-        Ok(match s.claims.get(&claim_key(&claim)) {
-            Some(ClaimItem::Bound(account)) => Some(account.clone()),
-            _ => None,
-        })
     }
 
     async fn update_profile(
@@ -789,7 +760,45 @@ impl AccountStore for &Store {
             next_cursor,
         })
     }
+}
 
+impl MfaSetupStore for &Store {
+    async fn save_mfa_setup(&self, key: &str, setup: &PendingMfaSetup) -> Result<(), StoreError> {
+        let mut s = self.state();
+        s.faults.check("save_mfa_setup")?;
+        if s.mfa_setups.contains_key(key) {
+            // A failed condition outside a transaction: the adapter reports it as Unavailable.
+            return Err(StoreError::Unavailable("conditional check failed".into()));
+        }
+        s.mfa_setups.insert(key.to_string(), setup.clone());
+        Ok(())
+    }
+
+    async fn mfa_setup(&self, key: &str) -> Result<Option<PendingMfaSetup>, StoreError> {
+        let mut s = self.state();
+        s.faults.check("mfa_setup")?;
+        Ok(s.mfa_setups.get(key).cloned())
+    }
+
+    async fn drop_mfa_setup(&self, key: &str) -> Result<(), StoreError> {
+        let mut s = self.state();
+        s.faults.check("drop_mfa_setup")?;
+        s.mfa_setups.remove(key);
+        Ok(())
+    }
+}
+
+impl AccountEvents for &Store {
+    async fn purge_events(&self, subject: &str, keep: &[EventType]) -> Result<(), StoreError> {
+        let mut s = self.state();
+        s.faults.check("purge_events")?;
+        s.outbox
+            .retain(|e| e.subject != subject || keep.contains(&e.event_type));
+        Ok(())
+    }
+}
+
+impl HospitalStore for &Store {
     async fn create_hospital(
         &self,
         hospital: &Hospital,

@@ -175,6 +175,31 @@ async fn an_erasure_whose_identity_step_failed_is_finished_by_repeating_it() {
 }
 
 #[tokio::test]
+async fn a_sign_up_finishes_an_erasure_that_stopped_at_the_identity_step() {
+    let w = World::new();
+    let id = w.patient(ANA).await;
+    w.identity.fail_next("delete_user", identity_down());
+    let reply = w
+        .accounts()
+        .delete_me(&caller(Role::Patient, &id), TRACE)
+        .await;
+    assert!(
+        matches!(reply, Err(AccountsError::Unavailable(_))),
+        "{reply:?}"
+    );
+    assert!(
+        w.identity.user(ANA).is_some(),
+        "the erased identity is left"
+    );
+
+    // The erased person never retries; someone signs up with the address.
+    let new_id = w.sign_up(ANA).await;
+    assert_ne!(new_id, id);
+    assert_eq!(w.identity.user(ANA).map(|user| user.id), Some(new_id));
+    assert!(w.store.profile(&id).unwrap().is_deleted());
+}
+
+#[tokio::test]
 async fn an_erased_account_is_refused_the_writes_its_token_still_reaches() {
     let w = World::new();
     let id = w.patient(ANA).await;

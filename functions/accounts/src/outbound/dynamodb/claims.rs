@@ -3,6 +3,7 @@
 //! account; a value bound to an expired, never confirmed sign-up is reserved anew in the
 //! transaction that deletes that sign-up's profile.
 
+use crate::domain::ClaimStore;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use clinic_shared::dynamo::{self, Conditional, TransactFailure, s, text};
 use jiff::Timestamp;
@@ -14,12 +15,8 @@ use crate::domain::{Claim, ClaimHolder, Profile};
 /// A reservation older than this belongs to an attempt that crashed and may be taken over.
 const STALE_RESERVATION_MS: i64 = 15 * 60 * 1000;
 
-impl DynamoAccountStore {
-    pub(super) async fn reserve_claims(
-        &self,
-        claims: &[Claim],
-        reservation: &str,
-    ) -> Result<(), StoreError> {
+impl ClaimStore for DynamoAccountStore {
+    async fn reserve(&self, claims: &[Claim], reservation: &str) -> Result<(), StoreError> {
         let now_ms = Timestamp::now().as_millisecond();
         let mut items = Vec::with_capacity(claims.len());
         for claim in claims {
@@ -59,11 +56,7 @@ impl DynamoAccountStore {
         }
     }
 
-    pub(super) async fn release_claims(
-        &self,
-        claims: &[Claim],
-        reservation: &str,
-    ) -> Result<(), StoreError> {
+    async fn release(&self, claims: &[Claim], reservation: &str) -> Result<(), StoreError> {
         for claim in claims {
             let result = self
                 .client
@@ -80,10 +73,7 @@ impl DynamoAccountStore {
         Ok(())
     }
 
-    pub(super) async fn read_claim_holder(
-        &self,
-        claim: &Claim,
-    ) -> Result<Option<ClaimHolder>, StoreError> {
+    async fn claim_holder(&self, claim: &Claim) -> Result<Option<ClaimHolder>, StoreError> {
         let Some(item) = self.get(&claim_pk(claim)).await? else {
             return Ok(None);
         };
@@ -95,7 +85,7 @@ impl DynamoAccountStore {
         })
     }
 
-    pub(super) async fn take_over_claim(
+    async fn take_over(
         &self,
         claim: &Claim,
         holder: &str,
@@ -147,7 +137,7 @@ impl DynamoAccountStore {
             .await
     }
 
-    pub(super) async fn account_holding_email(
+    async fn account_for_email(
         &self,
         email: &crate::domain::values::Email,
     ) -> Result<Option<String>, StoreError> {

@@ -1,18 +1,15 @@
 //! The outbox items of the events about one person, found on `gsi1` (`OUTBOXOF#<subject>` /
 //! `<time>#<eventId>`) so that an erasure can purge them.
 
+use crate::domain::AccountEvents;
 use clinic_shared::dynamo::{self, s, text};
 use clinic_shared::envelope::EventType;
 
 use super::{DynamoAccountStore, events_of_pk, unavailable};
 use crate::domain::error::StoreError;
 
-impl DynamoAccountStore {
-    pub(super) async fn delete_events_of(
-        &self,
-        subject: &str,
-        keep: &[EventType],
-    ) -> Result<(), StoreError> {
+impl AccountEvents for DynamoAccountStore {
+    async fn purge_events(&self, subject: &str, keep: &[EventType]) -> Result<(), StoreError> {
         let query = self
             .client
             .query()

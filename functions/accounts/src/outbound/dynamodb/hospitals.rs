@@ -2,6 +2,7 @@
 //! each (`HOSPITALCLIENT#<clientId>` / `CLIENT`), through which the authorizer finds a
 //! client's hospital.
 
+use crate::domain::HospitalStore;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use clinic_shared::dynamo::{self, s};
 use clinic_shared::envelope::Envelope;
@@ -15,8 +16,8 @@ fn hospital_client_pk(client_id: &str) -> String {
     format!("HOSPITALCLIENT#{client_id}")
 }
 
-impl DynamoAccountStore {
-    pub(super) async fn insert_hospital(
+impl HospitalStore for DynamoAccountStore {
+    async fn create_hospital(
         &self,
         hospital: &Hospital,
         claims: &[Claim],

@@ -1,6 +1,7 @@
 //! Authenticator set-ups (`MFASETUP#<digest of the session>` / `MFASETUP`): the tokens of a
 //! staff or doctor sign-in, kept for the few minutes it takes to set an authenticator app up.
 
+use crate::domain::MfaSetupStore;
 use aws_sdk_dynamodb::types::AttributeValue;
 use clinic_shared::dynamo::{self, key, n, s};
 
@@ -12,12 +13,8 @@ fn mfa_setup_pk(key: &str) -> String {
     format!("MFASETUP#{key}")
 }
 
-impl DynamoAccountStore {
-    pub(super) async fn insert_mfa_setup(
-        &self,
-        key: &str,
-        setup: &PendingMfaSetup,
-    ) -> Result<(), StoreError> {
+impl MfaSetupStore for DynamoAccountStore {
+    async fn save_mfa_setup(&self, key: &str, setup: &PendingMfaSetup) -> Result<(), StoreError> {
         let tokens = &setup.tokens;
         let mut request = self
             .client
@@ -47,10 +44,7 @@ impl DynamoAccountStore {
             .map_err(|e| unavailable(&e))
     }
 
-    pub(super) async fn read_mfa_setup(
-        &self,
-        key: &str,
-    ) -> Result<Option<PendingMfaSetup>, StoreError> {
+    async fn mfa_setup(&self, key: &str) -> Result<Option<PendingMfaSetup>, StoreError> {
         let Some(item) = self.get(&mfa_setup_pk(key)).await? else {
             return Ok(None);
         };
@@ -75,7 +69,7 @@ impl DynamoAccountStore {
         }))
     }
 
-    pub(super) async fn delete_mfa_setup(&self, session: &str) -> Result<(), StoreError> {
+    async fn drop_mfa_setup(&self, session: &str) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.table)

@@ -2,6 +2,7 @@
 //! they are doctors on `gsi1` (`DOCTOR` / `<specialty>#<name>#<id>`), carrying `expiresAt` while
 //! they wait for confirmation.
 
+use crate::domain::ProfileStore;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
@@ -68,8 +69,10 @@ impl DynamoAccountStore {
             .put(Self::build(put.build())?)
             .build())
     }
+}
 
-    pub(super) async fn insert_profile(
+impl ProfileStore for DynamoAccountStore {
+    async fn create_profile(
         &self,
         profile: &Profile,
         claims: &[Claim],
@@ -87,11 +90,7 @@ impl DynamoAccountStore {
             .await
     }
 
-    pub(super) async fn activate_profile(
-        &self,
-        profile: &Profile,
-        events: &[Envelope],
-    ) -> Result<(), StoreError> {
+    async fn activate(&self, profile: &Profile, events: &[Envelope]) -> Result<(), StoreError> {
         let mut items =
             vec![self.profile_put(profile, "#status = :status", "PENDING_CONFIRMATION")?];
         items.extend(self.outbox(events)?);
@@ -99,7 +98,7 @@ impl DynamoAccountStore {
             .await
     }
 
-    pub(super) async fn mark_repeated_sign_up(
+    async fn note_repeated_sign_up(
         &self,
         account_id: &str,
         now: Timestamp,
@@ -130,7 +129,7 @@ impl DynamoAccountStore {
             .map_err(StoreError::Unavailable)
     }
 
-    pub(super) async fn read_profile(&self, id: &str) -> Result<Option<Profile>, StoreError> {
+    async fn get_profile(&self, id: &str) -> Result<Option<Profile>, StoreError> {
         match self.get(&account_pk(id)).await? {
             None => Ok(None),
             Some(item) => serde_dynamo::from_item(item)
@@ -139,7 +138,7 @@ impl DynamoAccountStore {
         }
     }
 
-    pub(super) async fn replace_profile(
+    async fn update_profile(
         &self,
         profile: &Profile,
         events: &[Envelope],
@@ -150,7 +149,7 @@ impl DynamoAccountStore {
             .await
     }
 
-    pub(super) async fn anonymise_profile(
+    async fn erase_profile(
         &self,
         anonymised: &Profile,
         claims: &[Claim],
@@ -173,7 +172,7 @@ impl DynamoAccountStore {
             .await
     }
 
-    pub(super) async fn query_doctors(
+    async fn list_doctors(
         &self,
         specialty_key: Option<&str>,
         limit: u16,
