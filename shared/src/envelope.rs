@@ -332,6 +332,20 @@ impl EventData for AccountUpdated {
     const TYPE: EventType = EventType::AccountUpdated;
 }
 
+/// The contact data an account starts with, in the form `account.updated` carries it: for
+/// consumers that keep the latest contact data of either.
+impl From<AccountCreated> for AccountUpdated {
+    fn from(created: AccountCreated) -> Self {
+        Self {
+            account_id: created.account_id,
+            role: created.role,
+            email: created.email,
+            phone: created.phone,
+            preferences: created.preferences,
+        }
+    }
+}
+
 /// `account.deleted`: erase or anonymise this person's data everywhere (LGPD). Ids only: each
 /// service finds what it holds of the person by the account id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

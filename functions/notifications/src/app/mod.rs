@@ -142,17 +142,8 @@ impl<S: NotificationStore, E: EmailSender, M: SmsSender, C: Clock> Notifier<S, E
         match event.event_type {
             EventType::AccountCreated => {
                 let data: AccountCreated = typed_account_event(event)?;
-                let role = data.role;
-                let account_id = data.account_id.clone();
-                self.project(contact_of(
-                    event,
-                    data.account_id,
-                    data.role,
-                    &data.email,
-                    data.phone.as_deref(),
-                    data.preferences,
-                ))
-                .await?;
+                let (role, account_id) = (data.role, data.account_id.clone());
+                self.project(contact_of(event, data.into())).await?;
                 // Doctors get their first-access instructions from `doctor.registered` instead.
                 if role == Role::Doctor {
                     return Ok(());
@@ -167,15 +158,7 @@ impl<S: NotificationStore, E: EmailSender, M: SmsSender, C: Clock> Notifier<S, E
             }
             EventType::AccountUpdated => {
                 let data: AccountUpdated = typed_account_event(event)?;
-                self.project(contact_of(
-                    event,
-                    data.account_id,
-                    data.role,
-                    &data.email,
-                    data.phone.as_deref(),
-                    data.preferences,
-                ))
-                .await
+                self.project(contact_of(event, data)).await
             }
             EventType::AccountDeleted => {
                 let data: AccountDeleted = event.data_as()?;
@@ -315,19 +298,20 @@ fn typed_account_event<T: EventData>(event: &Envelope) -> Result<T, NotifyError>
     Ok(event.data_as()?)
 }
 
-fn contact_of(
-    event: &Envelope,
-    account_id: String,
-    role: Role,
-    email: &str,
-    phone: Option<&str>,
-    preferences: clinic_shared::envelope::Preferences,
-) -> Contact {
-    let email = EmailAddress::parse(email).ok();
+/// The contact an account event describes (`account.created` in the form `account.updated` has).
+fn contact_of(event: &Envelope, account: AccountUpdated) -> Contact {
+    let AccountUpdated {
+        account_id,
+        role,
+        email,
+        phone,
+        preferences,
+    } = account;
+    let email = EmailAddress::parse(&email).ok();
     if email.is_none() {
         tracing::warn!(account_id = %account_id, "account event carries an unusable e-mail");
     }
-    let phone = phone.and_then(|p| PhoneNumber::parse(p).ok());
+    let phone = phone.and_then(|p| PhoneNumber::parse(&p).ok());
     Contact {
         account_id,
         role,
