@@ -2,6 +2,7 @@
 //! domain: it is the event envelope and catalogue, the caller read from the JWT authorizer, problem
 //! responses, configuration, the clock, DynamoDB transactions, telemetry, idempotency, SQS batch handling and AWS client set-up.
 
+pub mod arn;
 pub mod auth;
 pub mod aws;
 pub mod clock;

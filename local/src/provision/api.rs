@@ -227,17 +227,9 @@ fn lambda_authorizer(
 
 /// The function name in `arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]`.
 fn function_name_of_arn(arn: &str) -> Option<&str> {
-    let mut parts = arn.split(':');
-    let (Some("arn"), Some(_partition), Some("lambda"), Some(_region), Some(_account)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return None;
-    };
-    let (Some("function"), Some(name)) = (parts.next(), parts.next()) else {
+    let arn = clinic_shared::arn::Arn::parse(arn).filter(|arn| arn.service == "lambda")?;
+    let mut resource = arn.resource.split(':');
+    let (Some("function"), Some(name)) = (resource.next(), resource.next()) else {
         return None;
     };
     (!name.is_empty()).then_some(name)

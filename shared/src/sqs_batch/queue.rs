@@ -34,18 +34,9 @@ pub struct QueueRef {
 impl QueueRef {
     /// Reads an SQS queue ARN; `None` when it is not one.
     pub fn from_arn(arn: &str) -> Option<QueueRef> {
-        let mut parts = arn.splitn(6, ':');
-        let (Some("arn"), Some(_partition), Some("sqs"), Some(region), Some(account), Some(name)) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
-            return None;
-        };
-        if region.is_empty() || account.is_empty() || name.is_empty() {
+        let arn = crate::arn::Arn::parse(arn)?;
+        let (region, account, name) = (arn.region, arn.account, arn.resource);
+        if arn.service != "sqs" || region.is_empty() || account.is_empty() || name.is_empty() {
             return None;
         }
         Some(QueueRef {
