@@ -148,13 +148,8 @@ impl<S: NotificationStore, E: EmailSender, M: SmsSender, C: Clock> Notifier<S, E
                 if role == Role::Doctor {
                     return Ok(());
                 }
-                self.notify(notification(
-                    event,
-                    TemplateId::Welcome,
-                    account_id,
-                    MessageParams::default(),
-                ))
-                .await
+                self.notify_recipient(event, TemplateId::Welcome, Some(account_id))
+                    .await
             }
             EventType::AccountUpdated => {
                 let data: AccountUpdated = typed_account_event(event)?;
@@ -180,7 +175,7 @@ impl<S: NotificationStore, E: EmailSender, M: SmsSender, C: Clock> Notifier<S, E
             }
             EventType::ExamCreated | EventType::ExamUpdated => {
                 let (template, exam, concerned) = booking_notice(event)?;
-                self.notify_patient_with(
+                self.notify_recipient_with(
                     event,
                     template,
                     exam.patient_id.filter(|_| concerned),
@@ -190,33 +185,23 @@ impl<S: NotificationStore, E: EmailSender, M: SmsSender, C: Clock> Notifier<S, E
             }
             EventType::ExamCompleted => {
                 let data: ExamCompleted = event.data_as()?;
-                self.notify_patient(event, TemplateId::ExamCompleted, data.patient_id)
+                self.notify_recipient(event, TemplateId::ExamCompleted, data.patient_id)
                     .await
             }
             EventType::ExamResultReady => {
                 let data: ExamResultReady = event.data_as()?;
-                self.notify_patient(event, TemplateId::ResultReady, data.patient_id)
+                self.notify_recipient(event, TemplateId::ResultReady, data.patient_id)
                     .await
             }
             EventType::SignUpRepeated => {
                 let data: SignUpRepeated = event.data_as()?;
-                self.notify(notification(
-                    event,
-                    TemplateId::SignUpRepeated,
-                    data.account_id,
-                    MessageParams::default(),
-                ))
-                .await
+                self.notify_recipient(event, TemplateId::SignUpRepeated, Some(data.account_id))
+                    .await
             }
             EventType::ReportCompleted => {
                 let data: ReportCompleted = event.data_as()?;
-                self.notify(notification(
-                    event,
-                    TemplateId::ReportReady,
-                    data.requested_by,
-                    MessageParams::default(),
-                ))
-                .await
+                self.notify_recipient(event, TemplateId::ReportReady, Some(data.requested_by))
+                    .await
             }
             _ => {
                 tracing::debug!("event type not used by notifications; ignored");
@@ -225,28 +210,29 @@ impl<S: NotificationStore, E: EmailSender, M: SmsSender, C: Clock> Notifier<S, E
         }
     }
 
-    /// Tells an exam's patient, when there is one to tell.
-    async fn notify_patient(
+    /// Tells the event's recipient, when there is one to tell.
+    async fn notify_recipient(
         &self,
         event: &Envelope,
         template: TemplateId,
-        patient: Option<String>,
+        recipient: Option<String>,
     ) -> Result<(), NotifyError> {
-        self.notify_patient_with(event, template, patient, MessageParams::default())
+        self.notify_recipient_with(event, template, recipient, MessageParams::default())
             .await
     }
 
-    /// Tells an exam's patient, when there is one to tell, with the details the message shows.
-    async fn notify_patient_with(
+    /// Tells the event's recipient, when there is one to tell, with the details the message
+    /// shows.
+    async fn notify_recipient_with(
         &self,
         event: &Envelope,
         template: TemplateId,
-        patient: Option<String>,
+        recipient: Option<String>,
         params: MessageParams,
     ) -> Result<(), NotifyError> {
-        match patient {
-            Some(patient) => {
-                self.notify(notification(event, template, patient, params))
+        match recipient {
+            Some(recipient) => {
+                self.notify(notification(event, template, recipient, params))
                     .await
             }
             // An exam a hospital pushed for someone without an account, or a change that calls
