@@ -19,7 +19,6 @@ use clinic_shared::sqs_batch::{BatchProcessor, DynamoDedupStore, SqsQueueOps};
 
 use crate::app::{History, Notifier};
 use crate::config::{ApiConfig, ConsumerConfig};
-use crate::domain::SystemClock;
 use crate::domain::templates::{TemplateError, Templates};
 use crate::inbound::events::EventConsumer;
 use crate::inbound::http::AppState;
@@ -28,8 +27,7 @@ use crate::outbound::ses::SesEmailSender;
 use crate::outbound::sns::SnsSmsSender;
 
 /// The consumer as deployed: DynamoDB, SES and SNS adapters.
-pub type Consumer =
-    EventConsumer<DynamoNotificationStore, SesEmailSender, SnsSmsSender, SystemClock>;
+pub type Consumer = EventConsumer<DynamoNotificationStore, SesEmailSender, SnsSmsSender>;
 
 /// The batch processor as deployed: dedup records in the service's table, parking in its DLQ.
 pub type Processor = BatchProcessor<DynamoDedupStore, SqsQueueOps>;

@@ -4,7 +4,7 @@
 
 use super::*;
 
-impl<S: NotificationStore, E: EmailSender, M: SmsSender, C: Clock> Notifier<S, E, M, C> {
+impl<S: NotificationStore, E: EmailSender, M: SmsSender> Notifier<S, E, M> {
     /// Sends `n` on every channel the recipient can be reached on.
     pub(super) async fn notify(&self, n: Notification) -> Result<(), NotifyError> {
         let recipient = match self.store.contact(&n.recipient_id).await? {

@@ -13,6 +13,7 @@
 use std::time::Duration;
 
 use clinic_shared::auth::Caller;
+use clinic_shared::clock::{self, SharedClock};
 use clinic_shared::envelope::{
     AccountCreated, AccountDeleted, AccountUpdated, DoctorRegistered, Envelope, EnvelopeError,
     EventData, EventType, ExamCompleted, ExamCreated, ExamResultReady, ExamStatus, ExamUpdated,
@@ -22,10 +23,10 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::domain::templates::Templates;
 use crate::domain::{
-    Address, Channel, Clock, Contact, ContactRecord, DeliveryClaim, DeliveryKey, DeliveryStatus,
+    Address, Channel, Contact, ContactRecord, DeliveryClaim, DeliveryKey, DeliveryStatus,
     EmailAddress, EmailSender, EventVersion, HistoryError, LogEntry, MessageParams, Notification,
     NotificationLog, NotificationStore, NotifyError, Page, PhoneNumber, RateWindow, Recipient,
-    RenderedMessage, SendError, SmsSender, StoreError, SystemClock, TemplateId,
+    RenderedMessage, SendError, SmsSender, StoreError, TemplateId,
 };
 
 mod delivery;
@@ -80,40 +81,24 @@ impl Settings {
 }
 
 /// Handles the events the notifications consumer receives.
-pub struct Notifier<S, E, M, C = SystemClock> {
+pub struct Notifier<S, E, M> {
     store: S,
     email: E,
     sms: M,
-    clock: C,
+    clock: SharedClock,
     templates: Templates,
     settings: Settings,
 }
 
-impl<S, E, M> Notifier<S, E, M, SystemClock>
-where
-    S: NotificationStore,
-    E: EmailSender,
-    M: SmsSender,
-{
-    pub fn new(store: S, email: E, sms: M, templates: Templates, settings: Settings) -> Self {
-        Notifier::with_clock(store, email, sms, SystemClock, templates, settings)
-    }
-}
+clinic_shared::impl_with_clock!(Notifier<S, E, M>);
 
-impl<S: NotificationStore, E: EmailSender, M: SmsSender, C: Clock> Notifier<S, E, M, C> {
-    pub fn with_clock(
-        store: S,
-        email: E,
-        sms: M,
-        clock: C,
-        templates: Templates,
-        settings: Settings,
-    ) -> Self {
+impl<S: NotificationStore, E: EmailSender, M: SmsSender> Notifier<S, E, M> {
+    pub fn new(store: S, email: E, sms: M, templates: Templates, settings: Settings) -> Self {
         Self {
             store,
             email,
             sms,
-            clock,
+            clock: clock::system(),
             templates,
             settings,
         }

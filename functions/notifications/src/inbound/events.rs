@@ -5,34 +5,28 @@ use clinic_shared::envelope::Envelope;
 use clinic_shared::sqs_batch::{EventHandler, HandlerFailure};
 
 use crate::app::Notifier;
-use crate::domain::{Clock, EmailSender, NotificationStore, NotifyError, SmsSender};
+use crate::domain::{EmailSender, NotificationStore, NotifyError, SmsSender};
 
 /// Stable name of the consumer in dedup keys (`EVENT#notifications-sender#<eventId>`). Never
 /// change it once deployed: every event would look new.
 pub const CONSUMER: &str = "notifications-sender";
 
 /// Hands each event of a batch to the [`Notifier`].
-pub struct EventConsumer<S, E, M, C> {
-    notifier: Notifier<S, E, M, C>,
+pub struct EventConsumer<S, E, M> {
+    notifier: Notifier<S, E, M>,
 }
 
-impl<S, E, M, C> EventConsumer<S, E, M, C> {
-    pub fn new(notifier: Notifier<S, E, M, C>) -> Self {
+impl<S, E, M> EventConsumer<S, E, M> {
+    pub fn new(notifier: Notifier<S, E, M>) -> Self {
         Self { notifier }
     }
 
-    pub fn notifier(&self) -> &Notifier<S, E, M, C> {
+    pub fn notifier(&self) -> &Notifier<S, E, M> {
         &self.notifier
     }
 }
 
-impl<S, E, M, C> EventHandler for EventConsumer<S, E, M, C>
-where
-    S: NotificationStore,
-    E: EmailSender,
-    M: SmsSender,
-    C: Clock,
-{
+impl<S: NotificationStore, E: EmailSender, M: SmsSender> EventHandler for EventConsumer<S, E, M> {
     fn consumer(&self) -> &str {
         CONSUMER
     }

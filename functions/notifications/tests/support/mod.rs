@@ -20,7 +20,7 @@ use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, Queu
 use clinic_notifications::app::{Notifier, Settings};
 use clinic_notifications::config::{ApiConfig, ConsumerConfig};
 use clinic_notifications::domain::templates::Templates;
-use clinic_notifications::domain::{PhoneNumber, SendError, SmsSender, SystemClock};
+use clinic_notifications::domain::{PhoneNumber, SendError, SmsSender};
 use clinic_notifications::inbound::events::EventConsumer;
 use clinic_notifications::outbound::dynamodb::DynamoNotificationStore;
 use clinic_notifications::outbound::ses::SesEmailSender;
@@ -114,7 +114,7 @@ impl Stack {
     pub fn consumer_with_sms<M: SmsSender>(
         &self,
         sms: M,
-    ) -> EventConsumer<DynamoNotificationStore, SesEmailSender, M, SystemClock> {
+    ) -> EventConsumer<DynamoNotificationStore, SesEmailSender, M> {
         EventConsumer::new(Notifier::new(
             DynamoNotificationStore::new(self.dynamodb.clone(), self.config.table_name.clone()),
             SesEmailSender::new(

@@ -2,7 +2,7 @@
 //! deduplication, rate limits, preferences, language fallback and the contact projection.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use clinic_shared::envelope::{
     AccountCreated, AccountDeleted, AccountUpdated, DoctorRegistered, Envelope, EventData,
@@ -221,17 +221,17 @@ impl SmsSender for FakeProvider {
     }
 }
 
-type TestNotifier = Notifier<MemoryStore, FakeProvider, FakeProvider, ManualClock>;
+type TestNotifier = Notifier<MemoryStore, FakeProvider, FakeProvider>;
 
 fn notifier_with(settings: Settings) -> TestNotifier {
-    Notifier::with_clock(
+    Notifier::new(
         MemoryStore::default(),
         FakeProvider::default(),
         FakeProvider::default(),
-        ManualClock::at(start()),
         Templates::new("https://portal.clinic.example").unwrap(),
         settings,
     )
+    .with_clock(Arc::new(ManualClock::at(start())))
 }
 
 fn notifier() -> TestNotifier {
@@ -601,10 +601,12 @@ async fn permanent_failures_are_recorded_and_not_retried() {
 
 #[tokio::test]
 async fn the_hourly_limit_holds_back_and_records_the_excess() {
+    let clock = ManualClock::at(start());
     let n = notifier_with(Settings {
         sms_limit_per_hour: 2,
         ..Settings::default()
-    });
+    })
+    .with_clock(Arc::new(clock.clone()));
     known(&n, "pat-1", prefs(true, true, Language::PtBr)).await;
     for _ in 0..3 {
         n.handle(&result_ready("pat-1")).await.unwrap();
@@ -646,7 +648,7 @@ async fn the_hourly_limit_holds_back_and_records_the_excess() {
     .unwrap();
     n.handle(&result_ready("pat-3")).await.unwrap();
     assert_eq!(n.sms_sender().sent().len(), 3);
-    n.clock.advance(SignedDuration::from_hours(1));
+    clock.advance(SignedDuration::from_hours(1));
     n.handle(&result_ready("pat-1")).await.unwrap();
     assert_eq!(n.sms_sender().sent().len(), 4);
 }
@@ -789,7 +791,8 @@ async fn deletion_erases_the_contact_and_log_and_a_late_update_cannot_bring_it_b
 
 #[tokio::test]
 async fn an_unknown_recipient_is_waited_for_then_skipped() {
-    let n = notifier();
+    let clock = ManualClock::at(start());
+    let n = notifier().with_clock(Arc::new(clock.clone()));
     let e = result_ready("pat-9");
     assert!(matches!(n.handle(&e).await, Err(NotifyError::Retry(_))));
 
@@ -800,7 +803,7 @@ async fn an_unknown_recipient_is_waited_for_then_skipped() {
 
     // Nobody ever shows up for another recipient: recorded as skipped once the wait is over.
     let orphan = result_ready("pat-10");
-    n.clock.advance(SignedDuration::from_secs(6));
+    clock.advance(SignedDuration::from_secs(6));
     n.handle(&orphan).await.unwrap();
     let log = n.store().log_of("pat-10");
     assert_eq!(log.len(), 2);
