@@ -84,17 +84,16 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
         };
         let now = self.clock.now();
         let profile = self.store.get_profile(&holder).await?;
-        match &profile {
+        // What is left to remove: an expired sign-up's profile, or none when the claim outlived
+        // its profile (a crash, or housekeeping removed an expired sign-up).
+        let expired = match &profile {
             Some(p)
                 if p.status == AccountStatus::PendingConfirmation && !sign_up_expired(p, now) =>
             {
-                Ok(Some(SignUpOutcome::AlreadyPending))
+                return Ok(Some(SignUpOutcome::AlreadyPending));
             }
-            Some(p) if p.status == AccountStatus::PendingConfirmation => {
-                self.take_over(claim, &holder, profile.as_ref(), reservation)
-                    .await
-            }
-            Some(p) if p.is_deleted() => Ok(Some(SignUpOutcome::AlreadyPending)),
+            Some(p) if p.status == AccountStatus::PendingConfirmation => Some(p),
+            Some(p) if p.is_deleted() => return Ok(Some(SignUpOutcome::AlreadyPending)),
             Some(_) => {
                 let events = [event(
                     &holder,
@@ -109,25 +108,15 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
                     .note_repeated_sign_up(&holder, now, cutoff, &events)
                     .await?;
                 tracing::info!(account_id = %holder, told, "sign-up for the address of a confirmed account");
-                Ok(Some(SignUpOutcome::OwnerNotified))
+                return Ok(Some(SignUpOutcome::OwnerNotified));
             }
-            // The claim outlived its profile (a crash, or housekeeping removed an expired sign-up).
-            None => self.take_over(claim, &holder, None, reservation).await,
-        }
-    }
-
-    /// Removes an expired sign-up (its profile, the claim it held and its identity) so a new
-    /// sign-up can use the address.
-    async fn take_over(
-        &self,
-        claim: &Claim,
-        holder: &str,
-        expired: Option<&Profile>,
-        reservation: &str,
-    ) -> Result<Option<SignUpOutcome>, AccountsError> {
+            None => None,
+        };
+        // Remove the expired sign-up (its profile, the claim it held and its identity) so this
+        // sign-up can use the address.
         match self
             .store
-            .take_over(claim, holder, expired, reservation)
+            .take_over(claim, &holder, expired, reservation)
             .await
         {
             Ok(()) => {}
@@ -136,7 +125,7 @@ impl<I: IdentityProvider, S: AccountStore> Accounts<I, S> {
             Err(other) => return Err(other.into()),
         }
         self.identity
-            .delete_user(holder)
+            .delete_user(&holder)
             .await
             .map_err(identity_unavailable)?;
         tracing::info!(account_id = %holder, "expired sign-up removed; its address is free again");
