@@ -269,23 +269,31 @@ impl LocalSystem {
         self.output.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
-    /// The seeded staff account's authenticator secret, as the runner's banner gives it.
+    /// The seeded staff account's authenticator secret, as the runner's banner gives it. The
+    /// runner answers its health check just before it prints the banner, so the banner may
+    /// still be on its way: it is waited for (the output is read by a thread of its own).
     ///
     /// # Panics
-    /// When the banner has no such line.
+    /// When no banner with such a line arrives within 10 seconds.
     pub fn staff_secret(&self) -> String {
-        let output = self.output();
-        // The last one: a runner that provisioned again sets the authenticator up again.
-        output
-            .lines()
-            .rev()
-            .find_map(|line| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let output = self.output();
+            // The last one: a runner that provisioned again sets the authenticator up again.
+            let secret = output.lines().rev().find_map(|line| {
                 line.split("staff authenticator secret: ")
                     .nth(1)
                     .and_then(|rest| rest.split_whitespace().next())
                     .map(str::to_string)
-            })
-            .unwrap_or_else(|| panic!("no staff authenticator secret in the output:\n{output}"))
+            });
+            match secret {
+                Some(secret) => return secret,
+                None if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                None => panic!("no staff authenticator secret in the output:\n{output}"),
+            }
+        }
     }
 }
 
