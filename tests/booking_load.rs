@@ -10,8 +10,8 @@
 //!
 //! `CLINIC_LOAD_BOOKINGS` sets how many booking keys are tried (default 200, spread over 20
 //! slots; `scripts/test` runs the default, 1,000 by hand), `CLINIC_LOAD_IN_FLIGHT` how many
-//! requests are in flight at once (default 48: the runner's 4 API instances and its queue of
-//! 64 waiting invocations, beyond which it throttles as Lambda does with a 500).
+//! requests are in flight at once (default 48; beyond the runner's 4 API instances, invocations
+//! wait for one as they would while Lambda scales out).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -403,6 +403,29 @@ async fn invocations_wait_in_a_bounded_queue() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invocation_waits_for_an_instance_only_as_long_as_an_integration_would() {
+    let mut config = config(1);
+    config.max_wait = Duration::from_millis(300);
+    config.drain_timeout = Duration::from_millis(200);
+    let runtime =
+        Runtime::new([spec("WaitFunction", Duration::from_secs(600))], config).expect("runtime");
+    let mut logs = runtime.subscribe_logs();
+
+    // Busy until the shutdown: the only instance never frees up on its own.
+    let (busy, _) = invoke_sleeping(&runtime, &mut logs, "WaitFunction", 600_000).await;
+    let waited = within(runtime.invoke("WaitFunction", json!({}))).await;
+    assert_eq!(waited, Err(InvokeError::Timeout(Duration::from_millis(300))));
+    let stats = runtime.stats("WaitFunction").expect("stats");
+    assert_eq!((stats.live, stats.queued), (1, 0), "{stats:?}");
+
+    within(runtime.shutdown()).await;
+    assert_eq!(
+        within(busy).await.expect("task"),
+        Err(InvokeError::ShuttingDown)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warm_up_waits_for_init_and_the_first_invocation_is_warm() {
     let runtime = runtime([spec("WarmFunction", Duration::from_secs(30))], 2);
     let mut reports = runtime.subscribe_reports();

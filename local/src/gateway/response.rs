@@ -13,6 +13,10 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::Value;
 
 use crate::model::InvokeError;
+use crate::runtime::THROTTLED_ERROR_TYPE;
+
+/// Seconds a throttled client is told to wait (`Retry-After`).
+const RETRY_AFTER_SECONDS: &str = "1";
 
 /// Why a function's result cannot be turned into a response (API Gateway then answers 500).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,6 +54,17 @@ pub fn too_large() -> Response {
     gateway_message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large")
 }
 
+/// 429 with `Retry-After`: the function is throttled (its reserved concurrency, or more
+/// invocations waiting than the runner holds) or the route's throttle is exceeded. A client
+/// retries later; API Gateway answers the same status for its route throttles.
+pub fn too_many_requests() -> Response {
+    let mut response = gateway_message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+    response
+        .headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    response
+}
+
 /// 500 for a failed or malformed invocation.
 pub fn internal_error() -> Response {
     gateway_message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
@@ -63,6 +78,9 @@ pub fn invoke_error(error: &InvokeError) -> Response {
         }
         InvokeError::ShuttingDown => {
             gateway_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        }
+        InvokeError::Function { error_type, .. } if error_type == THROTTLED_ERROR_TYPE => {
+            too_many_requests()
         }
         InvokeError::Function { .. } | InvokeError::Crashed(_) | InvokeError::NoSuchFunction(_) => {
             internal_error()
@@ -228,5 +246,19 @@ mod tests {
         assert_eq!(timeout.status(), StatusCode::GATEWAY_TIMEOUT);
         let crash = invoke_error(&InvokeError::Crashed("exit 1".into()));
         assert_eq!(crash.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let throttled = invoke_error(&InvokeError::Function {
+            error_type: THROTTLED_ERROR_TYPE.to_owned(),
+            error_message: "Rate Exceeded".to_owned(),
+        });
+        assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            throttled.headers().get(http::header::RETRY_AFTER),
+            Some(&HeaderValue::from_static("1"))
+        );
+        let failed = invoke_error(&InvokeError::Function {
+            error_type: "Unhandled".to_owned(),
+            error_message: "boom".to_owned(),
+        });
+        assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -9,8 +9,11 @@ use crate::model::InvokeError;
 
 /// Default most instances of one function at once.
 pub const DEFAULT_MAX_INSTANCES: u32 = 4;
-/// Default most invocations of one function waiting for an instance.
-pub const DEFAULT_MAX_QUEUED: usize = 64;
+/// Default most invocations of one function waiting for an instance. Lambda would scale out
+/// where the runner has a few processes, so invocations wait instead of failing; this bound only
+/// keeps a runaway client from holding unbounded memory (each waiting invocation holds its
+/// payload).
+pub const DEFAULT_MAX_QUEUED: usize = 10_000;
 
 /// How the runtime runs functions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +29,9 @@ pub struct RuntimeConfig {
     /// Most invocations of one function waiting for a free instance; beyond that they are
     /// throttled.
     pub max_queued: usize,
+    /// Longest an invocation waits for a free instance before it is answered as timed out (API
+    /// Gateway's longest integration timeout, 30 s).
+    pub max_wait: Duration,
     /// Longest an instance may take from spawn to its first `/next` (Lambda allows 10 s).
     pub init_timeout: Duration,
     /// Longest [`Runtime::shutdown`](super::Runtime::shutdown) waits for in-flight invocations.
@@ -42,7 +48,8 @@ pub struct RuntimeConfig {
 }
 
 impl RuntimeConfig {
-    /// Defaults for binaries in `bin_dir`: 4 instances per function, 64 queued invocations,
+    /// Defaults for binaries in `bin_dir`: 4 instances per function, 10,000 queued invocations
+    /// waiting up to 30 s,
     /// 10 s init, 10 s drain, 2 s kill grace, `us-east-1`, account `123456789012`, output printed.
     pub fn new(bin_dir: impl Into<PathBuf>) -> Self {
         Self {
@@ -50,6 +57,7 @@ impl RuntimeConfig {
             extra_env: BTreeMap::new(),
             max_instances: DEFAULT_MAX_INSTANCES,
             max_queued: DEFAULT_MAX_QUEUED,
+            max_wait: Duration::from_secs(30),
             init_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
             kill_grace: Duration::from_secs(2),

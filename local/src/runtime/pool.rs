@@ -1,5 +1,6 @@
 //! One function's instances and what an invocation does from the caller's side: wait for
-//! capacity (at most `limit` instances busy, a bounded number of invocations waiting), take a warm
+//! capacity (at most `limit` instances busy; where Lambda would scale out, invocations wait for
+//! one, a bounded number of them for a bounded time), take a warm
 //! instance or start one (a cold start), run, print and publish the report, then keep the
 //! instance warm or replace it (after a timeout or a crash).
 
@@ -273,10 +274,12 @@ impl FunctionPool {
                 self.limit
             )));
         };
-        Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| InvokeError::ShuttingDown)
+        let wait = self.shared.config.max_wait;
+        match tokio::time::timeout(wait, Arc::clone(&self.permits).acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(InvokeError::ShuttingDown),
+            Err(_) => Err(InvokeError::Timeout(wait)),
+        }
     }
 
     fn throttled(&self, reason: &str) -> InvokeError {
