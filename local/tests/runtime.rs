@@ -414,7 +414,10 @@ async fn an_invocation_waits_for_an_instance_only_as_long_as_an_integration_woul
     // Busy until the shutdown: the only instance never frees up on its own.
     let (busy, _) = invoke_sleeping(&runtime, &mut logs, "WaitFunction", 600_000).await;
     let waited = within(runtime.invoke("WaitFunction", json!({}))).await;
-    assert_eq!(waited, Err(InvokeError::Timeout(Duration::from_millis(300))));
+    assert_eq!(
+        waited,
+        Err(InvokeError::Timeout(Duration::from_millis(300)))
+    );
     let stats = runtime.stats("WaitFunction").expect("stats");
     assert_eq!((stats.live, stats.queued), (1, 0), "{stats:?}");
 

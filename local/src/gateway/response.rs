@@ -59,9 +59,10 @@ pub fn too_large() -> Response {
 /// retries later; API Gateway answers the same status for its route throttles.
 pub fn too_many_requests() -> Response {
     let mut response = gateway_message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
-    response
-        .headers_mut()
-        .insert(http::header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        HeaderValue::from_static(RETRY_AFTER_SECONDS),
+    );
     response
 }
 
