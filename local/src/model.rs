@@ -43,6 +43,16 @@ pub struct HttpRoute {
     /// Scopes the route requires (`Auth.AuthorizationScopes`), empty when none. Only JWT
     /// authorizers check scopes; routes guarded by a Lambda authorizer have none.
     pub scopes: Vec<String>,
+    /// `RouteSettings` of the route's event, else the API's `DefaultRouteSettings`.
+    pub throttle: Option<RouteThrottle>,
+}
+
+/// A route's throttle: `ThrottlingRateLimit` requests a second, bursts of
+/// `ThrottlingBurstLimit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteThrottle {
+    pub rate_per_second: u32,
+    pub burst: u32,
 }
 
 /// An SQS event source mapping.

@@ -96,6 +96,7 @@ fn route(method: &str, path: &str, authorizer: Option<&str>, scopes: &[&str]) ->
         path: path.to_string(),
         authorizer: authorizer.map(str::to_string),
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        throttle: None,
     }
 }
 

@@ -18,6 +18,7 @@ pub mod oauth;
 pub mod response;
 pub mod routes;
 pub mod signer;
+pub mod throttle;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -349,6 +350,12 @@ impl<I: Invoker> Gateway<I> {
             return (response::not_found(), None);
         };
         let route_key = Some(matched.route_key.to_string());
+        if let Some(Err(wait)) = matched
+            .throttle
+            .map(|bucket| bucket.take(std::time::Instant::now()))
+        {
+            return (response::too_many_requests(wait), route_key);
+        }
         let body = match read_body(parts, body, inner.limits.max_request_body).await {
             Ok(body) => body,
             Err(BodyError::TooLarge) => return (response::too_large(), route_key),

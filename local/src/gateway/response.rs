@@ -15,8 +15,8 @@ use serde_json::Value;
 use crate::model::InvokeError;
 use crate::runtime::THROTTLED_ERROR_TYPE;
 
-/// Seconds a throttled client is told to wait (`Retry-After`).
-const RETRY_AFTER_SECONDS: &str = "1";
+/// How long a client whose function was throttled is told to wait (`Retry-After`).
+const THROTTLED_FUNCTION_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Why a function's result cannot be turned into a response (API Gateway then answers 500).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,12 +57,14 @@ pub fn too_large() -> Response {
 /// 429 with `Retry-After`: the function is throttled (its reserved concurrency, or more
 /// invocations waiting than the runner holds) or the route's throttle is exceeded. A client
 /// retries later; API Gateway answers the same status for its route throttles.
-pub fn too_many_requests() -> Response {
+pub fn too_many_requests(wait: std::time::Duration) -> Response {
     let mut response = gateway_message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
-    response.headers_mut().insert(
-        http::header::RETRY_AFTER,
-        HeaderValue::from_static(RETRY_AFTER_SECONDS),
-    );
+    let seconds = wait.as_secs_f64().ceil().max(1.0);
+    if let Ok(value) = HeaderValue::from_str(&format!("{seconds:.0}")) {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, value);
+    }
     response
 }
 
@@ -81,7 +83,7 @@ pub fn invoke_error(error: &InvokeError) -> Response {
             gateway_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
         }
         InvokeError::Function { error_type, .. } if error_type == THROTTLED_ERROR_TYPE => {
-            too_many_requests()
+            too_many_requests(THROTTLED_FUNCTION_WAIT)
         }
         InvokeError::Function { .. } | InvokeError::Crashed(_) | InvokeError::NoSuchFunction(_) => {
             internal_error()

@@ -4,9 +4,12 @@
 //! segment by segment from the left), then an exact method over `ANY`; `$default` catches the rest.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
 
 use percent_encoding::percent_decode_str;
 
+use super::throttle::TokenBucket;
 use crate::model::HttpRoute;
 
 /// The route key API Gateway gives the catch-all route.
@@ -56,10 +59,12 @@ struct Entry {
     route_key: String,
     /// `None` for `$default`.
     segments: Option<Vec<Segment>>,
+    /// Shared by the table's clones: a route has one bucket however the table is held.
+    throttle: Option<Arc<TokenBucket>>,
 }
 
 /// A request matched to a route.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RouteMatch<'a> {
     /// Logical id of the function serving the route.
     pub function: &'a str,
@@ -69,6 +74,8 @@ pub struct RouteMatch<'a> {
     pub route_key: &'a str,
     /// Decoded values of the path variables (`proxy` for `{proxy+}`).
     pub path_parameters: BTreeMap<String, String>,
+    /// The route's throttle, when it has one.
+    pub throttle: Option<&'a TokenBucket>,
 }
 
 /// The routes of the HTTP API, ready for matching.
@@ -103,11 +110,15 @@ impl RouteTable {
             }
             let mut route = route.clone();
             route.method = method;
+            let throttle = route
+                .throttle
+                .map(|throttle| Arc::new(TokenBucket::new(throttle, Instant::now())));
             entries.push(Entry {
                 function: function.clone(),
                 route,
                 route_key,
                 segments,
+                throttle,
             });
         }
         Ok(RouteTable { entries })
@@ -151,6 +162,7 @@ impl RouteTable {
                 route: &best.entry.route,
                 route_key: &best.entry.route_key,
                 path_parameters: best.params,
+                throttle: best.entry.throttle.as_deref(),
             });
         }
         fallback.map(|entry| RouteMatch {
@@ -158,6 +170,7 @@ impl RouteTable {
             route: &entry.route,
             route_key: &entry.route_key,
             path_parameters: BTreeMap::new(),
+            throttle: entry.throttle.as_deref(),
         })
     }
 }
@@ -287,8 +300,37 @@ mod tests {
                 path: path.to_string(),
                 authorizer: None,
                 scopes: Vec::new(),
+                throttle: None,
             },
         )
+    }
+
+    #[test]
+    fn a_route_s_throttle_is_one_bucket_for_every_clone_of_the_table() {
+        let (function, mut throttled) = route("POST", "/v1/auth/token");
+        throttled.throttle = Some(crate::model::RouteThrottle {
+            rate_per_second: 0,
+            burst: 1,
+        });
+        let table =
+            RouteTable::new(&[(function, throttled), route("GET", "/v1/exams")]).expect("routes");
+        let copy = table.clone();
+        let now = Instant::now();
+        let bucket = |t: &RouteTable| {
+            t.find("POST", "/v1/auth/token")
+                .and_then(|m| m.throttle)
+                .map(|b| b.take(now))
+        };
+        assert_eq!(bucket(&table), Some(Ok(())));
+        assert!(
+            matches!(bucket(&copy), Some(Err(_))),
+            "the clone shares the bucket"
+        );
+        assert!(
+            table
+                .find("GET", "/v1/exams")
+                .is_some_and(|m| m.throttle.is_none())
+        );
     }
 
     fn table(routes: &[(&str, &str)]) -> RouteTable {

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::props::Node;
 use crate::model::{
     ApiSpec, Cors, JwtAuthorizer, LAMBDA_AUTHORIZER_PAYLOAD_VERSION, LambdaAuthorizer,
+    RouteThrottle,
 };
 use crate::template::{REGION, ResourceValues, TemplateError};
 
@@ -27,6 +28,22 @@ pub(crate) struct HttpApiInfo {
     pub default_authorizer: Option<String>,
     /// Each authorizer's `AuthorizationScopes` (the default for its routes).
     pub authorizer_scopes: BTreeMap<String, Vec<String>>,
+    /// `DefaultRouteSettings`' throttle: every route's unless its event sets its own.
+    pub default_throttle: Option<RouteThrottle>,
+}
+
+/// The throttle of a `DefaultRouteSettings` or `RouteSettings` node, when it sets one.
+pub(crate) fn route_throttle(settings: &Node<'_>) -> Result<Option<RouteThrottle>, TemplateError> {
+    let rate = settings.opt_int::<u32>("ThrottlingRateLimit")?;
+    let burst = settings.opt_int::<u32>("ThrottlingBurstLimit")?;
+    Ok(match (rate, burst) {
+        (None, None) => None,
+        (rate, burst) => Some(RouteThrottle {
+            // API Gateway's account defaults stand in for the one not given.
+            rate_per_second: rate.unwrap_or(10_000),
+            burst: burst.unwrap_or(5_000),
+        }),
+    })
 }
 
 /// The `Ref`/`Fn::GetAtt` values of an HTTP API: a stable id derived from its logical id.
@@ -118,7 +135,12 @@ pub(crate) fn read_api(
     if let Some(cors) = props.get("CorsConfiguration") {
         spec.cors = cors_settings(&cors)?;
     }
+    let default_throttle = match props.get("DefaultRouteSettings") {
+        Some(settings) => route_throttle(&settings)?,
+        None => None,
+    };
     Ok(HttpApiInfo {
+        default_throttle,
         api_id: api_id(logical_id),
         spec,
         default_authorizer,

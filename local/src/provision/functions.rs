@@ -218,6 +218,11 @@ fn http_route(props: &Node<'_>, apis: &[HttpApiInfo]) -> Result<HttpRoute, Templ
     if authorizer.is_none() || lambda_guarded {
         scopes.clear();
     }
+    let throttle = match props.get("RouteSettings") {
+        Some(settings) => super::api::route_throttle(&settings)?,
+        None => None,
+    }
+    .or_else(|| api.and_then(|a| a.default_throttle));
     Ok(HttpRoute {
         method: props
             .opt_string("Method")?
@@ -227,6 +232,7 @@ fn http_route(props: &Node<'_>, apis: &[HttpApiInfo]) -> Result<HttpRoute, Templ
             .unwrap_or_else(|| "$default".to_string()),
         authorizer,
         scopes,
+        throttle,
     })
 }
 
