@@ -165,7 +165,3 @@ pub trait NotificationLog: Send + Sync {
         cursor: Option<&str>,
     ) -> impl Future<Output = Result<Page<LogEntry>, StoreError>> + Send;
 }
-
-/// The current time (injected so that rate windows and waits can be tested): the clock every
-/// service shares.
-pub use clinic_shared::clock::{Clock, SystemClock};
