@@ -3,8 +3,11 @@
 //! `bench-results/latest.json`. The script builds the release binaries, installs the Python and
 //! Node peers, starts the emulator and the runner, and calls these in order.
 
+mod cold_start;
 mod proc;
 mod reports;
+mod runtime_api;
+mod stats;
 
 use std::path::Path;
 
@@ -19,6 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Cold starts of every function binary and of the peers, then a warm run of each runtime.
+    ColdStart(cold_start::Args),
     /// 100,000-row reports: XLSX and PDF beside the Python peers, one fresh process each.
     Reports(reports::Args),
     /// One rendering in this process (what `reports` runs per measurement).
@@ -56,6 +61,7 @@ fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), BenchErr
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::ColdStart(args) => cold_start::run(&args),
         Command::Reports(args) => reports::run(&args),
         Command::ReportChild(args) => reports::child(&args),
     };

@@ -349,3 +349,33 @@ pub async fn verify_senders(
     }
     Ok(senders)
 }
+
+/// A valid CPF (check digits right) made from `n`, for synthetic people: load runs and benches.
+pub fn synthetic_cpf(n: u64) -> String {
+    let mut digits: Vec<u32> = format!("{:09}", 100_000_000 + n % 800_000_000)
+        .chars()
+        .filter_map(|c| c.to_digit(10))
+        .collect();
+    for len in [9u32, 10] {
+        let sum: u32 = digits
+            .iter()
+            .zip((2..=len + 1).rev())
+            .map(|(digit, weight)| digit * weight)
+            .sum();
+        let rest = (sum * 10) % 11;
+        digits.push(if rest == 10 { 0 } else { rest });
+    }
+    digits
+        .iter()
+        .map(|d| char::from_digit(*d, 10).unwrap_or('0'))
+        .collect()
+}
+
+#[cfg(test)]
+mod synthetic_cpf_tests {
+    #[test]
+    fn check_digits_are_right() {
+        // 111.444.777-35 is the textbook example of a valid CPF.
+        assert_eq!(super::synthetic_cpf(11_444_777), "11144477735");
+    }
+}

@@ -1,4 +1,8 @@
 //! What every Lambda entry (`src/bin/<service>-<role>.rs`) does before it builds its handler.
+//!
+//! Entries run on tokio's current-thread runtime: Lambda hands a process one event at a time,
+//! so worker threads would only add to the cold start and the memory (CPU-bound work such as
+//! rendering a report goes to the blocking pool, which every runtime has).
 
 use aws_config::SdkConfig;
 

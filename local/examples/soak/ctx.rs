@@ -32,22 +32,7 @@ impl Rng {
 
 /// A valid CPF from 9 digits.
 pub(crate) fn cpf(n: u64) -> String {
-    let mut d: Vec<u32> = format!("{:09}", 100_000_000 + n % 800_000_000)
-        .chars()
-        .filter_map(|c| c.to_digit(10))
-        .collect();
-    for len in [9, 10] {
-        let sum: u32 = d
-            .iter()
-            .enumerate()
-            .map(|(i, x)| x * (len as u32 + 1 - i as u32))
-            .sum();
-        let r = (sum * 10) % 11;
-        d.push(if r == 10 { 0 } else { r });
-    }
-    d.iter()
-        .map(|x| char::from_digit(*x, 10).unwrap_or('0'))
-        .collect()
+    clinic_local::seed::synthetic_cpf(n)
 }
 
 #[derive(Clone)]

@@ -4,7 +4,7 @@ use clinic_accounts::inbound::authorizer::{Authorizer, AuthorizerConfig};
 use clinic_accounts::outbound::dynamodb::DynamoAccountStore;
 use lambda_runtime::{LambdaEvent, service_fn};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let (config, sdk) = clinic_shared::entry::start(AuthorizerConfig::from_env).await?;
     let table = clinic_shared::config::required("TABLE_NAME")?;

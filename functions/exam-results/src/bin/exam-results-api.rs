@@ -3,7 +3,7 @@
 use clinic_exam_results::config::ApiConfig;
 use clinic_shared::idempotency::IdempotencyConfig;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let (config, sdk) = clinic_shared::entry::start(ApiConfig::from_env).await?;
     let idempotency = IdempotencyConfig::from_env()?;

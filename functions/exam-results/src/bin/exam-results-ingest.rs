@@ -4,7 +4,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use clinic_exam_results::config::ConsumerConfig;
 use lambda_runtime::{LambdaEvent, service_fn};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let (config, sdk) = clinic_shared::entry::start(ConsumerConfig::from_env).await?;
     let consumer = clinic_exam_results::build_ingest_consumer(&config, &sdk);

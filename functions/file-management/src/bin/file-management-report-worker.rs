@@ -2,7 +2,7 @@
 
 use clinic_file_management::config::ConsumerConfig;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let (config, sdk) = clinic_shared::entry::start(ConsumerConfig::from_env).await?;
     clinic_file_management::processor(&config, &sdk)

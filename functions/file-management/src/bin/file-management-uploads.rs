@@ -8,7 +8,7 @@ fn main() -> Result<(), lambda_runtime::Error> {
     if let Some(code) = clinic_file_management::outbound::pdf_sandbox::run_if_requested() {
         std::process::exit(code);
     }
-    tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
         .block_on(run())

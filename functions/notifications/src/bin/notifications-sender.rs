@@ -3,7 +3,7 @@
 
 use clinic_notifications::config::ConsumerConfig;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let (config, sdk) = clinic_shared::entry::start(ConsumerConfig::from_env).await?;
     let (processor, consumer) = clinic_notifications::build_consumer(&config, &sdk)?;

@@ -3,12 +3,21 @@
 //! The SDK honours `AWS_ENDPOINT_URL` itself; this module adds what the emulator needs on top:
 //! path-style S3 when an endpoint is set, and short timeouts and few retries so that a call the
 //! emulator does not implement fails fast instead of being retried for a minute.
+//!
+//! Inside Lambda the configuration is taken straight from what Lambda sets (region, the role's
+//! credentials in the environment) instead of walking the SDK's provider chains, and the HTTPS
+//! client trusts Amazon's roots only ([`https`]): together that is most of a function's cold
+//! start otherwise (see README, "Performance").
+
+mod https;
+pub mod timing;
 
 use std::time::Duration;
 
+use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 /// The endpoint override in force (`AWS_ENDPOINT_URL`), if any.
 pub fn endpoint_override() -> Option<String> {
@@ -22,8 +31,24 @@ pub fn s3_force_path_style() -> bool {
 }
 
 /// Loads the shared SDK configuration from the environment (region, credentials, endpoint).
+///
+/// In a Lambda function (Lambda sets `AWS_LAMBDA_FUNCTION_NAME`, `AWS_REGION` and the role's
+/// credentials as variables) the region and credentials are read from those variables directly;
+/// the SDK's provider chains would look for the same values in profile files, SSO caches and
+/// the instance metadata service first, and build an HTTP client for the latter, at every cold
+/// start. Elsewhere (operator commands, tests) the chains run as usual.
 pub async fn sdk_config() -> SdkConfig {
-    loader().load().await
+    let lambda = crate::config::optional("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    let region = crate::config::optional("AWS_REGION")
+        .or_else(|| crate::config::optional("AWS_DEFAULT_REGION"));
+    let env_credentials = crate::config::optional("AWS_ACCESS_KEY_ID").is_some();
+    let mut loader = https::with_client(loader(), endpoint_override().as_deref());
+    if let (true, Some(region), true) = (lambda, region, env_credentials) {
+        loader = loader
+            .region(Region::new(region))
+            .credentials_provider(EnvironmentVariableCredentialsProvider::new());
+    }
+    loader.load().await
 }
 
 /// Like [`sdk_config`], but against an explicit endpoint (tests pointing at an emulator).
@@ -42,19 +67,31 @@ fn loader() -> aws_config::ConfigLoader {
         )
 }
 
-/// DynamoDB client.
+/// DynamoDB client (its calls timed, see [`timing`]).
 pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(config)
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(config)
+            .interceptor(timing::CallTimer)
+            .build(),
+    )
 }
 
-/// SNS client.
+/// SNS client (its calls timed, see [`timing`]).
 pub fn sns(config: &SdkConfig) -> aws_sdk_sns::Client {
-    aws_sdk_sns::Client::new(config)
+    aws_sdk_sns::Client::from_conf(
+        aws_sdk_sns::config::Builder::from(config)
+            .interceptor(timing::CallTimer)
+            .build(),
+    )
 }
 
-/// SQS client.
+/// SQS client (its calls timed, see [`timing`]).
 pub fn sqs(config: &SdkConfig) -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::new(config)
+    aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(config)
+            .interceptor(timing::CallTimer)
+            .build(),
+    )
 }
 
 /// Short text of an SDK error for logs: the error code and message, never request payloads.
