@@ -3,6 +3,7 @@
 //! `bench-results/latest.json`. The script builds the release binaries, installs the Python and
 //! Node peers, starts the emulator and the runner, and calls these in order.
 
+mod load;
 mod proc;
 mod reports;
 
@@ -21,6 +22,11 @@ struct Cli {
 enum Command {
     /// 100,000-row reports: XLSX and PDF beside the Python peers, one fresh process each.
     Reports(reports::Args),
+    /// Closed-loop HTTP/1.1 load, as `wrk -cN -dT`: throughput, statuses, errors, latency.
+    Load(load::Args),
+    /// A trivial HTTP server to check the load generator's own ceiling against.
+    #[command(hide = true)]
+    LoadTarget(load::TargetArgs),
     /// One rendering in this process (what `reports` runs per measurement).
     #[command(hide = true)]
     ReportChild(reports::ChildArgs),
@@ -58,6 +64,8 @@ fn main() -> std::process::ExitCode {
     let outcome = match cli.command {
         Command::Reports(args) => reports::run(&args),
         Command::ReportChild(args) => reports::child(&args),
+        Command::Load(args) => load::run(&args),
+        Command::LoadTarget(args) => load::serve_target(&args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
