@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::BenchError;
-use crate::load::{LoadResult, LoadSpec};
+use crate::load::{LoadResult, LoadSpec, run_load};
 use crate::stats::Summary;
 
 #[derive(clap::Args)]
@@ -56,11 +56,19 @@ pub struct WarmPath {
     pub aws_ms: Summary,
 }
 
+/// One concurrent run, named by its route.
+#[derive(Debug, Serialize)]
+pub struct Concurrent {
+    pub label: String,
+    #[serde(flatten)]
+    pub result: LoadResult,
+}
+
 #[derive(Debug, Serialize)]
 pub struct Figures {
     pub ingest: Ingest,
     pub warm: WarmPath,
-    pub concurrent: Vec<LoadResult>,
+    pub concurrent: Vec<Concurrent>,
     /// A `REPORT` line of `exam-results-api`'s first invocation (with its init), as printed.
     pub report_line: Option<String>,
 }
@@ -108,7 +116,7 @@ async fn measure(args: &Args) -> Result<Figures, BenchError> {
         .to_string();
     let bearer = vec![("authorization".to_string(), format!("Bearer {staff}"))];
     let path = format!("/v1/exams/{exam_id}");
-    let end_to_end = crate::load::measure(LoadSpec {
+    let end_to_end = run_load(&LoadSpec {
         url: format!("{}{path}", args.base),
         connections: 1,
         duration: Duration::from_secs(600),
@@ -116,7 +124,7 @@ async fn measure(args: &Args) -> Result<Figures, BenchError> {
         timeout: Duration::from_secs(30),
         max_requests: Some(args.warm_requests),
     })
-    .await;
+    .await?;
     // The function's lines reach the runner's output a moment after the answers.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let warm = warm_path(end_to_end, &args.runner_log, &path, args.warm_requests)?;
@@ -132,7 +140,7 @@ async fn measure(args: &Args) -> Result<Figures, BenchError> {
 
     let mut concurrent = Vec::new();
     for route in ["/v1/slots", "/v1/exams"] {
-        let result = crate::load::measure(LoadSpec {
+        let result = run_load(&LoadSpec {
             url: format!("{}{route}", args.base),
             connections: args.connections,
             duration: Duration::from_secs(args.seconds),
@@ -140,18 +148,21 @@ async fn measure(args: &Args) -> Result<Figures, BenchError> {
             timeout: Duration::from_secs(30),
             max_requests: None,
         })
-        .await;
+        .await?;
         eprintln!(
-            "concurrent: GET {route}: {} connections, {} requests, {:.0} req/s, p50 {:.0} ms p99 {:.0} ms, statuses {:?}, errors {:?}",
+            "concurrent: GET {route}: {} connections, {} requests, {:.0} req/s, p50 {:.0} ms p99 {:.0} ms, statuses {:?}, errors {}",
             result.connections,
             result.requests,
             result.rps,
             result.latency_ms.p50,
             result.latency_ms.p99,
-            result.statuses,
+            result.status,
             result.errors
         );
-        concurrent.push(result.labelled(&format!("GET {route}")));
+        concurrent.push(Concurrent {
+            label: format!("GET {route}"),
+            result,
+        });
         // Let the queues drain before the next run.
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
