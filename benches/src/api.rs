@@ -234,7 +234,10 @@ async fn register_hospital(
     }
     let id = body["id"].as_str().unwrap_or_default().to_string();
     let client_id = body["clientId"].as_str().unwrap_or_default().to_string();
-    let client_secret = body["clientSecret"].as_str().unwrap_or_default().to_string();
+    let client_secret = body["clientSecret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let list = get_json(http, &format!("{base}/v1/hospitals?limit=100"), staff).await?;
@@ -362,17 +365,24 @@ fn warm_path(
         if entry["message"] != "request finished" || entry["span"]["route"] != path {
             continue;
         }
-        let (Some(duration), Some(in_aws)) = (entry["duration_us"].as_f64(), entry["aws_us"].as_f64())
+        let (Some(duration), Some(in_aws)) =
+            (entry["duration_us"].as_f64(), entry["aws_us"].as_f64())
         else {
             continue;
         };
         total.push(duration / 1000.0);
         aws.push(in_aws / 1000.0);
     }
-    let keep = usize::try_from(count).unwrap_or(usize::MAX).min(total.len());
+    let keep = usize::try_from(count)
+        .unwrap_or(usize::MAX)
+        .min(total.len());
     let total = &total[total.len() - keep..];
     let aws = &aws[aws.len() - keep..];
-    let outside: Vec<f64> = total.iter().zip(aws).map(|(t, a)| (t - a).max(0.0)).collect();
+    let outside: Vec<f64> = total
+        .iter()
+        .zip(aws)
+        .map(|(t, a)| (t - a).max(0.0))
+        .collect();
     Ok(WarmPath {
         end_to_end,
         handler_lines: keep,
@@ -386,6 +396,8 @@ fn warm_path(
 fn first_report_line(log: &std::path::Path) -> Option<String> {
     let text = std::fs::read_to_string(log).ok()?;
     text.lines()
-        .find(|l| l.contains("ExamResultsApi") && l.contains("REPORT") && l.contains("Init Duration"))
+        .find(|l| {
+            l.contains("ExamResultsApi") && l.contains("REPORT") && l.contains("Init Duration")
+        })
         .map(str::to_string)
 }

@@ -71,17 +71,41 @@ const EVENTS: [(&str, &str); 15] = [
     ("accounts-authorizer", "accounts/authorizer-request.json"),
     ("accounts-outbox", "accounts/outbox-stream.json"),
     ("exam-results-api", "exam-results/exam-get.json"),
-    ("exam-results-events", "exam-results/events-hospital-registered.json"),
+    (
+        "exam-results-events",
+        "exam-results/events-hospital-registered.json",
+    ),
     ("exam-results-ingest", "exam-results/ingest-item.json"),
     ("exam-results-outbox", "exam-results/outbox-stream.json"),
     ("file-management-api", "file-management/files-get.json"),
-    ("file-management-outbox", "file-management/outbox-stream.json"),
-    ("file-management-projection", "file-management/projection-sqs.json"),
-    ("file-management-report-dlq", "file-management/report-dlq-sqs.json"),
-    ("file-management-report-worker", "file-management/report-job-sqs.json"),
-    ("file-management-uploads", "file-management/uploads-s3-sqs.json"),
-    ("notifications-api", "notifications/me-notifications-get.json"),
-    ("notifications-sender", "notifications/sqs-account-created.json"),
+    (
+        "file-management-outbox",
+        "file-management/outbox-stream.json",
+    ),
+    (
+        "file-management-projection",
+        "file-management/projection-sqs.json",
+    ),
+    (
+        "file-management-report-dlq",
+        "file-management/report-dlq-sqs.json",
+    ),
+    (
+        "file-management-report-worker",
+        "file-management/report-job-sqs.json",
+    ),
+    (
+        "file-management-uploads",
+        "file-management/uploads-s3-sqs.json",
+    ),
+    (
+        "notifications-api",
+        "notifications/me-notifications-get.json",
+    ),
+    (
+        "notifications-sender",
+        "notifications/sqs-account-created.json",
+    ),
 ];
 
 /// The exam `exam-get.json` asks for, which the peers read with the same GetItem.
@@ -144,7 +168,9 @@ pub fn run(args: &Args) -> Result<(), BenchError> {
             continue;
         }
         let Some(env) = environments.get(binary) else {
-            return Err(BenchError::Other(format!("{binary} is not in the template")));
+            return Err(BenchError::Other(format!(
+                "{binary} is not in the template"
+            )));
         };
         launches.push(Launch {
             name: binary.to_string(),
@@ -314,7 +340,8 @@ fn start_and_measure(
         }
     };
     api.serve_pid(child.id());
-    let limit = Duration::from_secs(10) + Duration::from_millis(50) * u32::try_from(count).unwrap_or(u32::MAX);
+    let limit = Duration::from_secs(10)
+        + Duration::from_millis(50) * u32::try_from(count).unwrap_or(u32::MAX);
     let session = api.wait(limit);
     let _ = child.kill();
     let _ = child.wait();
@@ -334,8 +361,8 @@ fn provisioned_environments(
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let template = clinic_local::template::Template::load(&args.template)
-            .map_err(BenchError::other)?;
+        let template =
+            clinic_local::template::Template::load(&args.template).map_err(BenchError::other)?;
         let sdk = clinic_local::app::sdk_config(&args.emulator_url).await;
         let settings = clinic_local::provision::ProvisionSettings {
             emulator_url: args.emulator_url.clone(),
@@ -397,7 +424,11 @@ fn peer_launches(args: &Args, exam_env: &BTreeMap<String, String>, event: &[u8])
             name: "Python 3.11 + boto3 + awslambdaric".into(),
             runtime: "Python",
             program: python.clone(),
-            args: vec!["-m".into(), "awslambdaric".into(), "exam_handler.handler".into()],
+            args: vec![
+                "-m".into(),
+                "awslambdaric".into(),
+                "exam_handler.handler".into(),
+            ],
             cwd: Some(args.peers_dir.join("python")),
             env,
             event: event.to_vec(),

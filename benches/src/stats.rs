@@ -46,7 +46,10 @@ mod tests {
     fn nearest_rank_percentiles() {
         let values: Vec<f64> = (1..=100).map(f64::from).collect();
         let s = Summary::of(&values);
-        assert_eq!((s.min, s.p50, s.p90, s.p99, s.max), (1.0, 50.0, 90.0, 99.0, 100.0));
+        assert_eq!(
+            (s.min, s.p50, s.p90, s.p99, s.max),
+            (1.0, 50.0, 90.0, 99.0, 100.0)
+        );
         assert!((s.mean - 50.5).abs() < 1e-9);
         assert_eq!(Summary::of(&[]).n, 0);
         assert_eq!(Summary::of(&[7.0]).p99, 7.0);

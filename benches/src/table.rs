@@ -123,7 +123,10 @@ fn cold_table(md: &mut String, cold: &Value, artifacts: &Value, targets: &mut Ve
          |---|---|---|---|---|---|",
         ours["runs"]
     );
-    let (init, first) = (f(&ours["init_ms"]["p50"]), f(&ours["first_invoke_ms"]["p50"]));
+    let (init, first) = (
+        f(&ours["init_ms"]["p50"]),
+        f(&ours["first_invoke_ms"]["p50"]),
+    );
     for row in std::iter::once(ours).chain(peers.iter()) {
         let name = if row["runtime"] == "Rust" {
             "Clinic `exam-results-api` (Rust, release)".to_string()
@@ -182,7 +185,11 @@ fn cold_table(md: &mut String, cold: &Value, artifacts: &Value, targets: &mut Ve
             zipped,
             row["outcomes"]
                 .as_object()
-                .map(|o| o.iter().map(|(k, v)| format!("{k} ×{v}")).collect::<Vec<_>>().join(", "))
+                .map(|o| o
+                    .iter()
+                    .map(|(k, v)| format!("{k} ×{v}"))
+                    .collect::<Vec<_>>()
+                    .join(", "))
                 .unwrap_or_default()
         );
         if row["api"] == true {
@@ -316,18 +323,27 @@ fn reports_table(md: &mut String, reports: &Value, targets: &mut Vec<Target>) {
     );
     let clinic = |format: &str| {
         rows.iter()
-            .find(|r| r["name"].as_str().is_some_and(|n| n.starts_with("Clinic")) && r["format"] == format)
+            .find(|r| {
+                r["name"].as_str().is_some_and(|n| n.starts_with("Clinic")) && r["format"] == format
+            })
             .map(|r| f(&r["seconds"]) / f(&r["rows"]))
     };
     for row in &rows {
         let per_row = f(&row["seconds"]) / f(&row["rows"]);
-        let faster = match (row["name"].as_str(), clinic(row["format"].as_str().unwrap_or(""))) {
+        let faster = match (
+            row["name"].as_str(),
+            clinic(row["format"].as_str().unwrap_or("")),
+        ) {
             (Some(n), Some(ours)) if !n.starts_with("Clinic") => ratio(per_row, ours),
             _ => "–".into(),
         };
         match row["error"].as_str() {
             Some(error) => {
-                let _ = writeln!(md, "| {} | {} | | failed: {error} | | | |", row["name"], row["format"]);
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | | failed: {error} | | | |",
+                    row["name"], row["format"]
+                );
             }
             None => {
                 let _ = writeln!(
@@ -343,10 +359,16 @@ fn reports_table(md: &mut String, reports: &Value, targets: &mut Vec<Target>) {
             }
         }
     }
-    let find = |name: &str| rows.iter().find(|r| r["name"].as_str().is_some_and(|n| n.starts_with(name)));
-    if let (Some(ours), Some(xw), Some(op)) = (find("Clinic XLSX"), find("XlsxWriter"), find("openpyxl")) {
+    let find = |name: &str| {
+        rows.iter()
+            .find(|r| r["name"].as_str().is_some_and(|n| n.starts_with(name)))
+    };
+    if let (Some(ours), Some(xw), Some(op)) =
+        (find("Clinic XLSX"), find("XlsxWriter"), find("openpyxl"))
+    {
         for (peer, name, at_least) in [(xw, "XlsxWriter", 10.0), (op, "openpyxl", 20.0)] {
-            let times = f(&peer["seconds"]) / f(&peer["rows"]) * f(&ours["rows"]) / f(&ours["seconds"]);
+            let times =
+                f(&peer["seconds"]) / f(&peer["rows"]) * f(&ours["rows"]) / f(&ours["seconds"]);
             targets.push(Target {
                 what: format!("XLSX ≥ {at_least}× faster than {name}"),
                 measured: format!("{times:.1}×"),

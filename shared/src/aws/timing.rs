@@ -68,7 +68,8 @@ impl Intercept for CallTimer {
         _context: &BeforeSerializationInterceptorContextRef<'_>,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        cfg.interceptor_state().store_put(CallStarted(Instant::now()));
+        cfg.interceptor_state()
+            .store_put(CallStarted(Instant::now()));
         Ok(())
     }
 
