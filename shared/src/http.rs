@@ -14,6 +14,7 @@ use crate::problem::Problem;
 use crate::telemetry::TraceContext;
 
 pub mod openapi;
+pub mod routes;
 
 /// Header carrying the request id on every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";

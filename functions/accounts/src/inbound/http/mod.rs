@@ -19,8 +19,6 @@ use clinic_shared::http::{ApiJson, RequestMeta, created, no_store};
 use clinic_shared::pagination::parse_limit;
 use clinic_shared::problem::Problem;
 use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use self::dto::*;
 use crate::AccountsService;
@@ -41,22 +39,21 @@ pub struct AppState {
 )]
 struct ApiDoc;
 
-fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(sign_up_patient))
-        .routes(routes!(confirm_sign_up))
-        .routes(routes!(issue_token))
-        .routes(routes!(complete_new_password))
-        .routes(routes!(answer_mfa))
-        .routes(routes!(refresh_token))
-        .routes(routes!(get_me, update_me, delete_me))
-        .routes(routes!(register_doctor, list_doctors))
-        .routes(routes!(register_hospital))
-}
+clinic_shared::api_routes!(ApiDoc, AppState;
+    [sign_up_patient],
+    [confirm_sign_up],
+    [issue_token],
+    [complete_new_password],
+    [answer_mfa],
+    [refresh_token],
+    [get_me, update_me, delete_me],
+    [register_doctor, list_doctors],
+    [register_hospital],
+);
 
 /// The router the Lambda function serves.
 pub fn router(state: AppState, ingest_scope: IngestScope) -> Router {
-    clinic_shared::http::edge(api().split_for_parts().0, state, ingest_scope)
+    clinic_shared::http::edge(served(), state, ingest_scope)
 }
 
 /// The OpenAPI document of every route this service serves.

@@ -21,8 +21,6 @@ use clinic_shared::idempotency::{Idempotency, IdempotencyKey};
 use clinic_shared::pagination::parse_limit;
 use clinic_shared::problem::Problem;
 use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use self::dto::*;
 use self::lifecycle::{ExamStep, InvalidTransition};
@@ -60,26 +58,25 @@ const BATCH_ROUTE: &str = "POST /v1/integrations/exams:batch";
 )]
 struct ApiDoc;
 
-fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(list_hospitals))
-        .routes(routes!(publish_slots))
-        .routes(routes!(list_slots))
-        .routes(routes!(book))
-        .routes(routes!(cancel))
-        .routes(routes!(list_exams))
-        .routes(routes!(get_exam))
-        .routes(routes!(claim_exam))
-        .routes(routes!(assign))
-        .routes(routes!(collect))
-        .routes(routes!(complete))
-        .routes(routes!(submit_batch))
-        .routes(routes!(get_batch))
-}
+clinic_shared::api_routes!(ApiDoc, AppState;
+    [list_hospitals],
+    [publish_slots],
+    [list_slots],
+    [book],
+    [cancel],
+    [list_exams],
+    [get_exam],
+    [claim_exam],
+    [assign],
+    [collect],
+    [complete],
+    [submit_batch],
+    [get_batch],
+);
 
 /// The router the Lambda function serves.
 pub fn router(state: AppState, ingest_scope: IngestScope) -> Router {
-    clinic_shared::http::edge(api().split_for_parts().0, state, ingest_scope)
+    clinic_shared::http::edge(served(), state, ingest_scope)
 }
 
 /// The OpenAPI document of every route this service serves.

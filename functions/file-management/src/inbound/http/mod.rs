@@ -21,8 +21,6 @@ use clinic_shared::idempotency::{DynamoIdempotencyStore, Idempotency, Idempotenc
 use clinic_shared::pagination::parse_limit;
 use clinic_shared::problem::Problem;
 use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use self::dto::*;
 use crate::domain::values::{ExamId, FileId, ReportId};
@@ -45,14 +43,13 @@ pub struct AppState {
 )]
 struct ApiDoc;
 
-fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(create_upload, list_files))
-        .routes(routes!(download))
-        .routes(routes!(access_log))
-        .routes(routes!(request_report))
-        .routes(routes!(get_report))
-}
+clinic_shared::api_routes!(ApiDoc, AppState;
+    [create_upload, list_files],
+    [download],
+    [access_log],
+    [request_report],
+    [get_report],
+);
 
 /// The verified caller, provided their account was not erased: every route takes it, so an
 /// erased account's still-valid token is refused before anything else runs (an idempotent
@@ -74,7 +71,7 @@ impl FromRequestParts<AppState> for ActiveCaller {
 
 /// The router the Lambda function serves.
 pub fn router(state: AppState, ingest_scope: IngestScope) -> Router {
-    clinic_shared::http::edge(api().split_for_parts().0, state, ingest_scope)
+    clinic_shared::http::edge(served(), state, ingest_scope)
 }
 
 /// The OpenAPI document of every route this service serves.

@@ -13,8 +13,6 @@ use clinic_shared::http::openapi::{BearerAuth, ProblemSchema, Unauthorized};
 use clinic_shared::pagination::parse_limit;
 use clinic_shared::problem::Problem;
 use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use self::dto::{ListQuery, NotificationsPage};
 use crate::HistoryService;
@@ -33,13 +31,13 @@ pub struct AppState {
 )]
 struct ApiDoc;
 
-fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).routes(routes!(my_notifications))
-}
+clinic_shared::api_routes!(ApiDoc, AppState;
+    [my_notifications],
+);
 
 /// The router the Lambda function serves.
 pub fn router(state: AppState, ingest_scope: IngestScope) -> Router {
-    clinic_shared::http::edge(api().split_for_parts().0, state, ingest_scope)
+    clinic_shared::http::edge(served(), state, ingest_scope)
 }
 
 /// The OpenAPI document of every route this service serves.
