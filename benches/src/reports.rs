@@ -98,7 +98,10 @@ pub fn child(args: &ChildArgs) -> Result<(), BenchError> {
         peak_rss_kib: peak_rss_kib(std::process::id()).unwrap_or(0),
         bytes: std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0),
     };
-    println!("{}", serde_json::to_string(&rendering).map_err(BenchError::other)?);
+    println!(
+        "{}",
+        serde_json::to_string(&rendering).map_err(BenchError::other)?
+    );
     Ok(())
 }
 
@@ -111,7 +114,10 @@ pub fn run(args: &Args) -> Result<(), BenchError> {
     std::fs::create_dir_all(&work)?;
     let exe = std::env::current_exe()?;
     let mut measured = Vec::new();
-    for (name, mode, ext) in [("Clinic XLSX", "xlsx", "xlsx"), ("Clinic PDF", "pdf", "pdf")] {
+    for (name, mode, ext) in [
+        ("Clinic XLSX", "xlsx", "xlsx"),
+        ("Clinic PDF", "pdf", "pdf"),
+    ] {
         let file = work.join(format!("clinic.{ext}"));
         let mut command = Command::new(&exe);
         command.args(["report-child", "--mode", mode, "--rows"]);
@@ -120,9 +126,24 @@ pub fn run(args: &Args) -> Result<(), BenchError> {
     }
     if let Some(python) = &args.python {
         for (name, script, ext, rows) in [
-            ("XlsxWriter constant_memory", "report_xlsxwriter.py", "xlsx", args.rows),
-            ("openpyxl write_only", "report_openpyxl.py", "xlsx", args.rows),
-            ("reportlab", "report_reportlab.py", "pdf", args.reportlab_rows),
+            (
+                "XlsxWriter constant_memory",
+                "report_xlsxwriter.py",
+                "xlsx",
+                args.rows,
+            ),
+            (
+                "openpyxl write_only",
+                "report_openpyxl.py",
+                "xlsx",
+                args.rows,
+            ),
+            (
+                "reportlab",
+                "report_reportlab.py",
+                "pdf",
+                args.reportlab_rows,
+            ),
         ] {
             let file = work.join(format!("{script}.{ext}"));
             let mut command = Command::new(python);
@@ -154,25 +175,22 @@ pub fn run(args: &Args) -> Result<(), BenchError> {
 }
 
 fn measure(name: &str, format: &'static str, mut command: Command) -> Measured {
-    let outcome = command
-        .output()
-        .map_err(|e| e.to_string())
-        .and_then(|out| {
-            let text = String::from_utf8_lossy(&out.stdout);
-            text.lines()
-                .rev()
-                .find_map(|line| serde_json::from_str::<Rendering>(line).ok())
-                .ok_or_else(|| {
-                    format!(
-                        "exit {:?}: {}",
-                        out.status.code(),
-                        String::from_utf8_lossy(&out.stderr)
-                            .lines()
-                            .last()
-                            .unwrap_or("")
-                    )
-                })
-        });
+    let outcome = command.output().map_err(|e| e.to_string()).and_then(|out| {
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .rev()
+            .find_map(|line| serde_json::from_str::<Rendering>(line).ok())
+            .ok_or_else(|| {
+                format!(
+                    "exit {:?}: {}",
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stderr)
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                )
+            })
+    });
     match outcome {
         Ok(rendering) => Measured {
             name: name.to_string(),
