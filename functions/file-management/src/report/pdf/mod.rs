@@ -89,12 +89,8 @@ mod tests {
     use crate::domain::values::ReportFilters;
     use crate::report::synthetic_rows;
 
-    #[test]
-    fn pages_hold_a_header_and_forty_rows_each() {
-        let dir = std::env::temp_dir().join(format!("pdf-test-{}", ulid::Ulid::new()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let output = dir.join("r.pdf");
-        let meta = ReportMeta {
+    fn meta() -> ReportMeta {
+        ReportMeta {
             report_id: "r1".into(),
             filters: ReportFilters::new(
                 "2025-01-01T00:00:00Z".parse().unwrap(),
@@ -104,19 +100,75 @@ mod tests {
             )
             .unwrap(),
             generated_at: jiff::Timestamp::UNIX_EPOCH,
-        };
-        let mut sink = Box::new(PdfSink::new(&output, &dir, meta).unwrap());
-        for row in synthetic_rows(81) {
+        }
+    }
+
+    /// Renders `rows` synthetic rows; returns the file's bytes.
+    fn render(rows: u64) -> Vec<u8> {
+        let dir = std::env::temp_dir().join(format!("pdf-test-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let output = dir.join("r.pdf");
+        let mut sink = Box::new(PdfSink::new(&output, &dir, meta()).unwrap());
+        for row in synthetic_rows(rows) {
             sink.push(&row).unwrap();
         }
-        assert_eq!(sink.finish().unwrap(), 81);
-        let bytes = std::fs::read(&output).unwrap();
-        let doc = lopdf::Document::load_mem(&bytes).unwrap();
-        assert_eq!(doc.get_pages().len(), 3);
+        assert_eq!(sink.finish().unwrap(), rows);
         assert!(!dir.join("report-r1.rows.jsonl").exists(), "spool removed");
+        let bytes = std::fs::read(&output).unwrap();
         if std::env::var_os("KEEP_PDF").is_some() {
             std::fs::copy(&output, std::env::temp_dir().join("sample-report.pdf")).unwrap();
         }
         let _ = std::fs::remove_dir_all(&dir);
+        bytes
+    }
+
+    #[test]
+    fn pages_hold_a_header_and_forty_rows_each() {
+        let bytes = render(81);
+        let doc = lopdf::Document::load_mem(&bytes).unwrap();
+        assert_eq!(doc.get_pages().len(), 3);
+        for page in 1..=3 {
+            let text = doc.extract_text(&[page]).unwrap();
+            assert!(text.contains("Exams report"), "{text}");
+            assert!(text.contains("81 rows"), "{text}");
+            assert!(
+                text.contains("Exam ID") && text.contains("Patient ID"),
+                "{text}"
+            );
+            assert!(text.contains(&format!("Page {page} of 3")), "{text}");
+            assert!(
+                text.contains("Generated at 1970-01-01 00:00:00 UTC"),
+                "{text}"
+            );
+        }
+        let first = doc.extract_text(&[1]).unwrap();
+        assert!(first.contains("EXM0000000000") && first.contains("EXM0000000039"));
+        assert!(!first.contains("EXM0000000040"));
+        let last = doc.extract_text(&[3]).unwrap();
+        assert!(last.contains("EXM0000000080"));
+    }
+
+    #[test]
+    fn portuguese_text_is_extractable() {
+        let doc = lopdf::Document::load_mem(&render(3)).unwrap();
+        let text = doc.extract_text(&[1]).unwrap();
+        for expected in [
+            "Hospital São Lucas 0",
+            "Raio-X de tórax",
+            "Ressonância magnética",
+        ] {
+            assert!(text.contains(expected), "{expected} in {text}");
+        }
+    }
+
+    #[test]
+    fn an_empty_report_is_one_page_saying_so() {
+        let doc = lopdf::Document::load_mem(&render(0)).unwrap();
+        assert_eq!(doc.get_pages().len(), 1);
+        let text = doc.extract_text(&[1]).unwrap();
+        assert!(
+            text.contains("0 rows") && text.contains("Page 1 of 1"),
+            "{text}"
+        );
     }
 }

@@ -155,3 +155,69 @@ impl PdfWriter {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_file() -> (std::path::PathBuf, File) {
+        let path = std::env::temp_dir().join(format!("pdf-writer-{}.pdf", ulid::Ulid::new()));
+        let file = File::create(&path).unwrap();
+        (path, file)
+    }
+
+    #[test]
+    fn the_cross_reference_table_points_at_each_object_written_out_of_order() {
+        let (path, file) = temp_file();
+        let mut writer = PdfWriter::new(file).unwrap();
+        let first = writer.reserve_many(3).unwrap();
+        let (a, b, c) = (first, first.offset(1).unwrap(), first.offset(2).unwrap());
+        writer.object(c, b"<< /Type /Catalog >>").unwrap();
+        writer.stream(a, "", b"raw").unwrap();
+        writer.deflated_stream(b, "", b"compressed").unwrap();
+        writer.finish(c, a).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+
+        // Offsets count bytes, and the header and streams are binary: search bytes.
+        let marker = b"startxref\n";
+        let after = bytes
+            .windows(marker.len())
+            .rposition(|w| w == marker)
+            .unwrap()
+            + marker.len();
+        let xref_at: usize = std::str::from_utf8(&bytes[after..])
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let table = std::str::from_utf8(&bytes[xref_at..]).unwrap();
+        assert!(table.starts_with("xref\n0 4\n0000000000 65535 f \n"));
+        for (n, entry) in table.lines().skip(3).take(3).enumerate() {
+            assert_eq!(entry.len(), 19, "{entry:?} plus its newline is 20 bytes");
+            let at: usize = entry[..10].parse().unwrap();
+            let head = format!("{} 0 obj\n", n + 1);
+            assert!(bytes[at..].starts_with(head.as_bytes()), "object {}", n + 1);
+        }
+        assert!(table.contains("/Root 3 0 R /Info 1 0 R"));
+        let doc = lopdf::Document::load_mem(&bytes).unwrap();
+        let stream = doc.get_object((2, 0)).unwrap().as_stream().unwrap();
+        assert_eq!(stream.decompressed_content().unwrap(), b"compressed");
+    }
+
+    #[test]
+    fn an_object_reserved_and_never_written_is_an_error() {
+        let (path, file) = temp_file();
+        let mut writer = PdfWriter::new(file).unwrap();
+        let root = writer.reserve().unwrap();
+        let _forgotten = writer.reserve().unwrap();
+        writer.object(root, b"<< >>").unwrap();
+        assert!(matches!(
+            writer.finish(root, root),
+            Err(RenderError::Pdf(_))
+        ));
+        let _ = std::fs::remove_file(&path);
+    }
+}
