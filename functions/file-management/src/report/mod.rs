@@ -1,7 +1,8 @@
 //! Report rendering: rows in, a file in a local directory out. Writers take rows one at a time and
 //! never hold the whole report: the XLSX writer uses the library's constant-memory mode (rows go
 //! to a temporary file as they are written), the PDF writer spools rows to a local file to count
-//! them (for "page n of N") and then lays pages out from it.
+//! them (for "page n of N"), then lays pages out from it and writes each page to the file as soon
+//! as it is laid out (its own serializer: only the fonts wait for the end).
 //!
 //! Synchronous on purpose: the worker runs a writer on a blocking thread and feeds it pages of
 //! rows through a bounded channel while it reads the next page.
