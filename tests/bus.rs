@@ -19,14 +19,16 @@ pub struct Tapped {
 
 /// An SDK configuration for the emulator at `emulator`.
 pub async fn aws(emulator: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(emulator)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .load()
-        .await
+    clinic_shared::aws::with_https_client(aws_config::defaults(
+        aws_config::BehaviorVersion::latest(),
+    ))
+    .endpoint_url(emulator)
+    .region(aws_config::Region::new("us-east-1"))
+    .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+        "testing", "testing", None, None, "tests",
+    ))
+    .load()
+    .await
 }
 
 /// Clients of the emulator's SNS and SQS.

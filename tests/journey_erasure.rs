@@ -13,14 +13,16 @@ use serde_json::json;
 
 /// Every item of every table of the local system, each as one line of text.
 async fn every_item(emulator: &str) -> Vec<(String, String)> {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(emulator)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .load()
-        .await;
+    let config = clinic_shared::aws::with_https_client(aws_config::defaults(
+        aws_config::BehaviorVersion::latest(),
+    ))
+    .endpoint_url(emulator)
+    .region(aws_config::Region::new("us-east-1"))
+    .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+        "testing", "testing", None, None, "tests",
+    ))
+    .load()
+    .await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let tables = dynamodb.list_tables().send().await.expect("tables");
     let mut items = Vec::new();

@@ -29,14 +29,16 @@ async fn get(http: &reqwest::Client, url: &str, token: Option<&str>) -> (u16, Va
 }
 
 async fn emulator_sdk(url: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing", "testing", None, None, "static",
-        ))
-        .endpoint_url(url)
-        .load()
-        .await
+    clinic_shared::aws::with_https_client(aws_config::defaults(
+        aws_config::BehaviorVersion::latest(),
+    ))
+    .region(aws_config::Region::new("us-east-1"))
+    .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+        "testing", "testing", None, None, "static",
+    ))
+    .endpoint_url(url)
+    .load()
+    .await
 }
 
 /// Signs a patient up, confirms, signs in; returns the access token.

@@ -121,6 +121,9 @@ pub struct ColdStarts {
     pub init_ms: Summary,
     pub first_invoke_ms: Summary,
     pub peak_rss_mib: Summary,
+    /// Of the resident memory after the first invocation: anonymous and file-backed.
+    pub rss_anon_mib: Summary,
+    pub rss_file_mib: Summary,
     /// What the first invocations answered (`response 200`, `response 404`, `error`), counted.
     pub outcomes: BTreeMap<String, usize>,
     pub failures: Vec<String>,
@@ -241,8 +244,14 @@ pub fn run(args: &Args) -> Result<(), BenchError> {
     };
     for f in figures.functions.iter().chain(figures.peers.iter()) {
         eprintln!(
-            "cold start: {:<30} init median {:>7.2} ms, first invoke median {:>7.2} ms, peak RSS median {:>6.1} MiB, {:?}",
-            f.name, f.init_ms.p50, f.first_invoke_ms.p50, f.peak_rss_mib.p50, f.outcomes
+            "cold start: {:<30} init median {:>7.2} ms, first invoke median {:>7.2} ms, peak RSS median {:>6.1} MiB (anon {:.1}, file {:.1}), {:?}",
+            f.name,
+            f.init_ms.p50,
+            f.first_invoke_ms.p50,
+            f.peak_rss_mib.p50,
+            f.rss_anon_mib.p50,
+            f.rss_file_mib.p50,
+            f.outcomes
         );
     }
     crate::write_json(&args.out, &figures)
@@ -257,6 +266,7 @@ fn cold_figures(launch: &Launch, sessions: Option<Vec<(Duration, Session)>>) -> 
     let mut init = Vec::new();
     let mut first = Vec::new();
     let mut rss = Vec::new();
+    let (mut anon, mut file) = (Vec::new(), Vec::new());
     let mut outcomes = BTreeMap::new();
     let mut failures = Vec::new();
     for (init_time, session) in &sessions {
@@ -273,6 +283,10 @@ fn cold_figures(launch: &Launch, sessions: Option<Vec<(Duration, Session)>>) -> 
         if let Some(kib) = session.peak_rss_kib {
             rss.push(kib as f64 / 1024.0);
         }
+        if let Some((a, f)) = session.rss_parts_kib {
+            anon.push(a as f64 / 1024.0);
+            file.push(f as f64 / 1024.0);
+        }
         *outcomes.entry(outcome_label(invocation)).or_insert(0) += 1;
     }
     failures.dedup();
@@ -284,6 +298,8 @@ fn cold_figures(launch: &Launch, sessions: Option<Vec<(Duration, Session)>>) -> 
         init_ms: Summary::of(&init),
         first_invoke_ms: Summary::of(&first),
         peak_rss_mib: Summary::of(&rss),
+        rss_anon_mib: Summary::of(&anon),
+        rss_file_mib: Summary::of(&file),
         outcomes,
         failures,
     }

@@ -28,6 +28,8 @@ pub struct Session {
     pub invocations: Vec<Invocation>,
     /// Peak resident memory (KiB) read when the process asked for work after its last event.
     pub peak_rss_kib: Option<u64>,
+    /// Resident memory at that moment: anonymous and file-backed (KiB).
+    pub rss_parts_kib: Option<(u64, u64)>,
     /// The body of `POST …/init/error`, when init failed.
     pub init_error: Option<String>,
 }
@@ -188,6 +190,7 @@ fn handle(request: &Request, shared: &(Mutex<State>, Condvar)) -> Vec<u8> {
                 // Asking for more after the last event: memory is at its peak for this run.
                 if let Some(pid) = state.pid {
                     state.session.peak_rss_kib = crate::proc::peak_rss_kib(pid);
+                    state.session.rss_parts_kib = crate::proc::rss_parts_kib(pid);
                 }
                 state.done = true;
                 ready.notify_all();

@@ -74,19 +74,21 @@ pub enum StartError {
 /// The SDK configuration every client of the runner uses: the emulator only, never the
 /// instance-metadata address.
 pub async fn sdk_config(emulator_url: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "clinic-local",
-        ))
-        .endpoint_url(emulator_url)
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
-        .load()
-        .await
+    clinic_shared::aws::with_https_client(aws_config::defaults(
+        aws_config::BehaviorVersion::latest(),
+    ))
+    .region(aws_config::Region::new("us-east-1"))
+    .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+        "testing",
+        "testing",
+        None,
+        None,
+        "clinic-local",
+    ))
+    .endpoint_url(emulator_url)
+    .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+    .load()
+    .await
 }
 
 /// The environment every function process gets on top of its own: the emulator and dummy

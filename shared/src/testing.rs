@@ -23,7 +23,7 @@ pub async fn emulator_config() -> SdkConfig {
 
 /// [`emulator_config`] for an emulator at `url` (a test's own).
 pub async fn emulator_config_at(url: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    crate::aws::with_https_client(aws_config::defaults(BehaviorVersion::latest()))
         .region(Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "testing", "testing", None, None, "static",

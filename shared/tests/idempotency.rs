@@ -36,19 +36,20 @@ fn endpoint() -> String {
 /// A client with explicit region and dummy credentials: nothing is looked up in the environment or
 /// the instance metadata service.
 async fn client_for(endpoint: &str, max_attempts: u32) -> aws_sdk_dynamodb::Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "static"))
-        .endpoint_url(endpoint)
-        .retry_config(RetryConfig::standard().with_max_attempts(max_attempts))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(10))
-                .build(),
-        )
-        .load()
-        .await;
+    let config =
+        clinic_shared::aws::with_https_client(aws_config::defaults(BehaviorVersion::latest()))
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "static"))
+            .endpoint_url(endpoint)
+            .retry_config(RetryConfig::standard().with_max_attempts(max_attempts))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(2))
+                    .operation_attempt_timeout(Duration::from_secs(10))
+                    .build(),
+            )
+            .load()
+            .await;
     aws_sdk_dynamodb::Client::new(&config)
 }
 

@@ -43,7 +43,7 @@ async fn sdk_config() -> SdkConfig {
         // is done).
         unsafe { std::env::set_var("AWS_EC2_METADATA_DISABLED", "true") };
     });
-    aws_config::defaults(BehaviorVersion::latest())
+    clinic_shared::aws::with_https_client(aws_config::defaults(BehaviorVersion::latest()))
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "static"))
         .endpoint_url(emulator_url())

@@ -68,10 +68,12 @@ async fn main() {
 
 pub(crate) async fn sdk_config(emulator: &str) -> aws_config::SdkConfig {
     // Region and dummy credentials from the environment (scripts/env.sh).
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(emulator)
-        .load()
-        .await
+    clinic_shared::aws::with_https_client(aws_config::defaults(
+        aws_config::BehaviorVersion::latest(),
+    ))
+    .endpoint_url(emulator)
+    .load()
+    .await
 }
 
 #[allow(clippy::too_many_lines)]

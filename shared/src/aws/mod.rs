@@ -42,7 +42,7 @@ pub async fn sdk_config() -> SdkConfig {
     let region = crate::config::optional("AWS_REGION")
         .or_else(|| crate::config::optional("AWS_DEFAULT_REGION"));
     let env_credentials = crate::config::optional("AWS_ACCESS_KEY_ID").is_some();
-    let mut loader = https::with_client(loader(), endpoint_override().as_deref());
+    let mut loader = loader();
     if let (true, Some(region), true) = (lambda, region, env_credentials) {
         loader = loader
             .region(Region::new(region))
@@ -56,8 +56,15 @@ pub async fn sdk_config_for_endpoint(endpoint: &str) -> SdkConfig {
     loader().endpoint_url(endpoint).load().await
 }
 
+/// `loader` with the HTTPS client every SDK client of the project uses. The SDK's default client
+/// is not compiled in (it would bring a second TLS stack), so every configuration goes through
+/// here: functions, the runner, operator commands and tests alike.
+pub fn with_https_client(loader: aws_config::ConfigLoader) -> aws_config::ConfigLoader {
+    https::with_client(loader, endpoint_override().as_deref())
+}
+
 fn loader() -> aws_config::ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest())
+    with_https_client(aws_config::defaults(BehaviorVersion::latest()))
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
             TimeoutConfig::builder()
