@@ -279,14 +279,7 @@ impl LocalSystem {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let output = self.output();
-            // The last one: a runner that provisioned again sets the authenticator up again.
-            let secret = output.lines().rev().find_map(|line| {
-                line.split("staff authenticator secret: ")
-                    .nth(1)
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .map(str::to_string)
-            });
-            match secret {
+            match clinic_local::app::staff_secret_in(&output) {
                 Some(secret) => return secret,
                 None if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20));

@@ -172,7 +172,7 @@ async fn measure(args: &Args) -> Result<Figures, BenchError> {
         ingest,
         warm,
         concurrent,
-        report_line: first_report_line(&args.runner_log),
+        report_line: median_cold_start_report_line(&args.runner_log),
     })
 }
 
@@ -181,13 +181,7 @@ async fn staff_secret(log: &std::path::Path) -> Result<String, BenchError> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let text = std::fs::read_to_string(log).unwrap_or_default();
-        let secret = text.lines().rev().find_map(|line| {
-            line.split("staff authenticator secret: ")
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .map(str::to_string)
-        });
-        match secret {
+        match clinic_local::app::staff_secret_in(&text) {
             Some(secret) => return Ok(secret),
             None if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -396,7 +390,7 @@ fn warm_path(
 
 /// The `REPORT` line of an `exam-results-api` cold start with the median init duration (the
 /// runner starts every function's instances at once, so the first ones wait for the CPU).
-fn first_report_line(log: &std::path::Path) -> Option<String> {
+fn median_cold_start_report_line(log: &std::path::Path) -> Option<String> {
     let text = std::fs::read_to_string(log).ok()?;
     let mut lines: Vec<(f64, &str)> = text
         .lines()

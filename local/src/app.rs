@@ -545,12 +545,37 @@ fn print_banner(settings: &Settings, system: &System) {
     println!("Ctrl-C stops everything.");
 }
 
+/// What precedes the staff account's authenticator secret in the banner.
+const STAFF_SECRET_LABEL: &str = "staff authenticator secret: ";
+
 /// Staff and doctors answer an authenticator code at sign-in: the seeded staff account's secret.
 fn print_staff_secret(secret: Option<&str>) {
     if let Some(secret) = secret {
         println!(
-            "  staff authenticator secret: {secret}  (add it to an authenticator app; the \
-             emulator accepts any 6-digit code)"
+            "  {STAFF_SECRET_LABEL}{secret}  (add it to an authenticator app; the emulator \
+             accepts any 6-digit code)"
         );
+    }
+}
+
+/// The staff authenticator secret in the runner's output (tools and tests reading its banner):
+/// the last one printed, as a runner that provisioned again sets the authenticator up again.
+pub fn staff_secret_in(output: &str) -> Option<String> {
+    output.lines().rev().find_map(|line| {
+        line.split(STAFF_SECRET_LABEL)
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_string)
+    })
+}
+
+#[cfg(test)]
+mod staff_secret_tests {
+    #[test]
+    fn the_last_banner_line_gives_the_secret() {
+        let output = "Clinic is running\n  staff authenticator secret: AAAA  (add it…)\n\
+                      [Fn] log\n  staff authenticator secret: BBBB  (add it…)\n";
+        assert_eq!(super::staff_secret_in(output).as_deref(), Some("BBBB"));
+        assert_eq!(super::staff_secret_in("no banner"), None);
     }
 }

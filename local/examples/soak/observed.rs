@@ -37,8 +37,8 @@ pub(crate) fn now_ms() -> u64 {
 impl Observed {
     pub(crate) fn line(&mut self, line: &str) {
         self.lines += 1;
-        if let Some(rest) = line.trim().strip_prefix("staff authenticator secret:") {
-            self.staff_secret = rest.split_whitespace().next().map(str::to_string);
+        if let Some(secret) = clinic_local::app::staff_secret_in(line) {
+            self.staff_secret = Some(secret);
         }
         if line.starts_with("Clinic is running again") {
             self.reprovisioned += 1;
